@@ -1,0 +1,48 @@
+//! The `Bus` trait: how a commit on one node reaches the connections of its recipients, on this
+//! node or (in cluster mode, later) on others. The bus only says that something happened; the
+//! store stays the source of truth, and a device that sees a pts gap fills it from the store.
+
+use chapar_proto::{DeviceId, Event, Pts, UserId};
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub enum BusMessage {
+    /// A feed event of this user, at `pts`.
+    Feed { pts: Pts, event: Arc<Event> },
+    /// An ephemeral event (typing): delivered live, never stored.
+    Ephemeral(Arc<Event>),
+    /// The device was revoked: close its connections now.
+    DeviceRevoked(DeviceId),
+}
+
+/// Receives what the bus carries for users with connections on this node.
+pub trait Deliver: Send + Sync + 'static {
+    fn deliver(&self, user: UserId, message: BusMessage);
+}
+
+pub trait Bus: Send + Sync + 'static {
+    /// Tell every node with connections of `user`. Never blocks; may drop under pressure
+    /// (devices then resync from their pts).
+    fn publish(&self, user: UserId, message: BusMessage);
+    /// This node now has a connection of `user` (cluster buses subscribe).
+    fn watch(&self, _user: UserId) {}
+    /// This node has no connection of `user` any more.
+    fn unwatch(&self, _user: UserId) {}
+}
+
+/// The single-node bus: publishing is delivering to this node's connections.
+pub struct LocalBus {
+    sink: Arc<dyn Deliver>,
+}
+
+impl LocalBus {
+    pub fn new(sink: Arc<dyn Deliver>) -> Self {
+        LocalBus { sink }
+    }
+}
+
+impl Bus for LocalBus {
+    fn publish(&self, user: UserId, message: BusMessage) {
+        self.sink.deliver(user, message);
+    }
+}

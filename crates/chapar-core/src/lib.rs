@@ -1,0 +1,18 @@
+//! The domain of chapar, without I/O.
+//!
+//! * [`rules`]: who may do what (roles, membership) and what valid input looks like. Stores call
+//!   these inside their transactions, so every read and write is checked in one place.
+//! * [`store`]: the `Store` trait every backend implements (SQLite now, PostgreSQL later), with
+//!   the commands it executes atomically and the fan-out each commit produces.
+//! * [`bus`]: the `Bus` trait that tells nodes what happened, and the in-process bus.
+//! * [`error`]: the domain error, which maps one-to-one onto protocol error codes.
+//! * [`limits`]: configurable limits shared by the rules, the gateway and the stores.
+
+pub mod bus;
+pub mod error;
+pub mod limits;
+pub mod rules;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use limits::Limits;

@@ -1,0 +1,63 @@
+//! Limits enforced by the rules and the gateway. All of them are configuration.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest WebSocket frame (message) a client may send, in bytes.
+    pub max_frame_bytes: u32,
+    /// Longest `text`, in Unicode scalar values.
+    pub max_text_chars: u32,
+    /// Largest opaque `data` body, in bytes.
+    pub max_body_bytes: u32,
+    /// Most members a group may have.
+    pub max_group_members: u32,
+    /// Longest group title, in characters.
+    pub max_title_chars: u32,
+    /// Longest display name, in characters.
+    pub max_name_chars: u32,
+    /// Requests per second per connection (token bucket refill rate).
+    pub requests_per_second: u32,
+    /// Burst of requests a connection may make at once (token bucket size).
+    pub request_burst: u32,
+    /// Most items in one history page, sync page or conversation list.
+    pub max_page: u32,
+    /// Groups up to this size get delivery/read receipts in every member's feed; larger ones
+    /// keep the markers (readable with `members`) without fanning them out.
+    pub receipts_fanout_max_members: u32,
+    /// Most devices one account may have.
+    pub max_devices: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 128 * 1024,
+            max_text_chars: 4096,
+            max_body_bytes: 64 * 1024,
+            max_group_members: 1000,
+            max_title_chars: 128,
+            max_name_chars: 64,
+            requests_per_second: 50,
+            request_burst: 200,
+            max_page: 500,
+            receipts_fanout_max_members: 100,
+            max_devices: 10,
+        }
+    }
+}
+
+impl Limits {
+    /// The part of the limits clients are told in `hello`.
+    pub fn to_wire(&self) -> chapar_proto::Limits {
+        chapar_proto::Limits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_text_chars: self.max_text_chars,
+            max_body_bytes: self.max_body_bytes,
+            max_group_members: self.max_group_members,
+            requests_per_second: self.requests_per_second,
+            max_page: self.max_page,
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The `Store` trait: the durable state of chapar. Every backend (SQLite, later PostgreSQL)
+//! implements it and passes the same conformance suite.
+//!
+//! Contract, for every implementation:
+//! * A method returns `Ok` only after its effects are committed at the configured durability:
+//!   an acknowledged message survives kill -9.
+//! * `execute` runs each command atomically. Per conversation, seqs are dense from 1 and unique;
+//!   per user, feed pts are increasing and unique. The [`Committed`] fan-out lists, for every
+//!   recipient, the pts their feed gave the event.
+//! * Permissions and input are judged with [`crate::rules`] inside the same transaction that
+//!   reads the state they depend on. A failed command changes nothing.
+//! * A command whose `client_id` was already used by the same device in the same conversation
+//!   returns the first result with `duplicate = true` and no fan-out.
+//! * Backend failures are `Error::Unavailable` (safe to retry); a full write queue is
+//!   `Error::Overloaded`.
+
+use crate::error::Result;
+use async_trait::async_trait;
+use chapar_proto::{
+    Bytes, ConversationId, ConversationInfo, DeviceId, DeviceInfo, Event, MemberInfo, Message, Pts,
+    Role, Seq, SyncPage, UserId, UserInfo,
+};
+use std::sync::Arc;
+
+/// SHA-256 of a secret (session token, link code, invite code): only hashes are stored.
+pub type SecretHash = [u8; 32];
+
+/// A signed-in device acting on behalf of its user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub user: UserInfo,
+    pub device: DeviceId,
+}
+
+impl Principal {
+    pub fn user_id(&self) -> UserId {
+        self.user.id
+    }
+}
+
+/// Sign-up: a user, its first device and a session, created together.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    /// Already normalised with [`crate::rules::handle`].
+    pub handle: String,
+    pub display_name: String,
+    /// Ed25519 public key, 32 bytes, signature already verified by the caller.
+    pub public_key: Vec<u8>,
+    pub device_name: String,
+    pub token_hash: SecretHash,
+    /// When the sign-up policy requires an invite: the code's hash, consumed atomically.
+    pub invite_hash: Option<SecretHash>,
+}
+
+/// A new device joining an account with a one-time link code.
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    pub code_hash: SecretHash,
+    pub public_key: Vec<u8>,
+    pub device_name: String,
+    pub token_hash: SecretHash,
+}
+
+/// Where a message or history request goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Conversation(ConversationId),
+    /// The direct conversation with this (normalised) handle.
+    Peer(String),
+}
+
+/// A change to the log or to membership, executed atomically by [`Store::execute`].
+/// Inputs are validated by the store with [`crate::rules`] (the gateway only decodes them).
+#[derive(Clone, Debug)]
+pub enum Command {
+    Send {
+        target: Target,
+        client_id: String,
+        content_type: Option<String>,
+        text: Option<String>,
+        data: Option<Bytes>,
+        reply_to: Option<Seq>,
+    },
+    Edit {
+        conversation: ConversationId,
+        seq: Seq,
+        client_id: String,
+        text: Option<String>,
+        data: Option<Bytes>,
+    },
+    Delete {
+        conversation: ConversationId,
+        seq: Seq,
+        client_id: String,
+    },
+    React {
+        conversation: ConversationId,
+        seq: Seq,
+        client_id: String,
+        emoji: String,
+        remove: bool,
+    },
+    /// The creator becomes owner; a `created` system message is seq 1.
+    CreateGroup {
+        title: String,
+        members: Vec<String>,
+        client_id: String,
+    },
+    AddMembers {
+        conversation: ConversationId,
+        handles: Vec<String>,
+    },
+    RemoveMember {
+        conversation: ConversationId,
+        handle: String,
+    },
+    Leave {
+        conversation: ConversationId,
+    },
+    Rename {
+        conversation: ConversationId,
+        title: String,
+    },
+    SetRole {
+        conversation: ConversationId,
+        handle: String,
+        role: Role,
+    },
+    /// Move the actor's markers forward (never backward); a marker beyond `last_seq` is clamped.
+    Mark {
+        conversation: ConversationId,
+        delivered: Option<Seq>,
+        read: Option<Seq>,
+    },
+}
+
+/// One event and the users whose feeds received it, each with the pts it got there.
+#[derive(Clone, Debug)]
+pub struct Fanout {
+    pub event: Arc<Event>,
+    pub recipients: Vec<(UserId, Pts)>,
+}
+
+/// The outcome of a committed command.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub conversation: ConversationId,
+    /// The seq of the log entry the command appended (none for `Mark`).
+    pub seq: Option<Seq>,
+    pub server_time: i64,
+    /// The command's `client_id` had been used before: this is the first outcome again.
+    pub duplicate: bool,
+    /// What to tell whom, in pts order per user. Empty for duplicates.
+    pub fanout: Vec<Fanout>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Create a user, its first device and a session. `Conflict` when the handle or key is taken;
+    /// `Forbidden` when an invite is required and not valid.
+    async fn create_account(&self, account: NewAccount) -> Result<Principal>;
+    /// Create a session for the (not revoked) device holding `public_key`.
+    async fn login(&self, public_key: &[u8], token_hash: SecretHash) -> Result<Principal>;
+    /// The device behind a session token, if the session exists and the device is not revoked.
+    async fn session(&self, token_hash: SecretHash) -> Result<Option<Principal>>;
+    async fn delete_session(&self, token_hash: SecretHash) -> Result<()>;
+    /// Store a one-time link code (hashed) for the actor's account, valid until `expires_at` (ms).
+    async fn create_link_code(
+        &self,
+        actor: &Principal,
+        code_hash: SecretHash,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// Consume a link code and add a device (and its session) to the code's account.
+    async fn link_device(&self, device: NewDevice) -> Result<Principal>;
+    async fn devices(&self, actor: &Principal) -> Result<Vec<DeviceInfo>>;
+    /// Revoke one of the actor's own devices and delete its sessions.
+    async fn revoke_device(&self, actor: &Principal, device: DeviceId) -> Result<()>;
+    /// Operator command: an invite code usable `uses` times.
+    async fn create_invite(&self, code_hash: SecretHash, uses: u32) -> Result<()>;
+    async fn user_by_handle(&self, handle: &str) -> Result<UserInfo>;
+    /// The newest pts of a user's feed (0 when empty).
+    async fn head_pts(&self, user: UserId) -> Result<Pts>;
+
+    async fn execute(&self, actor: &Principal, command: Command) -> Result<Committed>;
+
+    /// The actor's conversations, most recently active first, at most `limit`.
+    async fn conversations(&self, actor: &Principal, limit: u32) -> Result<Vec<ConversationInfo>>;
+    async fn conversation(&self, actor: &Principal, id: ConversationId)
+    -> Result<ConversationInfo>;
+    /// Members with their markers; only for members of the conversation.
+    async fn members(&self, actor: &Principal, id: ConversationId) -> Result<Vec<MemberInfo>>;
+    /// User ids of the members (for ephemeral events); only for members.
+    async fn member_ids(&self, actor: &Principal, id: ConversationId) -> Result<Vec<UserId>>;
+    /// Up to `limit` entries before `before` (or the newest), oldest first, with current state
+    /// (edits, deletion, reactions) applied. Only entries from the actor's join onwards.
+    async fn history(
+        &self,
+        actor: &Principal,
+        target: Target,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+    /// The actor's feed after `after`, at most `limit` events.
+    async fn feed(&self, actor: &Principal, after: Pts, limit: u32) -> Result<SyncPage>;
+    /// Cheap check that the backend answers (readiness).
+    async fn ping(&self) -> Result<()>;
+}

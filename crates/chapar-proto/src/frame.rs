@@ -1,0 +1,401 @@
+//! Frames: what a client sends (requests with an id) and what the server sends (replies, errors,
+//! pushed events, control).
+//!
+//! ```text
+//! → {"id":1,"method":"send","params":{"peer":"bob","client_id":"a1","text":"salam"}}
+//! ← {"type":"reply","id":1,"result":{"sent":{"conversation":3,"seq":1,"server_time":1764352000000,"duplicate":false}}}
+//! ← {"type":"event","pts":7,"event":{"message":{...}}}
+//! ```
+
+use crate::bytes::Bytes;
+use crate::error::ErrorBody;
+use crate::ids::{ConversationId, DeviceId, Pts, Seq};
+use crate::model::*;
+use serde::{Deserialize, Serialize};
+
+/// A client request. `id` is chosen by the client and echoed in the reply or error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    pub id: u64,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// Every request of protocol v1, tagged by `method`, parameters in `params`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "snake_case")]
+pub enum Request {
+    /// Create an account and its first device. `signature` signs `auth_message(challenge)`.
+    Register(Register),
+    /// Sign in an existing device by signing this connection's challenge.
+    Login(Login),
+    /// Resume with a session token from `register`, `login` or `link_device`.
+    Authenticate(Authenticate),
+    /// From a signed-in device: make a short one-time code that links a new device.
+    CreateLinkCode,
+    /// Add this new device to the account that made `code`.
+    LinkDevice(LinkDevice),
+    Devices,
+    RevokeDevice(RevokeDevice),
+    /// End this session (its token stops working).
+    Logout,
+    /// Look up a user by handle.
+    User(UserQuery),
+    Send(Send),
+    Edit(Edit),
+    Delete(MessageRef),
+    React(React),
+    CreateGroup(CreateGroup),
+    AddMembers(AddMembers),
+    RemoveMember(MemberRef),
+    Leave(ConversationRef),
+    Rename(Rename),
+    SetRole(SetRole),
+    Conversations,
+    Members(ConversationRef),
+    History(History),
+    /// Everything in this user's feed after `pts`.
+    Sync(Sync),
+    /// Move this user's delivery/read markers in a conversation.
+    Mark(Mark),
+    Typing(ConversationRef),
+    Ping,
+}
+
+impl Request {
+    /// The method name as it appears on the wire.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Request::Register(_) => "register",
+            Request::Login(_) => "login",
+            Request::Authenticate(_) => "authenticate",
+            Request::CreateLinkCode => "create_link_code",
+            Request::LinkDevice(_) => "link_device",
+            Request::Devices => "devices",
+            Request::RevokeDevice(_) => "revoke_device",
+            Request::Logout => "logout",
+            Request::User(_) => "user",
+            Request::Send(_) => "send",
+            Request::Edit(_) => "edit",
+            Request::Delete(_) => "delete",
+            Request::React(_) => "react",
+            Request::CreateGroup(_) => "create_group",
+            Request::AddMembers(_) => "add_members",
+            Request::RemoveMember(_) => "remove_member",
+            Request::Leave(_) => "leave",
+            Request::Rename(_) => "rename",
+            Request::SetRole(_) => "set_role",
+            Request::Conversations => "conversations",
+            Request::Members(_) => "members",
+            Request::History(_) => "history",
+            Request::Sync(_) => "sync",
+            Request::Mark(_) => "mark",
+            Request::Typing(_) => "typing",
+            Request::Ping => "ping",
+        }
+    }
+
+    /// Requests a connection may make before it is signed in.
+    pub fn is_pre_auth(&self) -> bool {
+        matches!(
+            self,
+            Request::Register(_)
+                | Request::Login(_)
+                | Request::Authenticate(_)
+                | Request::LinkDevice(_)
+                | Request::Ping
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Register {
+    pub handle: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Ed25519 public key of the first device (32 bytes).
+    pub public_key: Bytes,
+    /// Signature of `auth_message(challenge)` by that key (64 bytes).
+    pub signature: Bytes,
+    #[serde(default)]
+    pub device_name: Option<String>,
+    /// Required when the server's sign-up policy is `invite`.
+    #[serde(default)]
+    pub invite_code: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Login {
+    pub public_key: Bytes,
+    pub signature: Bytes,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Authenticate {
+    pub token: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkDevice {
+    pub code: String,
+    pub public_key: Bytes,
+    pub signature: Bytes,
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RevokeDevice {
+    pub device_id: DeviceId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserQuery {
+    pub handle: String,
+}
+
+/// A new message. Give `conversation`, or `peer` (a handle) for the direct conversation with that
+/// user, which is created by the first message. Give `text` (for `text/plain`) or `data`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Send {
+    #[serde(default)]
+    pub conversation: Option<ConversationId>,
+    #[serde(default)]
+    pub peer: Option<String>,
+    /// Idempotency key: a retried send with the same `client_id` returns the first result.
+    pub client_id: String,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub data: Option<Bytes>,
+    #[serde(default)]
+    pub reply_to: Option<Seq>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Edit {
+    pub conversation: ConversationId,
+    pub seq: Seq,
+    pub client_id: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub data: Option<Bytes>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub conversation: ConversationId,
+    pub seq: Seq,
+    pub client_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct React {
+    pub conversation: ConversationId,
+    pub seq: Seq,
+    pub client_id: String,
+    pub emoji: String,
+    /// Take the reaction back instead of adding it.
+    #[serde(default)]
+    pub remove: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateGroup {
+    pub title: String,
+    /// Handles of the first members (the creator is added as owner).
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Idempotency key: a retried create returns the first group.
+    pub client_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddMembers {
+    pub conversation: ConversationId,
+    pub handles: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberRef {
+    pub conversation: ConversationId,
+    pub handle: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConversationRef {
+    pub conversation: ConversationId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rename {
+    pub conversation: ConversationId,
+    pub title: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetRole {
+    pub conversation: ConversationId,
+    pub handle: String,
+    pub role: Role,
+}
+
+/// A page of a conversation's log, oldest first, ending before `before` (or at the newest).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    #[serde(default)]
+    pub conversation: Option<ConversationId>,
+    #[serde(default)]
+    pub peer: Option<String>,
+    #[serde(default)]
+    pub before: Option<Seq>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sync {
+    pub pts: Pts,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mark {
+    pub conversation: ConversationId,
+    #[serde(default)]
+    pub delivered: Option<Seq>,
+    #[serde(default)]
+    pub read: Option<Seq>,
+}
+
+/// Successful results, one variant per kind of answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    Pong { server_time: i64 },
+    Session(Session),
+    LinkCode { code: String, expires_at: i64 },
+    Devices(Vec<DeviceInfo>),
+    User(UserInfo),
+    Sent(Sent),
+    Conversation(ConversationInfo),
+    Conversations(Vec<ConversationInfo>),
+    Members(Vec<MemberInfo>),
+    Messages(Vec<Message>),
+    Sync(SyncPage),
+}
+
+/// A signed-in device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub user: UserInfo,
+    pub device_id: DeviceId,
+    /// The session token, given once by `register`, `login` and `link_device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The newest pts of this user's feed.
+    pub pts: Pts,
+}
+
+/// The result of an append to a conversation's log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sent {
+    pub conversation: ConversationId,
+    pub seq: Seq,
+    pub server_time: i64,
+    /// True when this `client_id` had already been appended: this is the first result again.
+    #[serde(default)]
+    pub duplicate: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncPage {
+    pub events: Vec<FeedEvent>,
+    /// The pts of the last event returned (or the request's pts when there is none).
+    pub pts: Pts,
+    /// More events follow: sync again from `pts`.
+    pub more: bool,
+    /// The device is too far behind (events were trimmed): refetch the conversation list and
+    /// history, then continue from `pts`.
+    #[serde(default)]
+    pub reset: bool,
+}
+
+/// An event of a user's feed, with its position.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedEvent {
+    pub pts: Pts,
+    pub event: Event,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A log entry in one of the user's conversations (including system, edit, delete, reaction).
+    Message(Message),
+    /// A member's delivery/read markers moved.
+    Receipt(Receipt),
+    /// Ephemeral: someone is typing (pushed live only, never in the feed).
+    Typing(Typing),
+}
+
+/// Server frames, tagged by `type`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame on every connection.
+    Hello(Hello),
+    Reply {
+        id: u64,
+        result: Response,
+    },
+    /// A request failed (`id` is absent when the frame could not be read at all).
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        error: ErrorBody,
+    },
+    /// A pushed event; `pts` is absent for ephemeral events.
+    Event {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pts: Option<Pts>,
+        event: Event,
+    },
+    /// The server is about to close the connection, and why.
+    Control(Control),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: String,
+    /// Random bytes to sign for `register`, `login` and `link_device`.
+    pub challenge: Bytes,
+    pub server_time: i64,
+    pub limits: Limits,
+}
+
+/// Limits the client must respect (the server enforces them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_frame_bytes: u32,
+    pub max_text_chars: u32,
+    pub max_body_bytes: u32,
+    pub max_group_members: u32,
+    pub requests_per_second: u32,
+    pub max_page: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Control {
+    /// `lagging` (outbound queue full: reconnect and sync), `revoked` (device revoked),
+    /// `shutdown` (node draining: reconnect, elsewhere if you can), `idle` (heartbeat missed).
+    pub reason: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
