@@ -273,6 +273,8 @@ pub struct Mark {
 }
 
 /// Successful results, one variant per kind of answer.
+// Frames live for one encode or decode; boxing variants would only add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
@@ -333,6 +335,7 @@ pub struct FeedEvent {
     pub event: Event,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
@@ -345,6 +348,7 @@ pub enum Event {
 }
 
 /// Server frames, tagged by `type`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {

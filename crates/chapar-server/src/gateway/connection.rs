@@ -1,0 +1,278 @@
+//! One WebSocket connection: a reader (decodes frames, answers requests in order, one at a time)
+//! and a writer (owns the socket's sending half, sends replies and pushed events from one bounded
+//! queue, pings, and closes with a reason). Two tasks, both ending when either ends.
+
+use super::dispatch::{self, ConnSession};
+use crate::ratelimit::TokenBucket;
+use crate::registry::{ConnHandle, Outbound, control};
+use crate::state::App;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use chapar_core::Error;
+use chapar_proto::{Encoding, ErrorBody, Hello, ServerFrame};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// Most queued frames the writer sends before flushing the socket.
+const WRITE_BATCH: usize = 64;
+/// A single socket write that takes longer than this means the client is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub async fn run(app: Arc<App>, socket: WebSocket, encoding: Encoding) {
+    let gw = &app.config.gateway;
+    let (tx, rx) = mpsc::channel(gw.outbound_queue);
+    let conn = app.registry.open(tx.clone());
+    let challenge = crate::auth::new_challenge();
+    let hello = ServerFrame::Hello(Hello {
+        version: chapar_proto::VERSION.into(),
+        challenge: challenge.clone().into(),
+        server_time: now_ms(),
+        limits: app.config.limits.to_wire(),
+    });
+    let _ = tx.try_send(Outbound::Frame(Box::new(hello)));
+    let (sink, stream) = socket.split();
+    // Milliseconds since `start` of the last frame received: the writer's idle check reads it.
+    let start = Instant::now();
+    let last_heard = Arc::new(AtomicU64::new(0));
+    let writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        conn.clone(),
+        encoding,
+        Duration::from_secs(gw.heartbeat_secs.max(1)),
+        Duration::from_secs(gw.idle_timeout_secs.max(2)),
+        start,
+        last_heard.clone(),
+    ));
+    let limits = &app.config.limits;
+    let mut session = ConnSession {
+        conn: conn.clone(),
+        challenge,
+        principal: None,
+        token_hash: None,
+        bucket: TokenBucket::new(limits.requests_per_second, limits.request_burst),
+    };
+    read_loop(
+        &app,
+        stream,
+        &tx,
+        &mut session,
+        encoding,
+        start,
+        &last_heard,
+    )
+    .await;
+    let user = session.principal.as_ref().map(|p| p.user_id());
+    if app.registry.remove(conn.id, user)
+        && let Some(user) = user
+    {
+        app.bus.unwatch(user);
+    }
+    conn.close(control("closed", "connection closed", None));
+    drop(tx);
+    // The writer sends the close frame and ends; never wait on it for long.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+async fn read_loop(
+    app: &Arc<App>,
+    mut stream: SplitStream<WebSocket>,
+    tx: &mpsc::Sender<Outbound>,
+    session: &mut ConnSession,
+    encoding: Encoding,
+    start: Instant,
+    last_heard: &AtomicU64,
+) {
+    let mut closing = session.conn.closing();
+    let auth_deadline = tokio::time::Instant::now()
+        + Duration::from_secs(app.config.gateway.auth_timeout_secs.max(1));
+    loop {
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            _ = closing.changed() => return,
+            _ = tokio::time::sleep_until(auth_deadline), if session.principal.is_none() => {
+                session.conn.close(control("idle", "sign in sooner after connecting", None));
+                return;
+            }
+        };
+        last_heard.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let (bytes, frame_encoding) = match frame {
+            Some(Ok(Message::Text(t))) => (t.as_str().as_bytes().to_vec(), Encoding::Json),
+            Some(Ok(Message::Binary(b))) => (b.to_vec(), Encoding::MsgPack),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_))) | None => return,
+            Some(Err(e)) => {
+                let (reason, msg) = if e.to_string().contains("too long")
+                    || e.to_string().contains("Space limit")
+                {
+                    (
+                        "too_large",
+                        format!(
+                            "frame over the limit of {} bytes",
+                            app.config.limits.max_frame_bytes
+                        ),
+                    )
+                } else {
+                    ("invalid", format!("unreadable frame: {e}"))
+                };
+                session.conn.close(control(reason, &msg, None));
+                return;
+            }
+        };
+        let reply = match frame_encoding.decode_client(&bytes) {
+            Err(e) => ServerFrame::Error {
+                id: e.id,
+                error: e.to_error_body(),
+            },
+            Ok(frame) => {
+                let result = match session.bucket.take(Instant::now()) {
+                    Err(retry_after_ms) => Err(Error::RateLimited { retry_after_ms }),
+                    Ok(()) => dispatch::handle(app, session, frame.request).await,
+                };
+                match result {
+                    Ok(result) => ServerFrame::Reply {
+                        id: frame.id,
+                        result,
+                    },
+                    Err(e) => ServerFrame::Error {
+                        id: Some(frame.id),
+                        error: error_body(&e),
+                    },
+                }
+            }
+        };
+        let _ = encoding;
+        // Replies wait for room (backpressure on this client's own requests); pushed events never do.
+        if tx.send(Outbound::Frame(Box::new(reply))).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn error_body(e: &Error) -> ErrorBody {
+    if let Error::Unavailable(detail) = e {
+        tracing::warn!(%detail, "backend unavailable");
+    }
+    e.to_body()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Outbound>,
+    conn: Arc<ConnHandle>,
+    encoding: Encoding,
+    heartbeat: Duration,
+    idle_timeout: Duration,
+    start: Instant,
+    last_heard: Arc<AtomicU64>,
+) {
+    let mut closing = conn.closing();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let close_with = loop {
+        tokio::select! {
+            biased;
+            _ = closing.changed() => break closing.borrow().clone(),
+            item = rx.recv() => {
+                let Some(item) = item else { break None };
+                let mut ok = send_timed(&mut sink, encode(encoding, item), false).await;
+                let mut n = 1;
+                while ok && n < WRITE_BATCH {
+                    match rx.try_recv() {
+                        Ok(item) => {
+                            ok = send_timed(&mut sink, encode(encoding, item), false).await;
+                            n += 1;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if !ok || !send_timed(&mut sink, None, true).await {
+                    return;
+                }
+            }
+            _ = ping.tick() => {
+                let heard = Duration::from_millis(last_heard.load(Ordering::Relaxed));
+                if start.elapsed().saturating_sub(heard) > idle_timeout {
+                    break Some(control("idle", "no frame or pong received in time", None));
+                }
+                if !send_timed(&mut sink, Some(Message::Ping(Default::default())), true).await {
+                    return;
+                }
+            }
+        }
+    };
+    if let Some(c) = close_with {
+        let code = match c.reason.as_str() {
+            "too_large" => 1009,
+            "invalid" => 1007,
+            "shutdown" => 1012,
+            "closed" => 1000,
+            _ => 1008,
+        };
+        let reason = c.reason.clone();
+        if reason != "closed" {
+            let _ = send_timed(
+                &mut sink,
+                encode(encoding, Outbound::Frame(Box::new(ServerFrame::Control(c)))),
+                true,
+            )
+            .await;
+        }
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = send_timed(&mut sink, Some(Message::Close(Some(frame))), true).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+fn encode(encoding: Encoding, item: Outbound) -> Option<Message> {
+    let frame = match item {
+        Outbound::Frame(f) => *f,
+        Outbound::Feed { pts, event } => ServerFrame::Event {
+            pts: Some(pts),
+            event: (*event).clone(),
+        },
+        Outbound::Ephemeral(event) => ServerFrame::Event {
+            pts: None,
+            event: (*event).clone(),
+        },
+    };
+    let bytes = encoding.encode_server(&frame);
+    Some(match encoding {
+        // JSON output of serde_json is always UTF-8.
+        Encoding::Json => Message::Text(String::from_utf8(bytes).unwrap_or_default().into()),
+        Encoding::MsgPack => Message::Binary(bytes.into()),
+    })
+}
+
+/// Feed (or, with `flush`, send and flush) one message, giving up on a stuck client.
+async fn send_timed(
+    sink: &mut SplitSink<WebSocket, Message>,
+    msg: Option<Message>,
+    flush: bool,
+) -> bool {
+    let fut = async {
+        if let Some(m) = msg {
+            if flush {
+                sink.send(m).await
+            } else {
+                sink.feed(m).await
+            }
+        } else {
+            sink.flush().await
+        }
+    };
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, fut).await, Ok(Ok(())))
+}

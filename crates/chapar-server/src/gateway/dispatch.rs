@@ -1,0 +1,354 @@
+//! Requests to actions: sign-in on the connection, then store commands and queries. Permission
+//! and validation rules live in the core and are applied by the store inside its transactions;
+//! this layer decodes, authenticates, and publishes what a commit produced.
+
+use super::connection::now_ms;
+use crate::auth;
+use crate::config::SignupPolicy;
+use crate::ratelimit::TokenBucket;
+use crate::registry::ConnHandle;
+use crate::state::App;
+use chapar_core::bus::BusMessage;
+use chapar_core::store::{
+    Command, Committed, NewAccount, NewDevice, Principal, SecretHash, Target,
+};
+use chapar_core::{Error, Result, rules};
+use chapar_proto::{ConversationId, Event, Request, Response, Sent, Session, Typing};
+use std::sync::Arc;
+
+/// How long a device link code stays valid.
+const LINK_CODE_TTL_MS: i64 = 10 * 60 * 1000;
+/// Default page sizes when the client does not ask for one.
+const DEFAULT_HISTORY: u32 = 50;
+const DEFAULT_SYNC: u32 = 200;
+
+/// Per-connection state the dispatcher needs.
+pub struct ConnSession {
+    pub conn: Arc<ConnHandle>,
+    pub challenge: Vec<u8>,
+    pub principal: Option<Principal>,
+    pub token_hash: Option<SecretHash>,
+    pub bucket: TokenBucket,
+}
+
+pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Result<Response> {
+    if s.principal.is_none() && !request.is_pre_auth() {
+        return Err(Error::Unauthorized(format!(
+            "sign in before `{}`",
+            request.method()
+        )));
+    }
+    if s.principal.is_some()
+        && matches!(
+            request,
+            Request::Register(_)
+                | Request::Login(_)
+                | Request::Authenticate(_)
+                | Request::LinkDevice(_)
+        )
+    {
+        return Err(Error::invalid("this connection is already signed in"));
+    }
+    let store = &app.store;
+    match request {
+        Request::Ping => Ok(Response::Pong {
+            server_time: now_ms(),
+        }),
+        Request::Register(r) => {
+            match app.config.signup {
+                SignupPolicy::Closed => {
+                    return Err(Error::forbidden("sign-up is closed on this server"));
+                }
+                SignupPolicy::Invite if r.invite_code.is_none() => {
+                    return Err(Error::forbidden(
+                        "sign-up needs an invite code on this server",
+                    ));
+                }
+                _ => {}
+            }
+            auth::verify_device(&r.public_key.0, &r.signature.0, &s.challenge)?;
+            let handle = rules::handle(&r.handle)?;
+            let limits = &app.config.limits;
+            let display_name = rules::label(
+                "display name",
+                r.display_name.as_deref().unwrap_or(&handle),
+                limits.max_name_chars,
+            )?;
+            let device_name = rules::label(
+                "device name",
+                r.device_name.as_deref().unwrap_or("device"),
+                limits.max_name_chars,
+            )?;
+            let token = auth::new_token();
+            let invite_hash = match app.config.signup {
+                SignupPolicy::Invite => r.invite_code.as_deref().map(auth::hash_code),
+                _ => None,
+            };
+            let principal = store
+                .create_account(NewAccount {
+                    handle,
+                    display_name,
+                    public_key: r.public_key.0,
+                    device_name,
+                    token_hash: auth::hash_secret(&token),
+                    invite_hash,
+                })
+                .await?;
+            sign_in(app, s, principal, Some(token)).await
+        }
+        Request::Login(l) => {
+            auth::verify_device(&l.public_key.0, &l.signature.0, &s.challenge)?;
+            let token = auth::new_token();
+            let principal = store
+                .login(&l.public_key.0, auth::hash_secret(&token))
+                .await?;
+            sign_in(app, s, principal, Some(token)).await
+        }
+        Request::Authenticate(a) => {
+            if a.token.is_empty() || a.token.len() > 256 {
+                return Err(Error::Unauthorized("token is not valid".into()));
+            }
+            let hash = auth::hash_secret(&a.token);
+            let principal = store.session(hash).await?.ok_or_else(|| {
+                Error::Unauthorized("session expired or device revoked; sign in again".into())
+            })?;
+            s.token_hash = Some(hash);
+            sign_in(app, s, principal, None).await
+        }
+        Request::LinkDevice(l) => {
+            auth::verify_device(&l.public_key.0, &l.signature.0, &s.challenge)?;
+            let device_name = rules::label(
+                "device name",
+                l.device_name.as_deref().unwrap_or("device"),
+                app.config.limits.max_name_chars,
+            )?;
+            let token = auth::new_token();
+            let principal = store
+                .link_device(NewDevice {
+                    code_hash: auth::hash_code(&l.code),
+                    public_key: l.public_key.0,
+                    device_name,
+                    token_hash: auth::hash_secret(&token),
+                })
+                .await?;
+            sign_in(app, s, principal, Some(token)).await
+        }
+        other => {
+            let p = s
+                .principal
+                .clone()
+                .ok_or_else(|| Error::Unauthorized("sign in first".into()))?;
+            signed_in(app, s, &p, other).await
+        }
+    }
+}
+
+async fn sign_in(
+    app: &Arc<App>,
+    s: &mut ConnSession,
+    principal: Principal,
+    token: Option<String>,
+) -> Result<Response> {
+    if let Some(t) = &token {
+        s.token_hash = Some(auth::hash_secret(t));
+    }
+    // Bind before reading the head pts: every event committed from here on reaches this
+    // connection live, and everything before it is covered by the device's sync.
+    if app
+        .registry
+        .bind(&s.conn, principal.user_id(), principal.device)
+    {
+        app.bus.watch(principal.user_id());
+    }
+    let pts = app.store.head_pts(principal.user_id()).await?;
+    let session = Session {
+        user: principal.user.clone(),
+        device_id: principal.device,
+        token,
+        pts,
+    };
+    s.principal = Some(principal);
+    Ok(Response::Session(session))
+}
+
+async fn signed_in(
+    app: &Arc<App>,
+    s: &mut ConnSession,
+    p: &Principal,
+    request: Request,
+) -> Result<Response> {
+    let store = &app.store;
+    let limits = &app.config.limits;
+    let command = match request {
+        Request::CreateLinkCode => {
+            let code = auth::new_code();
+            let expires_at = now_ms() + LINK_CODE_TTL_MS;
+            store
+                .create_link_code(p, auth::hash_code(&code), expires_at)
+                .await?;
+            return Ok(Response::LinkCode { code, expires_at });
+        }
+        Request::Devices => return Ok(Response::Devices(store.devices(p).await?)),
+        Request::RevokeDevice(r) => {
+            store.revoke_device(p, r.device_id).await?;
+            app.bus
+                .publish(p.user_id(), BusMessage::DeviceRevoked(r.device_id));
+            return Ok(Response::Ok);
+        }
+        Request::Logout => {
+            if let Some(h) = s.token_hash.take() {
+                store.delete_session(h).await?;
+            }
+            s.conn
+                .close(crate::registry::control("logged_out", "signed out", None));
+            return Ok(Response::Ok);
+        }
+        Request::User(q) => return Ok(Response::User(store.user_by_handle(&q.handle).await?)),
+        Request::Conversations => {
+            return Ok(Response::Conversations(
+                store.conversations(p, limits.max_page).await?,
+            ));
+        }
+        Request::Members(c) => {
+            return Ok(Response::Members(store.members(p, c.conversation).await?));
+        }
+        Request::History(h) => {
+            let target = target(h.conversation, h.peer)?;
+            let limit = rules::page(limits, h.limit, DEFAULT_HISTORY);
+            return Ok(Response::Messages(
+                store.history(p, target, h.before, limit).await?,
+            ));
+        }
+        Request::Sync(q) => {
+            let limit = rules::page(limits, q.limit, DEFAULT_SYNC);
+            return Ok(Response::Sync(store.feed(p, q.pts, limit).await?));
+        }
+        Request::Typing(c) => {
+            let members = store.member_ids(p, c.conversation).await?;
+            let event = Arc::new(Event::Typing(Typing {
+                conversation: c.conversation,
+                user: p.user_id(),
+                handle: p.user.handle.clone(),
+            }));
+            for user in members.into_iter().filter(|u| *u != p.user_id()) {
+                app.bus.publish(user, BusMessage::Ephemeral(event.clone()));
+            }
+            return Ok(Response::Ok);
+        }
+        Request::Send(m) => Command::Send {
+            target: target(m.conversation, m.peer)?,
+            client_id: m.client_id,
+            content_type: m.content_type,
+            text: m.text,
+            data: m.data,
+            reply_to: m.reply_to,
+        },
+        Request::Edit(e) => Command::Edit {
+            conversation: e.conversation,
+            seq: e.seq,
+            client_id: e.client_id,
+            text: e.text,
+            data: e.data,
+        },
+        Request::Delete(d) => Command::Delete {
+            conversation: d.conversation,
+            seq: d.seq,
+            client_id: d.client_id,
+        },
+        Request::React(r) => Command::React {
+            conversation: r.conversation,
+            seq: r.seq,
+            client_id: r.client_id,
+            emoji: r.emoji,
+            remove: r.remove,
+        },
+        Request::CreateGroup(g) => {
+            let committed = store
+                .execute(
+                    p,
+                    Command::CreateGroup {
+                        title: g.title,
+                        members: g.members,
+                        client_id: g.client_id,
+                    },
+                )
+                .await?;
+            publish(app, &committed);
+            return Ok(Response::Conversation(
+                store.conversation(p, committed.conversation).await?,
+            ));
+        }
+        Request::AddMembers(a) => Command::AddMembers {
+            conversation: a.conversation,
+            handles: a.handles,
+        },
+        Request::RemoveMember(r) => Command::RemoveMember {
+            conversation: r.conversation,
+            handle: r.handle,
+        },
+        Request::Leave(l) => Command::Leave {
+            conversation: l.conversation,
+        },
+        Request::Rename(r) => Command::Rename {
+            conversation: r.conversation,
+            title: r.title,
+        },
+        Request::SetRole(r) => Command::SetRole {
+            conversation: r.conversation,
+            handle: r.handle,
+            role: r.role,
+        },
+        Request::Mark(m) => {
+            let committed = store
+                .execute(
+                    p,
+                    Command::Mark {
+                        conversation: m.conversation,
+                        delivered: m.delivered,
+                        read: m.read,
+                    },
+                )
+                .await?;
+            publish(app, &committed);
+            return Ok(Response::Ok);
+        }
+        Request::Ping
+        | Request::Register(_)
+        | Request::Login(_)
+        | Request::Authenticate(_)
+        | Request::LinkDevice(_) => {
+            return Err(Error::invalid("not valid after sign-in"));
+        }
+    };
+    let committed = store.execute(p, command).await?;
+    publish(app, &committed);
+    Ok(Response::Sent(Sent {
+        conversation: committed.conversation,
+        seq: committed.seq.unwrap_or(0),
+        server_time: committed.server_time,
+        duplicate: committed.duplicate,
+    }))
+}
+
+fn target(conversation: Option<ConversationId>, peer: Option<String>) -> Result<Target> {
+    match (conversation, peer) {
+        (Some(c), None) => Ok(Target::Conversation(c)),
+        (None, Some(h)) => Ok(Target::Peer(rules::handle(&h)?)),
+        _ => Err(Error::invalid("give exactly one of conversation and peer")),
+    }
+}
+
+/// Tell every recipient's connections what the commit produced.
+fn publish(app: &App, committed: &Committed) {
+    for fanout in &committed.fanout {
+        for (user, pts) in &fanout.recipients {
+            app.bus.publish(
+                *user,
+                BusMessage::Feed {
+                    pts: *pts,
+                    event: fanout.event.clone(),
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The WebSocket gateway: `GET /v1/ws`. Negotiates the encoding, sizes the socket's buffers
+//! small (an idle connection must cost kilobytes, not the library's default 128 KiB), and hands
+//! the socket to [`connection::run`].
+
+mod connection;
+mod dispatch;
+
+use crate::state::App;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chapar_proto::Encoding;
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    encoding: Option<String>,
+}
+
+pub async fn upgrade(
+    State(app): State<Arc<App>>,
+    Query(q): Query<WsQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if app.registry.is_draining() {
+        let mut resp = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node is draining; reconnect elsewhere",
+        )
+            .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return resp;
+    }
+    let offered = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|list| list.split(',').find_map(Encoding::parse));
+    let from_query = match q.encoding.as_deref() {
+        Some(e) => match Encoding::parse(e) {
+            Some(e) => Some(e),
+            None => {
+                return (StatusCode::BAD_REQUEST, "encoding must be json or msgpack")
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    let encoding = offered.or(from_query).unwrap_or(Encoding::Json);
+    let max = app.config.limits.max_frame_bytes as usize;
+    let ws = ws
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max.max(64 * 1024) * 4)
+        .max_message_size(max)
+        .max_frame_size(max);
+    let ws = if offered.is_some() {
+        ws.protocols([encoding.subprotocol()])
+    } else {
+        ws
+    };
+    ws.on_upgrade(move |socket| connection::run(app, socket, encoding))
+}

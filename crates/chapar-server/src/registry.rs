@@ -1,0 +1,172 @@
+//! The connections of this node: every open WebSocket, and for signed-in ones, which user and
+//! device they belong to. It is the bus's delivery sink: a feed event for a user is queued on each
+//! of that user's connections without waiting. A connection whose bounded queue is full is closed
+//! as `lagging` (it resyncs from its pts when it comes back), so one slow client never slows
+//! anyone else and memory stays bounded.
+
+use chapar_core::bus::{BusMessage, Deliver};
+use chapar_proto::{Control, DeviceId, Event, Pts, ServerFrame, UserId};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+
+/// What a connection's writer sends.
+#[derive(Debug)]
+pub enum Outbound {
+    /// Boxed: queue slots stay small (an idle connection must cost little).
+    Frame(Box<ServerFrame>),
+    Feed {
+        pts: Pts,
+        event: Arc<Event>,
+    },
+    Ephemeral(Arc<Event>),
+}
+
+/// The part of a connection other tasks can reach.
+pub struct ConnHandle {
+    pub id: u64,
+    tx: mpsc::Sender<Outbound>,
+    /// Set once, when the connection must close; the control frame tells the client why.
+    closing: watch::Sender<Option<Control>>,
+}
+
+impl ConnHandle {
+    /// Ask the connection to close with this reason (the first reason wins).
+    pub fn close(&self, control: Control) {
+        self.closing.send_if_modified(|c| {
+            if c.is_none() {
+                *c = Some(control);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn closing(&self) -> watch::Receiver<Option<Control>> {
+        self.closing.subscribe()
+    }
+
+    fn push(&self, item: Outbound) {
+        match self.tx.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.close(control(
+                "lagging",
+                "you are not reading fast enough; reconnect and sync from your last pts",
+                None,
+            )),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+pub fn control(reason: &str, message: &str, retry_after_ms: Option<u64>) -> Control {
+    Control {
+        reason: reason.into(),
+        message: message.into(),
+        retry_after_ms,
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    all: HashMap<u64, Arc<ConnHandle>>,
+    by_user: HashMap<UserId, Vec<(DeviceId, Arc<ConnHandle>)>>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    inner: Mutex<Inner>,
+    next_id: AtomicU64,
+    draining: AtomicBool,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the maps inconsistent (each operation is
+        // a single insert or remove), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Register a new connection with its outbound queue.
+    pub fn open(&self, tx: mpsc::Sender<Outbound>) -> Arc<ConnHandle> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (closing, _) = watch::channel(None);
+        let handle = Arc::new(ConnHandle { id, tx, closing });
+        self.lock().all.insert(id, handle.clone());
+        handle
+    }
+
+    /// The connection signed in. Returns true when it is the user's first on this node.
+    pub fn bind(&self, conn: &Arc<ConnHandle>, user: UserId, device: DeviceId) -> bool {
+        let mut inner = self.lock();
+        let list = inner.by_user.entry(user).or_default();
+        list.push((device, conn.clone()));
+        list.len() == 1
+    }
+
+    /// Forget a connection. Returns true when it was the user's last on this node.
+    pub fn remove(&self, conn_id: u64, user: Option<UserId>) -> bool {
+        let mut inner = self.lock();
+        inner.all.remove(&conn_id);
+        let Some(user) = user else { return false };
+        let Some(list) = inner.by_user.get_mut(&user) else {
+            return false;
+        };
+        list.retain(|(_, c)| c.id != conn_id);
+        if list.is_empty() {
+            inner.by_user.remove(&user);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.lock().all.len()
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Stop accepting and tell every connection to come back after a random delay within
+    /// `window_ms`, so reconnects are spread out instead of arriving all at once.
+    pub fn drain(&self, window_ms: u64) {
+        use rand::Rng as _;
+        self.draining.store(true, Ordering::Relaxed);
+        let conns: Vec<_> = self.lock().all.values().cloned().collect();
+        let mut rng = rand::thread_rng();
+        for c in conns {
+            let after = rng.gen_range(0..=window_ms);
+            c.close(control(
+                "shutdown",
+                "this node is shutting down; reconnect",
+                Some(after),
+            ));
+        }
+    }
+}
+
+impl Deliver for Registry {
+    fn deliver(&self, user: UserId, message: BusMessage) {
+        let targets: Vec<(DeviceId, Arc<ConnHandle>)> = match self.lock().by_user.get(&user) {
+            Some(list) => list.clone(),
+            None => return,
+        };
+        for (device, conn) in targets {
+            match &message {
+                BusMessage::Feed { pts, event } => conn.push(Outbound::Feed {
+                    pts: *pts,
+                    event: event.clone(),
+                }),
+                BusMessage::Ephemeral(event) => conn.push(Outbound::Ephemeral(event.clone())),
+                BusMessage::DeviceRevoked(d) if *d == device => {
+                    conn.close(control("revoked", "this device was revoked", None))
+                }
+                BusMessage::DeviceRevoked(_) => {}
+            }
+        }
+    }
+}
