@@ -1,0 +1,35 @@
+//! What the client tells the application, in order, on its event channel.
+
+use chapar_proto::{FeedEvent, Pts, Session, Typing};
+use std::time::Duration;
+
+/// One event for the application. Feed events come exactly once each, in pts order, across
+/// reconnects; status events (`Disconnected`, `Reconnecting`) and `Typing` may be shed when the
+/// application does not keep up.
+// Feed events dominate and are moved once through a channel: boxing would only add an
+// allocation per event.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientEvent {
+    /// Signed in (first connection or after a reconnect); the catch-up sync follows.
+    Connected(Session),
+    /// The next event of this user's feed. Persist its pts as your cursor once handled.
+    Feed(FeedEvent),
+    /// Someone is typing (ephemeral).
+    Typing(Typing),
+    /// The catch-up sync after (re)connecting, or after a gap, is complete up to `pts`.
+    Synced { pts: Pts },
+    /// The server trimmed events this device had not seen: refetch the conversation list and
+    /// the history you show; feed events continue after this.
+    Reset,
+    /// The connection was lost; the client reconnects by itself.
+    Disconnected { reason: String },
+    /// Waiting before reconnect attempt `attempt` (`busy`: the server asked to wait).
+    Reconnecting {
+        attempt: u32,
+        delay: Duration,
+        busy: bool,
+    },
+    /// This device was revoked or its key no longer signs in: the client has stopped.
+    Revoked,
+}
