@@ -7,8 +7,11 @@
 //! * [`bus`]: the `Bus` trait that tells nodes what happened, and the in-process bus.
 //! * [`error`]: the domain error, which maps one-to-one onto protocol error codes.
 //! * [`limits`]: configurable limits shared by the rules, the gateway and the stores.
+//! * `conformance` (feature `conformance`): the behaviour suite every `Store` backend must pass.
 
 pub mod bus;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod error;
 pub mod limits;
 pub mod rules;
