@@ -1,0 +1,492 @@
+//! Conformance cases. Messages: direct conversations, seqs, idempotency, the feed, changes to messages, markers.
+
+use super::*;
+
+pub async fn direct_send_makes_one_conversation_per_pair<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let empty = ok(
+        s.history(&alice, Target::Peer("bob".into()), None, 10)
+            .await,
+        "no chat yet",
+    );
+    assert!(empty.is_empty());
+    let first = ok(
+        s.execute(&alice, text_cmd(Target::Peer("@Bob".into()), "a1", "salam"))
+            .await,
+        "send",
+    );
+    let reply = ok(
+        s.execute(&bob, text_cmd(Target::Peer("alice".into()), "b1", "hi"))
+            .await,
+        "reply",
+    );
+    assert_eq!(
+        first.conversation, reply.conversation,
+        "one conversation per pair"
+    );
+    assert_eq!((first.seq, reply.seq), (Some(1), Some(2)));
+    assert!(!first.duplicate);
+    assert_eq!(recipients(&first), sorted(vec![alice.user.id, bob.user.id]));
+    let list = ok(s.conversations(&alice, 10).await, "list");
+    assert_eq!(list.len(), 1);
+    let info = &list[0];
+    assert_eq!(info.kind, ConversationKind::Direct);
+    assert_eq!(info.title, "bob name");
+    assert_eq!(info.peer.as_ref().map(|p| p.id), Some(bob.user.id));
+    assert_eq!((info.member_count, info.last_seq), (2, 2));
+    assert_eq!(
+        info.last_message.as_ref().and_then(|m| m.text.clone()),
+        Some("hi".into())
+    );
+    let by_peer = ok(
+        s.history(&bob, Target::Peer("alice".into()), None, 10)
+            .await,
+        "history",
+    );
+    assert_eq!(
+        by_peer.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(by_peer[0].sender_handle, "alice");
+    expect(
+        s.execute(&alice, text_cmd(Target::Peer("alice".into()), "x", "me"))
+            .await,
+        ErrorCode::Invalid,
+        "to self",
+    );
+    expect(
+        s.execute(&alice, text_cmd(Target::Peer("nobody".into()), "y", "?"))
+            .await,
+        ErrorCode::NotFound,
+        "unknown peer",
+    );
+    let bad = Command::Send {
+        target: Target::Peer("bob".into()),
+        client_id: "z".into(),
+        content_type: None,
+        text: Some("  ".into()),
+        data: None,
+        reply_to: None,
+    };
+    expect(
+        s.execute(&alice, bad).await,
+        ErrorCode::Invalid,
+        "empty text",
+    );
+    let mut reply_bad = text_cmd(Target::Conversation(first.conversation), "r", "re");
+    if let Command::Send { reply_to, .. } = &mut reply_bad {
+        *reply_to = Some(9);
+    }
+    expect(
+        s.execute(&alice, reply_bad).await,
+        ErrorCode::Invalid,
+        "reply_to unknown seq",
+    );
+    let carol = signup(&s, "carol").await;
+    let other = ok(
+        s.execute(&carol, text_cmd(Target::Peer("alice".into()), "c1", "yo"))
+            .await,
+        "carol",
+    );
+    assert_ne!(other.conversation, first.conversation);
+    assert_eq!(other.seq, Some(1));
+}
+
+pub async fn concurrent_sends_get_dense_seqs<S: Store>(s: S) {
+    const SENDERS: usize = 5;
+    const EACH: usize = 200;
+    let s = Arc::new(s);
+    let mut people = Vec::new();
+    for i in 0..SENDERS {
+        people.push(signup(&*s, &format!("user{i}")).await);
+    }
+    let others: Vec<String> = (1..SENDERS).map(|i| format!("user{i}")).collect();
+    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+    let conv = group(&*s, &people[0], "busy", &others).await;
+    let mut tasks = Vec::new();
+    for p in people.clone() {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for n in 0..EACH {
+                let cid = format!("{}-{n}", p.user.handle);
+                let c = loop {
+                    match s
+                        .execute(&p, text_cmd(Target::Conversation(conv), &cid, &cid))
+                        .await
+                    {
+                        Err(Error::Overloaded { .. }) => tokio::task::yield_now().await,
+                        other => break ok(other, "concurrent send"),
+                    }
+                };
+                seqs.push(c.seq.unwrap_or(0));
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        let seqs = t
+            .await
+            .unwrap_or_else(|e| panic!("sender task failed: {e}"));
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "one sender's seqs increase"
+        );
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    let expected: Vec<Seq> = (2..=(SENDERS * EACH + 1) as u64).collect();
+    assert_eq!(all, expected, "seqs are dense and unique");
+    let history = all_history(&*s, &people[3], conv).await;
+    assert_eq!(
+        history.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=(SENDERS * EACH + 1) as u64).collect::<Vec<_>>()
+    );
+    for p in &people {
+        let feed = all_feed(&*s, p).await;
+        let seqs: Vec<Seq> = messages_in(&feed, conv).iter().map(|m| m.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=(SENDERS * EACH + 1) as u64).collect::<Vec<_>>(),
+            "feed has every entry in order"
+        );
+        assert_eq!(
+            ok(s.head_pts(p.user.id).await, "head"),
+            feed.last().map_or(0, |e| e.0)
+        );
+    }
+}
+
+pub async fn idempotent_retries_return_the_first_result<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    signup(&s, "bob").await;
+    let first = ok(
+        s.execute(&alice, text_cmd(Target::Peer("bob".into()), "k1", "one"))
+            .await,
+        "send",
+    );
+    let again = ok(
+        s.execute(&alice, text_cmd(Target::Peer("bob".into()), "k1", "one"))
+            .await,
+        "retry",
+    );
+    assert!(again.duplicate && again.fanout.is_empty());
+    assert_eq!(
+        (again.conversation, again.seq, again.server_time),
+        (first.conversation, first.seq, first.server_time)
+    );
+    let conv = first.conversation;
+    let by_id = ok(
+        s.execute(&alice, text_cmd(Target::Conversation(conv), "k1", "one"))
+            .await,
+        "retry by id",
+    );
+    assert!(by_id.duplicate);
+    assert_eq!(by_id.seq, Some(1));
+    assert_eq!(
+        send(&s, &alice, conv, "k2").await.seq,
+        Some(2),
+        "retries did not append"
+    );
+    // The same client_id from another device of the same user is a different message.
+    let code = fresh(4);
+    ok(
+        s.create_link_code(&alice, code, now_ms() + 60_000).await,
+        "code",
+    );
+    let phone = ok(
+        s.link_device(NewDevice {
+            code_hash: code,
+            public_key: fresh(1).to_vec(),
+            device_name: "p".into(),
+            token_hash: fresh(2),
+        })
+        .await,
+        "link",
+    );
+    assert_eq!(send(&s, &phone, conv, "k1").await.seq, Some(3));
+    let edit = |cid: &str| Command::Edit {
+        conversation: conv,
+        seq: 1,
+        client_id: cid.into(),
+        text: Some("uno".into()),
+        data: None,
+    };
+    let e1 = ok(s.execute(&alice, edit("e1")).await, "edit");
+    let e2 = ok(s.execute(&alice, edit("e1")).await, "edit retry");
+    assert!(e2.duplicate && e1.seq == e2.seq);
+    let create = || Command::CreateGroup {
+        title: "team".into(),
+        members: vec!["bob".into()],
+        client_id: "g1".into(),
+    };
+    let g1 = ok(s.execute(&alice, create()).await, "create");
+    let g2 = ok(s.execute(&alice, create()).await, "create retry");
+    assert!(g2.duplicate && g2.fanout.is_empty());
+    assert_eq!((g1.conversation, g2.seq), (g2.conversation, Some(1)));
+    assert_eq!(ok(s.conversations(&alice, 10).await, "list").len(), 2);
+}
+
+pub async fn feed_is_increasing_and_complete<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let mut fanned = Vec::new();
+    let d = ok(
+        s.execute(&alice, text_cmd(Target::Peer("bob".into()), "d1", "hi"))
+            .await,
+        "send",
+    );
+    fanned.push(d.clone());
+    let g = group(&s, &bob, "g", &["alice"]).await;
+    for i in 0..20 {
+        let who = if i % 2 == 0 { &alice } else { &bob };
+        let conv = if i % 3 == 0 { d.conversation } else { g };
+        fanned.push(send(&s, who, conv, &format!("m{i}")).await);
+    }
+    let feed = all_feed(&s, &alice).await;
+    assert_eq!(
+        feed.len(),
+        22,
+        "one event per entry: 21 sends and the group's created entry"
+    );
+    // The pts each commit reported for alice is where the feed has it.
+    for c in &fanned {
+        let (_, pts) = c.fanout[0]
+            .recipients
+            .iter()
+            .find(|r| r.0 == alice.user.id)
+            .copied()
+            .unwrap_or_else(|| panic!("alice not a recipient"));
+        let at = feed
+            .iter()
+            .find(|e| e.0 == pts)
+            .unwrap_or_else(|| panic!("pts {pts} missing"));
+        match &at.1 {
+            Event::Message(m) => assert_eq!((m.conversation, Some(m.seq)), (c.conversation, c.seq)),
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    let head = ok(s.head_pts(alice.user.id).await, "head");
+    assert_eq!(head, feed.last().map_or(0, |e| e.0));
+    let tail = ok(s.feed(&alice, head, 10).await, "tail");
+    assert!(tail.events.is_empty() && !tail.more && !tail.reset);
+    assert_eq!(tail.pts, head);
+    let page = ok(s.feed(&alice, 0, 5).await, "first page");
+    assert!(page.more && page.events.len() == 5 && page.pts == page.events[4].pts);
+}
+
+pub async fn edit_delete_react<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let g = group(&s, &alice, "g", &["bob"]).await;
+    let m = send(&s, &alice, g, "hello").await.seq.unwrap_or(0);
+    let b = send(&s, &bob, g, "bob's").await.seq.unwrap_or(0);
+    let edit = |seq, cid: &str, t: &str| Command::Edit {
+        conversation: g,
+        seq,
+        client_id: cid.into(),
+        text: Some(t.into()),
+        data: None,
+    };
+    expect(
+        s.execute(&bob, edit(m, "e0", "hacked")).await,
+        ErrorCode::Forbidden,
+        "edit others'",
+    );
+    expect(
+        s.execute(&alice, edit(99, "e9", "x")).await,
+        ErrorCode::NotFound,
+        "edit missing",
+    );
+    expect(
+        s.execute(&alice, edit(1, "e8", "x")).await,
+        ErrorCode::Invalid,
+        "edit a system entry",
+    );
+    let e = ok(s.execute(&alice, edit(m, "e1", "hello!")).await, "edit");
+    let react = |cid: &str, emoji: &str, remove| Command::React {
+        conversation: g,
+        seq: m,
+        client_id: cid.into(),
+        emoji: emoji.into(),
+        remove,
+    };
+    ok(s.execute(&alice, react("r1", "+1", false)).await, "react");
+    ok(s.execute(&bob, react("r2", "+1", false)).await, "react");
+    ok(s.execute(&bob, react("r3", "heart", false)).await, "react");
+    ok(s.execute(&bob, react("r4", "heart", true)).await, "unreact");
+    expect(
+        s.execute(&bob, react("r5", "a b", false)).await,
+        ErrorCode::Invalid,
+        "bad emoji",
+    );
+    let del = |seq, cid: &str| Command::Delete {
+        conversation: g,
+        seq,
+        client_id: cid.into(),
+    };
+    expect(
+        s.execute(&bob, del(m, "d0")).await,
+        ErrorCode::Forbidden,
+        "member deletes others'",
+    );
+    ok(s.execute(&alice, del(b, "d1")).await, "owner deletes bob's");
+    expect(
+        s.execute(&bob, edit(b, "e2", "again")).await,
+        ErrorCode::NotFound,
+        "edit deleted",
+    );
+    let h = all_history(&s, &bob, g).await;
+    let at = |seq| {
+        h.iter()
+            .find(|x| x.seq == seq)
+            .cloned()
+            .unwrap_or_else(|| panic!("seq {seq} missing"))
+    };
+    let msg = at(m);
+    assert_eq!(msg.text.as_deref(), Some("hello!"));
+    assert!(msg.edited_at.is_some());
+    assert_eq!(msg.reactions.len(), 1);
+    assert_eq!(
+        (msg.reactions[0].emoji.as_str(), msg.reactions[0].count),
+        ("+1", 2)
+    );
+    let gone = at(b);
+    assert!(gone.deleted && gone.text.is_none() && gone.data.is_none());
+    let edit_entry = at(e.seq.unwrap_or(0));
+    assert_eq!(
+        (edit_entry.kind, edit_entry.target),
+        (MessageKind::Edit, Some(m))
+    );
+    let kinds: Vec<MessageKind> = h.iter().map(|x| x.kind).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == MessageKind::Reaction)
+            .count(),
+        4
+    );
+    assert_eq!(kinds.last(), Some(&MessageKind::Delete));
+    assert_eq!(h.last().and_then(|x| x.target), Some(b));
+}
+
+pub async fn marks_move_forward_and_send_receipts<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let carol = signup(&s, "carol").await;
+    let g = group(&s, &alice, "g", &["bob", "carol"]).await;
+    for i in 0..3 {
+        send(&s, &alice, g, &format!("m{i}")).await;
+    }
+    let mark = |d: Option<Seq>, r: Option<Seq>| Command::Mark {
+        conversation: g,
+        delivered: d,
+        read: r,
+    };
+    let c = ok(s.execute(&bob, mark(None, Some(2))).await, "mark");
+    assert_eq!((c.conversation, c.seq), (g, None));
+    assert_eq!(
+        recipients(&c),
+        sorted(vec![alice.user.id, carol.user.id]),
+        "receipt to the others"
+    );
+    match c.fanout[0].event.as_ref() {
+        Event::Receipt(r) => assert_eq!((r.user, r.read_seq), (bob.user.id, 2)),
+        other => panic!("expected a receipt, got {other:?}"),
+    }
+    let back = ok(s.execute(&bob, mark(Some(1), Some(1))).await, "mark back");
+    assert!(back.fanout.is_empty(), "nothing moved, nothing told");
+    ok(s.execute(&bob, mark(Some(100), None)).await, "mark far");
+    let members = ok(s.members(&alice, g).await, "members");
+    let b = members
+        .iter()
+        .find(|m| m.user.id == bob.user.id)
+        .unwrap_or_else(|| panic!("bob missing"));
+    assert_eq!(
+        (b.delivered_seq, b.read_seq),
+        (4, 2),
+        "clamped to last_seq, read never backward"
+    );
+    let feed = all_feed(&s, &alice).await;
+    assert_eq!(
+        feed.iter()
+            .filter(|e| matches!(e.1, Event::Receipt(_)))
+            .count(),
+        2
+    );
+    // Larger than receipts_fanout_max_members (4): markers move, nobody is told.
+    for h in ["dan", "erin"] {
+        signup(&s, h).await;
+    }
+    let big = group(&s, &alice, "big", &["bob", "carol", "dan", "erin"]).await;
+    send(&s, &alice, big, "x").await;
+    let quiet = ok(
+        s.execute(
+            &bob,
+            Command::Mark {
+                conversation: big,
+                delivered: None,
+                read: Some(2),
+            },
+        )
+        .await,
+        "mark big",
+    );
+    assert!(quiet.fanout.is_empty());
+    assert_eq!(
+        ok(s.conversation(&bob, big).await, "conversation").read_seq,
+        2
+    );
+}
+
+pub async fn unread_counts<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let d = ok(
+        s.execute(&alice, text_cmd(Target::Peer("bob".into()), "a0", "1"))
+            .await,
+        "send",
+    )
+    .conversation;
+    for i in 1..3 {
+        send(&s, &alice, d, &format!("a{i}")).await;
+    }
+    assert_eq!(ok(s.conversation(&bob, d).await, "bob").unread, 3);
+    assert_eq!(
+        ok(s.conversation(&alice, d).await, "alice").unread,
+        0,
+        "own messages are read"
+    );
+    ok(
+        s.execute(
+            &bob,
+            Command::Mark {
+                conversation: d,
+                delivered: None,
+                read: Some(2),
+            },
+        )
+        .await,
+        "mark",
+    );
+    assert_eq!(ok(s.conversation(&bob, d).await, "bob").unread, 1);
+    send(&s, &bob, d, "b1").await;
+    assert_eq!(
+        ok(s.conversation(&bob, d).await, "bob").unread,
+        0,
+        "sending reads up to it"
+    );
+    assert_eq!(ok(s.conversation(&alice, d).await, "alice").unread, 1);
+    // Most recently active first (pause so activity times differ at millisecond resolution).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let g = group(&s, &bob, "later", &["alice"]).await;
+    let list = ok(s.conversations(&alice, 10).await, "list");
+    assert_eq!(list.iter().map(|c| c.id).collect::<Vec<_>>(), vec![g, d]);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    send(&s, &alice, d, "bump").await;
+    let list = ok(s.conversations(&alice, 10).await, "list");
+    assert_eq!(list.iter().map(|c| c.id).collect::<Vec<_>>(), vec![d, g]);
+    assert_eq!(ok(s.conversations(&alice, 1).await, "limit").len(), 1);
+}
