@@ -1,1 +1,71 @@
-fn main() {}
+//! The `chapar` binary: `chapar serve` runs a node; every other command is the terminal client.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "chapar",
+    version,
+    about = "chapar: a messenger that holds under a rush"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    /// Run a chapar node (embedded store in --data, HTTP and WebSocket on --listen).
+    Serve(chapar_server::config::ServeArgs),
+    /// Operator commands for invite codes.
+    #[command(subcommand)]
+    Invite(InviteCmd),
+}
+
+#[derive(Subcommand)]
+enum InviteCmd {
+    /// Create an invite code for the `invite` sign-up policy (prints the code).
+    Create(chapar_server::InviteArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHAPAR_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if matches!(cli.command, Top::Serve(_)) {
+            "info"
+        } else {
+            "warn"
+        })
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Top::Serve(args) => chapar_server::serve(args).await,
+            Top::Invite(InviteCmd::Create(args)) => {
+                let code = chapar_server::create_invite(args).await?;
+                println!("{code}");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

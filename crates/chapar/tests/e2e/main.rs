@@ -1,0 +1,10 @@
+//! Black-box tests: each starts the real `chapar` binary on a free port with its own data
+//! directory and talks to it over real sockets (raw protocol, SDK, or the CLI).
+//! One test binary (one link step) for all of them.
+
+mod util;
+
+mod auth;
+mod bad_input;
+mod delivery;
+mod durability;
