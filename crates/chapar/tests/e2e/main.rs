@@ -8,3 +8,4 @@ mod auth;
 mod bad_input;
 mod delivery;
 mod durability;
+mod reconnect;
