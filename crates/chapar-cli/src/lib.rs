@@ -1,1 +1,62 @@
-//! chapar-cli
+//! chapar-cli: the terminal client, as a library the `chapar` binary composes with `serve`.
+//!
+//! * [`args`]: [`GlobalArgs`] and [`Command`] (clap derive).
+//! * [`profile`]: the profile directory (device key, token, sync cursor), written atomically.
+//! * [`output`]: human-readable or `--json` lines.
+//! * [`commands`]: one module per family of commands, all on `chapar-sdk`.
+//! * [`chat`]: the interactive terminal UI (ratatui).
+
+pub mod args;
+pub mod chat;
+pub mod commands;
+pub mod output;
+pub mod profile;
+
+pub use args::{Command, DeviceCmd, GlobalArgs, GroupCmd};
+
+use output::Printer;
+
+/// Run one client command. Errors carry a clear message for stderr (the binary exits non-zero).
+pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
+    use commands::{account, feed, groups, messages};
+    let out = Printer { json: global.json };
+    let g = &global;
+    match command {
+        Command::Register {
+            handle,
+            name,
+            invite,
+        } => account::register(g, out, handle, name, invite).await,
+        Command::Send {
+            target,
+            text,
+            reply_to,
+        } => messages::send(g, out, target, text, reply_to).await,
+        Command::Group(cmd) => groups::group(g, out, cmd).await,
+        Command::Conversations => feed::conversations(g, out).await,
+        Command::History {
+            target,
+            limit,
+            before,
+        } => messages::history(g, out, target, limit, before).await,
+        Command::Sync => feed::sync(g, out).await,
+        Command::Follow => feed::follow(g, out).await,
+        Command::Devices => account::devices(g, out).await,
+        Command::Device(cmd) => account::device(g, out, cmd).await,
+        Command::Chat => chat::run(g).await,
+        Command::Members { conversation } => messages::members(g, out, conversation).await,
+        Command::React {
+            conversation,
+            seq,
+            emoji,
+            remove,
+        } => messages::react(g, out, conversation, seq, emoji, remove).await,
+        Command::Edit {
+            conversation,
+            seq,
+            text,
+        } => messages::edit(g, out, conversation, seq, text).await,
+        Command::Delete { conversation, seq } => messages::delete(g, out, conversation, seq).await,
+        Command::Read { conversation, seq } => messages::read(g, out, conversation, seq).await,
+    }
+}

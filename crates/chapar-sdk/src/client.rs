@@ -263,41 +263,49 @@ impl Client {
         &self,
         conversation: ConversationId,
         handles: Vec<String>,
-    ) -> Result<Response, SdkError> {
-        self.request(Request::AddMembers(AddMembers {
-            conversation,
-            handles,
-        }))
-        .await
+    ) -> Result<Sent, SdkError> {
+        expect_sent(
+            self.request(Request::AddMembers(AddMembers {
+                conversation,
+                handles,
+            }))
+            .await?,
+        )
     }
 
     pub async fn remove_member(
         &self,
         conversation: ConversationId,
         handle: impl Into<String>,
-    ) -> Result<Response, SdkError> {
-        self.request(Request::RemoveMember(MemberRef {
-            conversation,
-            handle: handle.into(),
-        }))
-        .await
+    ) -> Result<Sent, SdkError> {
+        expect_sent(
+            self.request(Request::RemoveMember(MemberRef {
+                conversation,
+                handle: handle.into(),
+            }))
+            .await?,
+        )
     }
 
-    pub async fn leave(&self, conversation: ConversationId) -> Result<Response, SdkError> {
-        self.request(Request::Leave(ConversationRef { conversation }))
-            .await
+    pub async fn leave(&self, conversation: ConversationId) -> Result<Sent, SdkError> {
+        expect_sent(
+            self.request(Request::Leave(ConversationRef { conversation }))
+                .await?,
+        )
     }
 
     pub async fn rename(
         &self,
         conversation: ConversationId,
         title: impl Into<String>,
-    ) -> Result<Response, SdkError> {
-        self.request(Request::Rename(Rename {
-            conversation,
-            title: title.into(),
-        }))
-        .await
+    ) -> Result<Sent, SdkError> {
+        expect_sent(
+            self.request(Request::Rename(Rename {
+                conversation,
+                title: title.into(),
+            }))
+            .await?,
+        )
     }
 
     pub async fn conversations(&self) -> Result<Vec<ConversationInfo>, SdkError> {

@@ -1,0 +1,139 @@
+//! The command line: global options and subcommands (clap derive), for the `chapar` binary to
+//! compose with its own `serve` command.
+
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// Options every client command takes.
+#[derive(Args, Clone, Debug)]
+pub struct GlobalArgs {
+    /// Server address, or a comma-separated list to rotate through (http://, https://, ws://,
+    /// wss:// or host:port).
+    #[arg(
+        long,
+        env = "CHAPAR_SERVER",
+        global = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub server: String,
+    /// Profile directory: this device's key, session token and sync cursor.
+    #[arg(long, env = "CHAPAR_PROFILE", global = true, default_value_os_t = default_profile())]
+    pub profile: PathBuf,
+    /// Print one JSON object per line instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `$XDG_CONFIG_HOME/chapar`, else `~/.config/chapar`, else `./chapar-profile`.
+pub fn default_profile() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("chapar");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".config").join("chapar"),
+        None => PathBuf::from("chapar-profile"),
+    }
+}
+
+/// The client commands.
+#[derive(Subcommand, Clone, Debug)]
+pub enum Command {
+    /// Create an account with this profile as its first device.
+    Register {
+        /// The handle others reach you by (with or without a leading @).
+        handle: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Invite code, when the server requires one.
+        #[arg(long)]
+        invite: Option<String>,
+    },
+    /// Send a text message. TARGET: @handle (direct) or a conversation id.
+    Send {
+        target: String,
+        text: String,
+        /// Seq of the message this replies to.
+        #[arg(long)]
+        reply_to: Option<u64>,
+    },
+    /// Manage groups.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// List conversations with unread counts.
+    Conversations,
+    /// Show a conversation's messages. TARGET: @handle or a conversation id.
+    History {
+        target: String,
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Show messages before this seq.
+        #[arg(long)]
+        before: Option<u64>,
+    },
+    /// Print everything new since the last sync, then exit.
+    Sync,
+    /// Stream live events until interrupted.
+    Follow,
+    /// List this account's devices.
+    Devices,
+    /// Link or revoke devices.
+    #[command(subcommand)]
+    Device(DeviceCmd),
+    /// Interactive terminal chat.
+    Chat,
+    /// List a conversation's members.
+    Members { conversation: String },
+    /// React to a message.
+    React {
+        conversation: String,
+        seq: u64,
+        emoji: String,
+        /// Take the reaction back.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Edit one of your messages.
+    Edit {
+        conversation: String,
+        seq: u64,
+        text: String,
+    },
+    /// Delete one of your messages.
+    Delete { conversation: String, seq: u64 },
+    /// Mark a conversation read (up to SEQ, default: everything).
+    Read {
+        conversation: String,
+        seq: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum GroupCmd {
+    /// Create a group: TITLE then the members' @handles. Prints the new conversation id.
+    Create { title: String, members: Vec<String> },
+    /// Add members to a group.
+    Add {
+        conversation: String,
+        #[arg(required = true)]
+        handles: Vec<String>,
+    },
+    /// Remove a member from a group.
+    Remove {
+        conversation: String,
+        handle: String,
+    },
+    /// Leave a group.
+    Leave { conversation: String },
+    /// Rename a group.
+    Rename { conversation: String, title: String },
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum DeviceCmd {
+    /// Without CODE on a signed-in profile: print a one-time code to link a new device.
+    /// With CODE on an empty profile: link this new device to the account.
+    Link { code: Option<String> },
+    /// Revoke a device (its sessions stop working at once).
+    Revoke { id: i64 },
+}

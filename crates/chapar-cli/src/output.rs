@@ -1,0 +1,342 @@
+//! How results are printed: short human-readable lines by default, or with `--json` one JSON
+//! object per line (each with a `type`), so scripts and tests can read the output.
+
+use chapar_sdk::proto::{
+    ConversationInfo, DeviceInfo, FeedEvent, MemberInfo, Message, MessageKind, Receipt, Sent,
+    Typing,
+};
+use serde_json::{Value, json};
+
+/// Prints results in the chosen format.
+#[derive(Clone, Copy, Debug)]
+pub struct Printer {
+    pub json: bool,
+}
+
+impl Printer {
+    fn line(&self, v: Value) {
+        println!("{v}");
+    }
+
+    pub fn message(&self, m: &Message) {
+        if self.json {
+            self.line(message_json(m));
+        } else {
+            println!("{}", message_text(m));
+        }
+    }
+
+    pub fn receipt(&self, r: &Receipt) {
+        if self.json {
+            self.line(json!({
+                "type": "receipt", "conversation": r.conversation, "user": r.user,
+                "sender": r.handle, "delivered_seq": r.delivered_seq, "read_seq": r.read_seq,
+            }));
+        } else {
+            println!(
+                "[{}] @{} delivered up to #{}, read up to #{}",
+                r.conversation, r.handle, r.delivered_seq, r.read_seq
+            );
+        }
+    }
+
+    pub fn typing(&self, t: &Typing) {
+        if self.json {
+            self.line(
+                json!({"type": "typing", "conversation": t.conversation, "sender": t.handle}),
+            );
+        } else {
+            println!("[{}] @{} is typing…", t.conversation, t.handle);
+        }
+    }
+
+    pub fn feed(&self, ev: &FeedEvent) {
+        use chapar_sdk::proto::Event;
+        match &ev.event {
+            Event::Message(m) => self.message(m),
+            Event::Receipt(r) => self.receipt(r),
+            Event::Typing(t) => self.typing(t),
+        }
+    }
+
+    pub fn sent(&self, s: &Sent) {
+        if self.json {
+            self.line(json!({
+                "type": "sent", "conversation": s.conversation, "seq": s.seq,
+                "server_time": s.server_time, "duplicate": s.duplicate,
+            }));
+        } else {
+            println!("conversation {} seq {}", s.conversation, s.seq);
+        }
+    }
+
+    pub fn conversation(&self, c: &ConversationInfo) {
+        if self.json {
+            self.line(json!({
+                "type": "conversation", "conversation": c.id, "kind": c.kind, "title": c.title,
+                "peer": c.peer.as_ref().map(|p| p.handle.clone()), "role": c.role,
+                "members": c.member_count, "last_seq": c.last_seq, "read_seq": c.read_seq,
+                "unread": c.unread, "updated_at": c.updated_at,
+            }));
+        } else {
+            let name = match &c.peer {
+                Some(p) => format!("@{} ({})", p.handle, p.display_name),
+                None => c.title.clone(),
+            };
+            let unread = if c.unread > 0 {
+                format!("  [{} unread]", c.unread)
+            } else {
+                String::new()
+            };
+            let last = c
+                .last_message
+                .as_ref()
+                .map(|m| format!("  — @{}: {}", m.sender_handle, snippet(m)))
+                .unwrap_or_default();
+            println!(
+                "{:>5}  {:<6} {}{}{}",
+                c.id.0,
+                kind_name(c),
+                name,
+                unread,
+                last
+            );
+        }
+    }
+
+    pub fn member(&self, m: &MemberInfo) {
+        if self.json {
+            self.line(json!({
+                "type": "member", "user": m.user.id, "handle": m.user.handle,
+                "display_name": m.user.display_name, "role": m.role,
+                "delivered_seq": m.delivered_seq, "read_seq": m.read_seq,
+            }));
+        } else {
+            println!(
+                "@{:<20} {:<7} {}  (delivered #{}, read #{})",
+                m.user.handle,
+                m.role.as_str(),
+                m.user.display_name,
+                m.delivered_seq,
+                m.read_seq
+            );
+        }
+    }
+
+    pub fn device(&self, d: &DeviceInfo) {
+        if self.json {
+            self.line(json!({
+                "type": "device", "id": d.id, "name": d.name, "created_at": d.created_at,
+                "last_seen": d.last_seen, "revoked": d.revoked, "current": d.current,
+            }));
+        } else {
+            let mut flags = vec![];
+            if d.current {
+                flags.push("this device");
+            }
+            if d.revoked {
+                flags.push("revoked");
+            }
+            println!(
+                "{:>5}  {:<20} created {}  last seen {}{}",
+                d.id.0,
+                d.name,
+                format_time(d.created_at),
+                d.last_seen.map(format_time).unwrap_or_else(|| "-".into()),
+                if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", flags.join(", "))
+                }
+            );
+        }
+    }
+
+    /// A free-form result: `text` for people, `value` (with `type` added) for `--json`.
+    pub fn info(&self, kind: &str, text: &str, mut value: Value) {
+        if self.json {
+            if let Value::Object(map) = &mut value {
+                map.insert("type".into(), Value::String(kind.into()));
+            }
+            self.line(value);
+        } else {
+            println!("{text}");
+        }
+    }
+}
+
+fn kind_name(c: &ConversationInfo) -> &'static str {
+    match c.kind {
+        chapar_sdk::proto::ConversationKind::Direct => "direct",
+        chapar_sdk::proto::ConversationKind::Group => "group",
+        chapar_sdk::proto::ConversationKind::Channel => "channel",
+        chapar_sdk::proto::ConversationKind::Unknown => "?",
+    }
+}
+
+/// The JSON object of one message.
+pub fn message_json(m: &Message) -> Value {
+    let mut v = json!({
+        "type": "message",
+        "conversation": m.conversation,
+        "seq": m.seq,
+        "sender": m.sender_handle,
+        "sender_id": m.sender,
+        "kind": m.kind.as_str(),
+        "text": m.text,
+        "server_time": m.server_time,
+        "client_id": m.client_id,
+        "content_type": m.content_type,
+    });
+    if let Value::Object(map) = &mut v {
+        if let Some(r) = m.reply_to {
+            map.insert("reply_to".into(), json!(r));
+        }
+        if let Some(t) = m.target {
+            map.insert("target".into(), json!(t));
+        }
+        if m.remove {
+            map.insert("remove".into(), json!(true));
+        }
+        if let Some(e) = m.edited_at {
+            map.insert("edited".into(), json!(true));
+            map.insert("edited_at".into(), json!(e));
+        }
+        if m.deleted {
+            map.insert("deleted".into(), json!(true));
+        }
+        if let Some(s) = &m.system {
+            map.insert("system".into(), json!(s));
+        }
+        if !m.reactions.is_empty() {
+            map.insert("reactions".into(), json!(m.reactions));
+        }
+        if let Some(d) = &m.data {
+            map.insert("data_bytes".into(), json!(d.len()));
+        }
+    }
+    v
+}
+
+/// A short description of a message's content.
+pub fn snippet(m: &Message) -> String {
+    if m.deleted {
+        return "(deleted)".into();
+    }
+    match m.kind {
+        MessageKind::System => system_text(m),
+        MessageKind::Edit => format!(
+            "(edited #{}) {}",
+            m.target.unwrap_or(0),
+            m.text.as_deref().unwrap_or("")
+        ),
+        MessageKind::Delete => format!("(deleted #{})", m.target.unwrap_or(0)),
+        MessageKind::Reaction => format!(
+            "{} {} #{}",
+            if m.remove { "took back" } else { "reacted" },
+            m.text.as_deref().unwrap_or("?"),
+            m.target.unwrap_or(0)
+        ),
+        _ => match (&m.text, &m.data) {
+            (Some(t), _) => t.clone(),
+            (None, Some(d)) => format!("({}, {} bytes)", m.content_type, d.len()),
+            (None, None) => String::new(),
+        },
+    }
+}
+
+fn system_text(m: &Message) -> String {
+    let Some(s) = &m.system else {
+        return "(system)".into();
+    };
+    let who = s
+        .handles
+        .iter()
+        .map(|h| format!("@{h}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match s.action.as_str() {
+        "created" => format!("created the group {:?}", s.title.as_deref().unwrap_or("")),
+        "added" => format!("added {who}"),
+        "removed" => format!("removed {who}"),
+        "left" => "left".into(),
+        "renamed" => format!(
+            "renamed the group to {:?}",
+            s.title.as_deref().unwrap_or("")
+        ),
+        "role_changed" => format!("made {who} {}", s.role.map(|r| r.as_str()).unwrap_or("?")),
+        other => format!("{other} {who}"),
+    }
+}
+
+/// One human-readable line for a message.
+pub fn message_text(m: &Message) -> String {
+    let mut line = format!(
+        "[{} #{} {}] @{}",
+        m.conversation,
+        m.seq,
+        format_time(m.server_time),
+        m.sender_handle
+    );
+    if m.kind == MessageKind::System {
+        line.push(' ');
+    } else {
+        line.push_str(": ");
+    }
+    line.push_str(&snippet(m));
+    if let Some(r) = m.reply_to {
+        line.push_str(&format!("  (reply to #{r})"));
+    }
+    if m.edited_at.is_some() && !m.deleted {
+        line.push_str("  (edited)");
+    }
+    if !m.reactions.is_empty() {
+        let r: Vec<String> = m
+            .reactions
+            .iter()
+            .map(|r| format!("{}×{}", r.emoji, r.count))
+            .collect();
+        line.push_str(&format!("  [{}]", r.join(" ")));
+    }
+    line
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_format_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(format_time(1_764_352_000_000), "2025-11-28 17:46:40");
+        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00");
+    }
+}
