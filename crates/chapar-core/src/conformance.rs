@@ -56,6 +56,7 @@ pub async fn run_all<S: Store>(make: impl Fn() -> S) {
     group_limits_and_roles(make()).await;
     history_paging_and_join_visibility(make()).await;
     unread_counts(make()).await;
+    commit_listener_sees_commits_in_order(make()).await;
 }
 
 /// Generate one `#[tokio::test]` per conformance case. `$make` is a closure returning
@@ -70,7 +71,8 @@ macro_rules! store_conformance_tests {
             feed_is_increasing_and_complete, non_members_are_forbidden,
             removed_members_get_the_removal_and_nothing_after, edit_delete_react,
             marks_move_forward_and_send_receipts, group_limits_and_roles,
-            history_paging_and_join_visibility, unread_counts);
+            history_paging_and_join_visibility, unread_counts,
+            commit_listener_sees_commits_in_order);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

@@ -11,6 +11,8 @@
 //!   reads the state they depend on. A failed command changes nothing.
 //! * A command whose `client_id` was already used by the same device in the same conversation
 //!   returns the first result with `duplicate = true` and no fan-out.
+//! * Every committed `execute` is announced to the [`CommitListener`] before `execute` returns
+//!   (in commit order where the backend has one order, as a single writer does).
 //! * Backend failures are `Error::Unavailable` (safe to retry); a full write queue is
 //!   `Error::Overloaded`.
 
@@ -154,8 +156,16 @@ pub struct Committed {
     pub fanout: Vec<Fanout>,
 }
 
+/// Called with every committed command, in commit order, before its caller is answered. The
+/// gateway publishes the fan-out from here, so each user's events leave in pts order.
+pub type CommitListener = Arc<dyn Fn(&Committed) + Send + Sync>;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Set the listener told of every commit of [`Store::execute`] (once, before serving).
+    /// It must not block: it runs on the store's write path.
+    fn set_commit_listener(&self, listener: CommitListener);
+
     /// Create a user, its first device and a session. `Conflict` when the handle or key is taken;
     /// `Forbidden` when an invite is required and not valid.
     async fn create_account(&self, account: NewAccount) -> Result<Principal>;

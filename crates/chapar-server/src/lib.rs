@@ -18,7 +18,8 @@ pub mod registry;
 pub mod state;
 
 use anyhow::Context;
-use chapar_core::bus::LocalBus;
+use chapar_core::bus::{Bus, BusMessage, LocalBus};
+use chapar_core::store::{CommitListener, Committed, Store as _};
 use chapar_store_sqlite::{Durability, SqliteOptions, SqliteStore};
 use config::{Config, DurabilityLevel, ServeArgs};
 use registry::Registry;
@@ -40,6 +41,23 @@ fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
         .with_context(|| format!("opening the store in {}", config.data.display()))
 }
 
+/// Publishes each commit's fan-out on the bus: every recipient's connections get the event.
+fn publisher(bus: Arc<dyn Bus>) -> CommitListener {
+    Arc::new(move |committed: &Committed| {
+        for fanout in &committed.fanout {
+            for (user, pts) in &fanout.recipients {
+                bus.publish(
+                    *user,
+                    BusMessage::Feed {
+                        pts: *pts,
+                        event: fanout.event.clone(),
+                    },
+                );
+            }
+        }
+    })
+}
+
 /// `chapar serve`: run a node until SIGTERM or Ctrl-C, then drain and exit.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(&args)?;
@@ -49,7 +67,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let store = Arc::new(open_store(&config)?);
     let registry = Arc::new(Registry::default());
-    let bus = Arc::new(LocalBus::new(registry.clone()));
+    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(registry.clone()));
+    store.set_commit_listener(publisher(bus.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -110,7 +129,6 @@ pub struct InviteArgs {
 }
 
 pub async fn create_invite(args: InviteArgs) -> anyhow::Result<String> {
-    use chapar_core::store::Store as _;
     let config = Config::load(&args.serve)?;
     let store = open_store(&config)?;
     let code = auth::new_code();

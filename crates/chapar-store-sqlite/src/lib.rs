@@ -29,7 +29,7 @@ mod writer;
 
 use async_trait::async_trait;
 use chapar_core::store::{
-    Command, Committed, NewAccount, NewDevice, Principal, SecretHash, Store, Target,
+    Command, CommitListener, Committed, NewAccount, NewDevice, Principal, SecretHash, Store, Target,
 };
 use chapar_core::{Error, Limits, Result};
 use chapar_proto::{
@@ -39,7 +39,7 @@ use chapar_proto::{
 use readers::Readers;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use writer::Writer;
+use writer::{Announce, Writer};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -93,6 +93,8 @@ pub struct SqliteStore {
     readers: Readers,
     limits: Arc<Limits>,
     path: PathBuf,
+    /// Told of every committed `execute`, in commit order, from the writer thread.
+    listener: std::sync::OnceLock<CommitListener>,
 }
 
 impl SqliteStore {
@@ -120,6 +122,7 @@ impl SqliteStore {
             readers,
             limits,
             path,
+            listener: std::sync::OnceLock::new(),
         })
     }
 
@@ -234,10 +237,21 @@ impl Store for SqliteStore {
             .await
     }
 
+    fn set_commit_listener(&self, listener: CommitListener) {
+        let _ = self.listener.set(listener);
+    }
+
     async fn execute(&self, actor: &Principal, command: Command) -> Result<Committed> {
         let actor = actor.clone();
+        let announce = self
+            .listener
+            .get()
+            .cloned()
+            .map(|l| -> Announce<Committed> {
+                Box::new(move |committed: &Committed| l(committed))
+            });
         self.writer
-            .call(move |ctx| commands::execute(ctx, &actor, command))
+            .call_announced(move |ctx| commands::execute(ctx, &actor, command), announce)
             .await
     }
 

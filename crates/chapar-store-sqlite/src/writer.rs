@@ -39,9 +39,13 @@ trait Job: Send {
     fn answer(self: Box<Self>, failed: Option<Error>);
 }
 
+/// Runs in the writer thread after COMMIT, before the caller is answered (commit order).
+pub type Announce<T> = Box<dyn FnOnce(&T) + Send>;
+
 struct Typed<T, F> {
     work: Option<F>,
     outcome: Option<Result<T>>,
+    announce: Option<Announce<T>>,
     reply: oneshot::Sender<Result<T>>,
 }
 
@@ -67,6 +71,9 @@ where
                 .outcome
                 .unwrap_or_else(|| Err(Error::Unavailable("the write failed".into()))),
         };
+        if let (Ok(value), Some(announce)) = (&result, self.announce) {
+            announce(value);
+        }
         // The caller may have gone away; the outcome is committed either way.
         let _ = self.reply.send(result);
     }
@@ -103,10 +110,20 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Ctx<'_>) -> Result<T> + Send + 'static,
     {
+        self.call_announced(work, None).await
+    }
+
+    /// Like [`Writer::call`], and once committed, `announce` sees the outcome in commit order.
+    pub async fn call_announced<T, F>(&self, work: F, announce: Option<Announce<T>>) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Ctx<'_>) -> Result<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn Job> = Box::new(Typed {
             work: Some(work),
             outcome: None,
+            announce,
             reply,
         });
         let queue = self

@@ -490,3 +490,93 @@ pub async fn unread_counts<S: Store>(s: S) {
     assert_eq!(list.iter().map(|c| c.id).collect::<Vec<_>>(), vec![d, g]);
     assert_eq!(ok(s.conversations(&alice, 1).await, "limit").len(), 1);
 }
+
+/// The commit listener sees every committed command before `execute` returns, and each user's
+/// feed events in pts order even when many senders commit at once; failed and duplicate
+/// commands announce no fan-out.
+pub async fn commit_listener_sees_commits_in_order<S: Store>(s: S) {
+    let s = Arc::new(s);
+    let seen: Arc<std::sync::Mutex<Vec<(UserId, u64, Seq)>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    s.set_commit_listener(Arc::new(move |c: &Committed| {
+        let mut seen = sink.lock().unwrap_or_else(|e| e.into_inner());
+        for f in &c.fanout {
+            if let Event::Message(m) = &*f.event {
+                for (user, pts) in &f.recipients {
+                    seen.push((*user, *pts, m.seq));
+                }
+            }
+        }
+    }));
+    let a = signup(&*s, "lis_a").await;
+    let b = signup(&*s, "lis_b").await;
+    let conv = group(&*s, &a, "listened", &["lis_b"]).await;
+    let first = send(&*s, &a, conv, "l-0").await;
+    let announced = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(
+        announced
+            .iter()
+            .any(|(u, _, seq)| *u == b.user.id && Some(*seq) == first.seq),
+        "announced before execute returned"
+    );
+    let mut tasks = Vec::new();
+    for p in [a.clone(), b.clone()] {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            for n in 0..100 {
+                let cid = format!("{}-{n}", p.user.handle);
+                loop {
+                    match s
+                        .execute(&p, text_cmd(Target::Conversation(conv), &cid, &cid))
+                        .await
+                    {
+                        Err(Error::Overloaded { .. }) => tokio::task::yield_now().await,
+                        other => {
+                            ok(other, "send");
+                            break;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await
+            .unwrap_or_else(|e| panic!("sender task failed: {e}"));
+    }
+    let before = seen.lock().unwrap_or_else(|e| e.into_inner()).len();
+    let dup = ok(
+        s.execute(&a, text_cmd(Target::Conversation(conv), "l-0", "again"))
+            .await,
+        "duplicate",
+    );
+    assert!(dup.duplicate);
+    expect(
+        s.execute(
+            &a,
+            text_cmd(Target::Conversation(ConversationId(999_999)), "x", "x"),
+        )
+        .await,
+        ErrorCode::Forbidden,
+        "send to a stranger's conversation",
+    );
+    assert_eq!(
+        seen.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        before,
+        "nothing announced"
+    );
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for user in [a.user.id, b.user.id] {
+        let pts: Vec<u64> = seen
+            .iter()
+            .filter(|(u, _, _)| *u == user)
+            .map(|(_, p, _)| *p)
+            .collect();
+        assert!(
+            pts.windows(2).all(|w| w[1] == w[0] + 1),
+            "pts announced in order, no gaps: {pts:?}"
+        );
+        // The created entry, the first send, then 2 x 100.
+        assert_eq!(pts.len(), 202, "every entry announced once");
+    }
+}

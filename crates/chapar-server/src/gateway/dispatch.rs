@@ -9,9 +9,7 @@ use crate::ratelimit::TokenBucket;
 use crate::registry::ConnHandle;
 use crate::state::App;
 use chapar_core::bus::BusMessage;
-use chapar_core::store::{
-    Command, Committed, NewAccount, NewDevice, Principal, SecretHash, Target,
-};
+use chapar_core::store::{Command, NewAccount, NewDevice, Principal, SecretHash, Target};
 use chapar_core::{Error, Result, rules};
 use chapar_proto::{ConversationId, Event, Request, Response, Sent, Session, Typing};
 use std::sync::Arc;
@@ -273,7 +271,6 @@ async fn signed_in(
                     },
                 )
                 .await?;
-            publish(app, &committed);
             return Ok(Response::Conversation(
                 store.conversation(p, committed.conversation).await?,
             ));
@@ -299,7 +296,7 @@ async fn signed_in(
             role: r.role,
         },
         Request::Mark(m) => {
-            let committed = store
+            store
                 .execute(
                     p,
                     Command::Mark {
@@ -309,7 +306,6 @@ async fn signed_in(
                     },
                 )
                 .await?;
-            publish(app, &committed);
             return Ok(Response::Ok);
         }
         Request::Ping
@@ -320,8 +316,8 @@ async fn signed_in(
             return Err(Error::invalid("not valid after sign-in"));
         }
     };
+    // The store announces the commit (and so publishes its fan-out) before it answers.
     let committed = store.execute(p, command).await?;
-    publish(app, &committed);
     Ok(Response::Sent(Sent {
         conversation: committed.conversation,
         seq: committed.seq.unwrap_or(0),
@@ -335,20 +331,5 @@ fn target(conversation: Option<ConversationId>, peer: Option<String>) -> Result<
         (Some(c), None) => Ok(Target::Conversation(c)),
         (None, Some(h)) => Ok(Target::Peer(rules::handle(&h)?)),
         _ => Err(Error::invalid("give exactly one of conversation and peer")),
-    }
-}
-
-/// Tell every recipient's connections what the commit produced.
-fn publish(app: &App, committed: &Committed) {
-    for fanout in &committed.fanout {
-        for (user, pts) in &fanout.recipients {
-            app.bus.publish(
-                *user,
-                BusMessage::Feed {
-                    pts: *pts,
-                    event: fanout.event.clone(),
-                },
-            );
-        }
     }
 }
