@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
     about = "chapar: a messenger that holds under a rush"
 )]
 struct Cli {
+    #[command(flatten)]
+    global: chapar_cli::GlobalArgs,
     #[command(subcommand)]
     command: Top,
 }
@@ -20,6 +22,8 @@ enum Top {
     /// Operator commands for invite codes.
     #[command(subcommand)]
     Invite(InviteCmd),
+    #[command(flatten)]
+    Client(chapar_cli::Command),
 }
 
 #[derive(Subcommand)]
@@ -59,6 +63,7 @@ fn main() -> std::process::ExitCode {
                 println!("{code}");
                 Ok(())
             }
+            Top::Client(command) => chapar_cli::run(cli.global, command).await,
         }
     });
     match result {

@@ -6,6 +6,7 @@ mod util;
 
 mod auth;
 mod bad_input;
+mod cli;
 mod delivery;
 mod durability;
 mod reconnect;
