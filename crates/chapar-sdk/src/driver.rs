@@ -241,6 +241,13 @@ impl Driver {
             }
         }
         self.emit(ClientEvent::Connected(session.clone())).await;
+        if session.pts < self.tracker.last() {
+            // The server's feed is behind our cursor (its data was replaced): start over from
+            // its pts, and tell the app to refetch what it shows.
+            self.tracker.rewind(session.pts);
+            self.shared.pts.store(session.pts, Ordering::Relaxed);
+            self.emit(ClientEvent::Reset).await;
+        }
 
         let mut pending: HashMap<u64, Pending> = HashMap::new();
         let mut marks: HashMap<ConversationId, Seq> = HashMap::new();
@@ -257,7 +264,15 @@ impl Driver {
                         self.emit(ClientEvent::Feed(ev)).await;
                     }
                     Step::Reset => self.emit(ClientEvent::Reset).await,
-                    Step::Synced(pts) => self.emit(ClientEvent::Synced { pts }).await,
+                    Step::Synced(pts) => {
+                        // Acknowledge what the catch-up brought before saying it is done, so
+                        // an app that exits on `Synced` still leaves its delivery marks.
+                        mark_at = None;
+                        if let Err(e) = self.flush_marks(ws, &mut marks, &mut pending).await {
+                            break 'conn lost(e);
+                        }
+                        self.emit(ClientEvent::Synced { pts }).await;
+                    }
                     Step::Sync(pts) => {
                         let id = self.alloc_id();
                         pending.insert(id, Pending::Sync);

@@ -71,6 +71,13 @@ impl PtsTracker {
         self.last = self.last.max(pts);
     }
 
+    /// Move the cursor back to `pts` (the server's feed ends before our cursor).
+    pub fn rewind(&mut self, pts: Pts) {
+        self.last = pts;
+        self.held.clear();
+        self.overflowed = false;
+    }
+
     /// A pushed feed event.
     pub fn on_live(&mut self, ev: FeedEvent, out: &mut Vec<Step>) {
         if ev.pts <= self.last {
@@ -286,5 +293,15 @@ mod tests {
         t.on_connected();
         t.on_sync_page(page(&[], 3, false), &mut out);
         assert_eq!(out, vec![Step::Synced(3)]);
+    }
+
+    #[test]
+    fn rewind_redelivers_from_the_servers_pts() {
+        let mut t = PtsTracker::new(50, 16);
+        let mut out = vec![];
+        t.rewind(2);
+        t.on_connected();
+        t.on_sync_page(page(&[3, 4], 4, false), &mut out);
+        assert_eq!(delivered(&out), vec![3, 4]);
     }
 }
