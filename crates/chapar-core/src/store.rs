@@ -215,4 +215,8 @@ pub trait Store: Send + Sync + 'static {
     async fn feed(&self, actor: &Principal, after: Pts, limit: u32) -> Result<SyncPage>;
     /// Cheap check that the backend answers (readiness).
     async fn ping(&self) -> Result<()>;
+    /// Write-path counters for `/metrics`, if the backend keeps them.
+    fn stats(&self) -> Option<Arc<crate::stats::StoreStats>> {
+        None
+    }
 }

@@ -42,6 +42,8 @@ pub struct Config {
     pub limits: Limits,
     pub gateway: GatewayConfig,
     pub store: StoreConfig,
+    pub admission: crate::admission::AdmissionConfig,
+    pub rate_limits: crate::ratelimit::RateLimitConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +83,8 @@ impl Default for Config {
             limits: Limits::default(),
             gateway: GatewayConfig::default(),
             store: StoreConfig::default(),
+            admission: Default::default(),
+            rate_limits: Default::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP routes: health (`/healthz`: the process serves), readiness (`/readyz`: the store
-//! answers and the node is not draining) and the WebSocket endpoint (`/v1/ws`).
+//! answers and the node is not draining), metrics (`/metrics`) and the WebSocket endpoint
+//! (`/v1/ws`).
 
 use crate::gateway;
 use crate::state::App;
@@ -13,9 +14,20 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .route("/v1/ws", get(gateway::upgrade))
         .route("/", get(index))
         .with_state(app)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::metrics::render(&app),
+    )
 }
 
 async fn ready(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {

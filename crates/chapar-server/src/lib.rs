@@ -4,15 +4,19 @@
 //! * `gateway`: the WebSocket protocol endpoint (sign-in, requests, pushed events).
 //! * [`registry`]: this node's connections and the bus's delivery to them.
 //! * [`auth`]: tokens, codes and Ed25519 device proofs.
-//! * [`ratelimit`]: token buckets.
+//! * [`admission`]: the connection cap, accept budget and sign-up waiting room.
+//! * [`ratelimit`]: token buckets and the per-device and per-account limiters.
+//! * [`metrics`]: `/metrics` for Prometheus.
 //! * [`http`]: the HTTP routes (health, readiness, WebSocket upgrade).
 //!
 //! This is the only crate that knows HTTP and WebSocket.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
 pub mod state;
@@ -74,12 +78,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let drain = Duration::from_secs(config.gateway.drain_secs);
-    let app = Arc::new(App {
-        config,
-        store,
-        bus,
-        registry: registry.clone(),
-    });
+    let app = Arc::new(App::new(config, store, bus, registry.clone()));
     // Machine-readable line first: tests and scripts wait for it.
     println!("chapar listening on http://{addr}");
     tracing::info!(%addr, data = %app.config.data.display(), "serving");
@@ -93,7 +92,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving")?;

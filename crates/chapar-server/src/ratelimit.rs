@@ -1,8 +1,19 @@
-//! A token bucket: `rate` tokens per second, at most `burst` saved up.
+//! Rate limiting: token buckets, alone or keyed (one bucket per device, account or address).
+//!
+//! A keyed limiter tracks at most `max_keys` keys. Idle keys (full buckets) are dropped when room
+//! is needed; when the table is still full, the limiter's [`FailMode`] decides whether a request
+//! from a new key is let through (open) or refused (closed).
 
+use chapar_core::Error;
+use chapar_proto::{DeviceId, Request, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TokenBucket {
     rate: f64,
     burst: f64,
@@ -11,26 +22,117 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    pub fn new(rate: u32, burst: u32) -> Self {
+    /// `rate` tokens per second, at most `burst` saved up (and at the start).
+    pub fn new(rate: f64, burst: u32) -> Self {
+        let burst = burst.max(1) as f64;
         TokenBucket {
-            rate: rate.max(1) as f64,
-            burst: burst.max(1) as f64,
-            tokens: burst.max(1) as f64,
+            rate: rate.max(1e-6),
+            burst,
+            tokens: burst,
             last: Instant::now(),
         }
     }
 
-    /// Take one token, or say how many milliseconds until one is there.
-    pub fn take(&mut self, now: Instant) -> Result<(), u64> {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+    }
+
+    /// Take one token, or say how many milliseconds until one is there.
+    pub fn take(&mut self, now: Instant) -> Result<(), u64> {
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             Ok(())
         } else {
             Err((((1.0 - self.tokens) / self.rate) * 1000.0).ceil() as u64)
         }
+    }
+
+    /// True when the bucket is full again (its key can be forgotten).
+    fn is_idle(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.burst
+    }
+}
+
+/// What a limiter does when it cannot track one more key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    /// Let the request through unlimited.
+    Open,
+    /// Refuse it as rate limited.
+    Closed,
+}
+
+/// One limiter's configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Sustained requests per minute.
+    pub per_minute: u32,
+    /// Requests allowed at once after a quiet period.
+    pub burst: u32,
+    /// When the limiter's table is full.
+    #[serde(default = "default_fail")]
+    pub when_full: FailMode,
+}
+
+fn default_fail() -> FailMode {
+    FailMode::Open
+}
+
+impl Rate {
+    pub const fn new(per_minute: u32, burst: u32) -> Rate {
+        Rate {
+            per_minute,
+            burst,
+            when_full: FailMode::Open,
+        }
+    }
+}
+
+pub struct KeyedLimiter<K> {
+    rate: Rate,
+    max_keys: usize,
+    buckets: Mutex<HashMap<K, TokenBucket>>,
+}
+
+impl<K: Hash + Eq + Copy> KeyedLimiter<K> {
+    pub fn new(rate: Rate, max_keys: usize) -> Self {
+        KeyedLimiter {
+            rate,
+            max_keys: max_keys.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Take a token for `key`, or the milliseconds to wait.
+    pub fn check(&self, key: K, now: Instant) -> Result<(), u64> {
+        if self.rate.per_minute == 0 {
+            return Ok(()); // 0 disables the limiter
+        }
+        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if !map.contains_key(&key) && map.len() >= self.max_keys {
+            map.retain(|_, b| !b.is_idle(now));
+            if map.len() >= self.max_keys {
+                return match self.rate.when_full {
+                    FailMode::Open => Ok(()),
+                    FailMode::Closed => Err(1000),
+                };
+            }
+        }
+        map.entry(key)
+            .or_insert_with(|| {
+                TokenBucket::new(self.rate.per_minute as f64 / 60.0, self.rate.burst)
+            })
+            .take(now)
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.buckets.lock().map(|m| m.len()).unwrap_or(0)
     }
 }
 
@@ -42,12 +144,126 @@ mod tests {
     #[test]
     fn refuses_past_the_burst_then_refills() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(10, 3);
+        let mut b = TokenBucket::new(10.0, 3);
         for _ in 0..3 {
             assert!(b.take(t0).is_ok());
         }
         let wait = b.take(t0).unwrap_err();
         assert!((1..=100).contains(&wait), "{wait}");
         assert!(b.take(t0 + Duration::from_millis(100)).is_ok());
+    }
+
+    #[test]
+    fn keys_are_limited_separately_and_the_table_is_bounded() {
+        let t0 = Instant::now();
+        let l = KeyedLimiter::new(Rate::new(60, 2), 2);
+        assert!(l.check(1, t0).is_ok());
+        assert!(l.check(1, t0).is_ok());
+        assert!(l.check(1, t0).is_err());
+        assert!(l.check(2, t0).is_ok());
+        // Table full of busy keys: open lets a third key through untracked.
+        assert!(l.check(2, t0).is_ok());
+        assert!(l.check(3, t0).is_ok());
+        assert_eq!(l.tracked(), 2);
+        let closed = KeyedLimiter::new(
+            Rate {
+                when_full: FailMode::Closed,
+                ..Rate::new(60, 1)
+            },
+            1,
+        );
+        assert!(closed.check(1, t0).is_ok());
+        assert!(closed.check(2, t0).is_err());
+        // Once key 1 is idle again, its slot is reused.
+        assert!(closed.check(2, t0 + Duration::from_secs(2)).is_ok());
+    }
+}
+
+/// Per-device and per-account limits on what costs the node most. `per_minute = 0` disables one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Keys (devices or accounts) each limiter tracks at most; beyond that its `when_full` applies.
+    pub max_keys: usize,
+    /// Messages, edits, deletions and reactions, per device.
+    pub send_per_device: Rate,
+    /// The same, per account (all devices together).
+    pub send_per_account: Rate,
+    /// Groups created, per account.
+    pub groups_per_account: Rate,
+    /// Member additions (joins), per account.
+    pub joins_per_account: Rate,
+    /// History, sync, conversation and member reads, per device.
+    pub reads_per_device: Rate,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            max_keys: 200_000,
+            send_per_device: Rate::new(1200, 400),
+            send_per_account: Rate::new(3000, 1000),
+            groups_per_account: Rate::new(30, 20),
+            joins_per_account: Rate::new(120, 60),
+            reads_per_device: Rate::new(6000, 500),
+        }
+    }
+}
+
+/// The per-device and per-account limiters of one node, with how often each refused.
+pub struct Limiters {
+    send_device: KeyedLimiter<DeviceId>,
+    send_account: KeyedLimiter<UserId>,
+    groups: KeyedLimiter<UserId>,
+    joins: KeyedLimiter<UserId>,
+    reads: KeyedLimiter<DeviceId>,
+    /// Refusals per limiter, in the order of [`Limiters::NAMES`].
+    pub refused: [AtomicU64; 6],
+}
+
+impl Limiters {
+    /// Limiter names as they appear in metrics; the last is the per-connection request budget.
+    pub const NAMES: [&'static str; 6] = [
+        "send_per_device",
+        "send_per_account",
+        "groups_per_account",
+        "joins_per_account",
+        "reads_per_device",
+        "connection",
+    ];
+    pub const CONNECTION: usize = 5;
+
+    pub fn new(c: &RateLimitConfig) -> Limiters {
+        Limiters {
+            send_device: KeyedLimiter::new(c.send_per_device.clone(), c.max_keys),
+            send_account: KeyedLimiter::new(c.send_per_account.clone(), c.max_keys),
+            groups: KeyedLimiter::new(c.groups_per_account.clone(), c.max_keys),
+            joins: KeyedLimiter::new(c.joins_per_account.clone(), c.max_keys),
+            reads: KeyedLimiter::new(c.reads_per_device.clone(), c.max_keys),
+            refused: Default::default(),
+        }
+    }
+
+    /// Charge `request` by `device` of `user` to the limiters it falls under.
+    pub fn check(&self, user: UserId, device: DeviceId, request: &Request) -> Result<(), Error> {
+        let now = Instant::now();
+        let outcome = match request {
+            Request::Send(_) | Request::Edit(_) | Request::Delete(_) | Request::React(_) => self
+                .send_device
+                .check(device, now)
+                .map_err(|ms| (0, ms))
+                .and_then(|()| self.send_account.check(user, now).map_err(|ms| (1, ms))),
+            Request::CreateGroup(_) => self.groups.check(user, now).map_err(|ms| (2, ms)),
+            Request::AddMembers(_) => self.joins.check(user, now).map_err(|ms| (3, ms)),
+            Request::History(_)
+            | Request::Sync(_)
+            | Request::Conversations
+            | Request::Members(_) => self.reads.check(device, now).map_err(|ms| (4, ms)),
+            _ => Ok(()),
+        };
+        outcome.map_err(|(limiter, retry_after_ms)| {
+            self.refused[limiter].fetch_add(1, Ordering::Relaxed);
+            Error::RateLimited { retry_after_ms }
+        })
     }
 }

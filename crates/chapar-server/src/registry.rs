@@ -48,15 +48,20 @@ impl ConnHandle {
         self.closing.subscribe()
     }
 
-    fn push(&self, item: Outbound) {
+    /// Queue a pushed event; true when the queue was full and the connection is now closing.
+    fn push(&self, item: Outbound) -> bool {
         match self.tx.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.close(control(
-                "lagging",
-                "you are not reading fast enough; reconnect and sync from your last pts",
-                None,
-            )),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Ok(()) => false,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let first = self.closing.borrow().is_none();
+                self.close(control(
+                    "lagging",
+                    "you are not reading fast enough; reconnect and sync from your last pts",
+                    None,
+                ));
+                first
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 }
@@ -80,6 +85,7 @@ pub struct Registry {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
     draining: AtomicBool,
+    lagging: AtomicU64,
 }
 
 impl Registry {
@@ -127,6 +133,20 @@ impl Registry {
         self.lock().all.len()
     }
 
+    /// Connections closed as lagging so far.
+    pub fn lagging(&self) -> u64 {
+        self.lagging.load(Ordering::Relaxed)
+    }
+
+    /// Frames waiting in all outbound queues (walks every connection: for metrics only).
+    pub fn queued_frames(&self) -> usize {
+        self.lock()
+            .all
+            .values()
+            .map(|c| c.tx.max_capacity() - c.tx.capacity())
+            .sum()
+    }
+
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
@@ -151,21 +171,28 @@ impl Registry {
 
 impl Deliver for Registry {
     fn deliver(&self, user: UserId, message: BusMessage) {
-        let targets: Vec<(DeviceId, Arc<ConnHandle>)> = match self.lock().by_user.get(&user) {
-            Some(list) => list.clone(),
-            None => return,
+        // Everything below only queues without waiting, so it is done under the lock rather
+        // than copying the list of connections for every event.
+        let inner = self.lock();
+        let Some(targets) = inner.by_user.get(&user) else {
+            return;
         };
         for (device, conn) in targets {
-            match &message {
+            let lagged = match &message {
                 BusMessage::Feed { pts, event } => conn.push(Outbound::Feed {
                     pts: *pts,
                     event: event.clone(),
                 }),
                 BusMessage::Ephemeral(event) => conn.push(Outbound::Ephemeral(event.clone())),
-                BusMessage::DeviceRevoked(d) if *d == device => {
-                    conn.close(control("revoked", "this device was revoked", None))
+                BusMessage::DeviceRevoked(d) => {
+                    if d == device {
+                        conn.close(control("revoked", "this device was revoked", None));
+                    }
+                    false
                 }
-                BusMessage::DeviceRevoked(_) => {}
+            };
+            if lagged {
+                self.lagging.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

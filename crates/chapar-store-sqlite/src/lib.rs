@@ -28,6 +28,7 @@ mod schema;
 mod writer;
 
 use async_trait::async_trait;
+use chapar_core::stats::StoreStats;
 use chapar_core::store::{
     Command, CommitListener, Committed, NewAccount, NewDevice, Principal, SecretHash, Store, Target,
 };
@@ -95,6 +96,7 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Told of every committed `execute`, in commit order, from the writer thread.
     listener: std::sync::OnceLock<CommitListener>,
+    stats: Arc<StoreStats>,
 }
 
 impl SqliteStore {
@@ -111,11 +113,13 @@ impl SqliteStore {
             reader_conns.push(schema::connect(&path, options.durability, true)?);
         }
         let readers = Readers::start(reader_conns)?;
+        let stats = Arc::new(StoreStats::default());
         let writer = Writer::start(
             conn,
             options.write_queue,
             options.max_batch,
             Arc::clone(&limits),
+            Arc::clone(&stats),
         )?;
         Ok(SqliteStore {
             writer,
@@ -123,6 +127,7 @@ impl SqliteStore {
             limits,
             path,
             listener: std::sync::OnceLock::new(),
+            stats,
         })
     }
 
@@ -235,6 +240,10 @@ impl Store for SqliteStore {
         self.readers
             .call(move |conn| accounts::head_pts(conn, user))
             .await
+    }
+
+    fn stats(&self) -> Option<Arc<StoreStats>> {
+        Some(Arc::clone(&self.stats))
     }
 
     fn set_commit_listener(&self, listener: CommitListener) {

@@ -11,13 +11,15 @@
 //! `Error::Unavailable` (nothing of the batch was written, so retrying is safe).
 
 use crate::Db;
+use chapar_core::stats::StoreStats;
 use chapar_core::{Error, Limits, Result};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 /// How long a caller refused by a full queue is told to wait.
@@ -82,6 +84,7 @@ where
 /// Handle to the writer thread. Dropping it lets the thread finish queued jobs and stop.
 pub struct Writer {
     queue: Option<SyncSender<Box<dyn Job>>>,
+    stats: Arc<StoreStats>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -92,14 +95,17 @@ impl Writer {
         queue_len: usize,
         max_batch: usize,
         limits: Arc<Limits>,
+        stats: Arc<StoreStats>,
     ) -> Result<Writer> {
         let (tx, rx) = sync_channel::<Box<dyn Job>>(queue_len.max(1));
+        let thread_stats = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
             .name("chapar-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch.max(1), &limits))
+            .spawn(move || writer_loop(conn, rx, max_batch.max(1), &limits, &thread_stats))
             .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             queue: Some(tx),
+            stats,
             thread: Some(thread),
         })
     }
@@ -130,15 +136,20 @@ impl Writer {
             .queue
             .as_ref()
             .ok_or_else(|| Error::Unavailable("the store is closed".into()))?;
+        // Counted before sending so the writer's decrement can never come first.
+        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
         match queue.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
                 return Err(Error::Overloaded {
                     reason: "the write queue is full".into(),
                     retry_after_ms: RETRY_AFTER_MS,
                 });
             }
             Err(TrySendError::Disconnected(_)) => {
+                self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 return Err(Error::Unavailable("the writer has stopped".into()));
             }
         }
@@ -158,7 +169,13 @@ impl Drop for Writer {
     }
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Box<dyn Job>>, max_batch: usize, limits: &Limits) {
+fn writer_loop(
+    conn: Connection,
+    rx: Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    limits: &Limits,
+    stats: &StoreStats,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch + 1);
     let mut clock = Clock::default();
     while let Ok(first) = rx.recv() {
@@ -169,7 +186,15 @@ fn writer_loop(conn: Connection, rx: Receiver<Box<dyn Job>>, max_batch: usize, l
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        stats
+            .queue_depth
+            .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+        let started = Instant::now();
         let failed = run_batch(&conn, &mut batch, limits, &mut clock).err();
+        stats
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        stats.batch_size.observe(batch.len() as f64);
         if let Some(e) = &failed {
             tracing::error!(error = %e, jobs = batch.len(), "sqlite batch failed");
         }

@@ -3,7 +3,8 @@
 //! queue, pings, and closes with a reason). Two tasks, both ending when either ends.
 
 use super::dispatch::{self, ConnSession};
-use crate::ratelimit::TokenBucket;
+use crate::admission::Permit;
+use crate::ratelimit::{Limiters, TokenBucket};
 use crate::registry::{ConnHandle, Outbound, control};
 use crate::state::App;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -11,6 +12,7 @@ use chapar_core::Error;
 use chapar_proto::{Encoding, ErrorBody, Hello, ServerFrame};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -28,7 +30,15 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-pub async fn run(app: Arc<App>, socket: WebSocket, encoding: Encoding) {
+pub async fn run(
+    app: Arc<App>,
+    socket: WebSocket,
+    encoding: Encoding,
+    peer: IpAddr,
+    permit: Permit,
+) {
+    // Holding the permit for the connection's lifetime keeps it counted under the cap.
+    let _permit = permit;
     let gw = &app.config.gateway;
     let (tx, rx) = mpsc::channel(gw.outbound_queue);
     let conn = app.registry.open(tx.clone());
@@ -60,7 +70,8 @@ pub async fn run(app: Arc<App>, socket: WebSocket, encoding: Encoding) {
         challenge,
         principal: None,
         token_hash: None,
-        bucket: TokenBucket::new(limits.requests_per_second, limits.request_burst),
+        peer,
+        bucket: TokenBucket::new(limits.requests_per_second as f64, limits.request_burst),
     };
     read_loop(
         &app,
@@ -136,7 +147,10 @@ async fn read_loop(
             },
             Ok(frame) => {
                 let result = match session.bucket.take(Instant::now()) {
-                    Err(retry_after_ms) => Err(Error::RateLimited { retry_after_ms }),
+                    Err(retry_after_ms) => {
+                        app.limiters.refused[Limiters::CONNECTION].fetch_add(1, Ordering::Relaxed);
+                        Err(Error::RateLimited { retry_after_ms })
+                    }
                     Ok(()) => dispatch::handle(app, session, frame.request).await,
                 };
                 match result {

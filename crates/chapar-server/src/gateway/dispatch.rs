@@ -12,6 +12,7 @@ use chapar_core::bus::BusMessage;
 use chapar_core::store::{Command, NewAccount, NewDevice, Principal, SecretHash, Target};
 use chapar_core::{Error, Result, rules};
 use chapar_proto::{ConversationId, Event, Request, Response, Sent, Session, Typing};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// How long a device link code stays valid.
@@ -26,6 +27,8 @@ pub struct ConnSession {
     pub challenge: Vec<u8>,
     pub principal: Option<Principal>,
     pub token_hash: Option<SecretHash>,
+    /// The client's address, for the per-address sign-up budget.
+    pub peer: IpAddr,
     pub bucket: TokenBucket,
 }
 
@@ -66,6 +69,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
             }
             auth::verify_device(&r.public_key.0, &r.signature.0, &s.challenge)?;
             let handle = rules::handle(&r.handle)?;
+            app.admission.admit_signup(s.peer, app.write_pressure())?;
             let limits = &app.config.limits;
             let display_name = rules::label(
                 "display name",
@@ -115,6 +119,8 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
         }
         Request::LinkDevice(l) => {
             auth::verify_device(&l.public_key.0, &l.signature.0, &s.challenge)?;
+            // Link codes are short: the sign-up budgets also bound how fast they can be guessed.
+            app.admission.admit_signup(s.peer, app.write_pressure())?;
             let device_name = rules::label(
                 "device name",
                 l.device_name.as_deref().unwrap_or("device"),
@@ -175,6 +181,7 @@ async fn signed_in(
     p: &Principal,
     request: Request,
 ) -> Result<Response> {
+    app.limiters.check(p.user_id(), p.device, &request)?;
     let store = &app.store;
     let limits = &app.config.limits;
     let command = match request {

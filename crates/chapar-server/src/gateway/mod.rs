@@ -1,17 +1,20 @@
-//! The WebSocket gateway: `GET /v1/ws`. Negotiates the encoding, sizes the socket's buffers
+//! The WebSocket gateway: `GET /v1/ws`. Admits or refuses (503 + Retry-After, see
+//! [`crate::admission`]), negotiates the encoding, sizes the socket's buffers
 //! small (an idle connection must cost kilobytes, not the library's default 128 KiB), and hands
 //! the socket to [`connection::run`].
 
 mod connection;
 mod dispatch;
 
+use crate::admission::Refusal;
 use crate::state::App;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chapar_proto::Encoding;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 #[derive(Deserialize)]
@@ -21,20 +24,27 @@ pub struct WsQuery {
 
 pub async fn upgrade(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<WsQuery>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if app.registry.is_draining() {
-        let mut resp = (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "node is draining; reconnect elsewhere",
-        )
-            .into_response();
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return resp;
-    }
+    // Admission first, before any per-connection state exists.
+    let permit = match app.admission.admit(app.registry.is_draining()) {
+        Ok(p) => p,
+        Err(refusal) => {
+            let why = match refusal {
+                Refusal::Cap => "this node is full; retry later or elsewhere",
+                Refusal::Rate => "too many new connections right now; retry later",
+                Refusal::Draining => "node is draining; reconnect elsewhere",
+            };
+            let mut resp = (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+            if let Ok(v) = HeaderValue::from_str(&app.admission.retry_after().to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+    };
     let offered = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
@@ -62,5 +72,5 @@ pub async fn upgrade(
     } else {
         ws
     };
-    ws.on_upgrade(move |socket| connection::run(app, socket, encoding))
+    ws.on_upgrade(move |socket| connection::run(app, socket, encoding, peer.ip(), permit))
 }
