@@ -2,8 +2,18 @@
 //! MessagePack (maps with field names, so unknown fields stay ignorable) in binary frames.
 
 use crate::error::{ErrorBody, ErrorCode};
-use crate::frame::{ClientFrame, ServerFrame};
-use serde::Deserialize;
+use crate::frame::{ClientFrame, Event, ServerFrame};
+use crate::ids::Pts;
+use serde::{Deserialize, Serialize};
+
+/// Serialises exactly like `ServerFrame::Event`, borrowing the event.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "event")]
+struct EventFrameRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pts: Option<Pts>,
+    event: &'a Event,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
@@ -31,6 +41,12 @@ impl Encoding {
 
     pub fn encode_server(self, frame: &ServerFrame) -> Vec<u8> {
         encode(self, frame)
+    }
+
+    /// Encode a pushed event frame without owning (cloning) the event: the same event is
+    /// encoded once per recipient connection.
+    pub fn encode_event(self, pts: Option<Pts>, event: &Event) -> Vec<u8> {
+        encode(self, &EventFrameRef { pts, event })
     }
 
     pub fn encode_client(self, frame: &ClientFrame) -> Vec<u8> {

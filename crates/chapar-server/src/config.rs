@@ -156,15 +156,18 @@ impl Config {
     }
 
     fn from_sources(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Config> {
-        let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                text.parse::<toml::Table>()
-                    .with_context(|| format!("parsing {}", path.display()))?
-            }
-            None => toml::Table::new(),
-        };
+        // Start from the defaults so a file or variable can set one key of a nested table
+        // (e.g. only `rate_limits.send_per_device.burst`) and keep the rest.
+        let mut table =
+            toml::Table::try_from(Config::default()).context("default configuration")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let from_file = text
+                .parse::<toml::Table>()
+                .with_context(|| format!("parsing {}", path.display()))?;
+            merge(&mut table, from_file);
+        }
         for (name, value) in env {
             let Some(key) = name.strip_prefix("CHAPAR_") else {
                 continue;
@@ -205,6 +208,18 @@ impl Config {
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Overlay `top` on `base`, table by table.
+fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge(b, t),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
     }
 }
 

@@ -99,6 +99,20 @@ fn server_frames_round_trip_in_both_encodings() {
 }
 
 #[test]
+fn borrowed_event_frames_encode_like_owned_ones() {
+    let event = Event::Message(sample_message());
+    for enc in [Encoding::Json, Encoding::MsgPack] {
+        for pts in [Some(3), None] {
+            let owned = enc.encode_server(&ServerFrame::Event {
+                pts,
+                event: event.clone(),
+            });
+            assert_eq!(enc.encode_event(pts, &event), owned, "{enc:?}");
+        }
+    }
+}
+
+#[test]
 fn json_is_what_the_protocol_doc_shows() {
     let f = Encoding::Json
         .decode_client(br#"{"id":1,"method":"send","params":{"peer":"bob","client_id":"a1","text":"salam","future_field":true}}"#)

@@ -9,19 +9,21 @@ use crate::registry::{ConnHandle, Outbound, control};
 use crate::state::App;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chapar_core::Error;
-use chapar_proto::{Encoding, ErrorBody, Hello, ServerFrame};
+use chapar_proto::{Control, Encoding, ErrorBody, Hello, ServerFrame};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Most queued frames the writer sends before flushing the socket.
 const WRITE_BATCH: usize = 64;
 /// A single socket write that takes longer than this means the client is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the close reason may take to reach a client before it is simply disconnected.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -193,100 +195,117 @@ async fn write_loop(
 ) {
     let mut closing = conn.closing();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    let close_with = loop {
-        tokio::select! {
+    loop {
+        let outcome = tokio::select! {
             biased;
-            _ = closing.changed() => break closing.borrow().clone(),
+            _ = closing.changed() => Write::Closing,
             item = rx.recv() => {
-                let Some(item) = item else { break None };
-                let mut ok = send_timed(&mut sink, encode(encoding, item), false).await;
+                let Some(item) = item else { break };
+                let mut outcome = write(&mut sink, Some(encode(encoding, item)), false, &mut closing).await;
                 let mut n = 1;
-                while ok && n < WRITE_BATCH {
-                    match rx.try_recv() {
-                        Ok(item) => {
-                            ok = send_timed(&mut sink, encode(encoding, item), false).await;
-                            n += 1;
-                        }
-                        Err(_) => break,
-                    }
+                while outcome == Write::Done && n < WRITE_BATCH {
+                    let Ok(item) = rx.try_recv() else { break };
+                    outcome = write(&mut sink, Some(encode(encoding, item)), false, &mut closing).await;
+                    n += 1;
                 }
-                if !ok || !send_timed(&mut sink, None, true).await {
-                    return;
+                if outcome == Write::Done {
+                    outcome = write(&mut sink, None, true, &mut closing).await;
                 }
+                outcome
             }
             _ = ping.tick() => {
                 let heard = Duration::from_millis(last_heard.load(Ordering::Relaxed));
                 if start.elapsed().saturating_sub(heard) > idle_timeout {
-                    break Some(control("idle", "no frame or pong received in time", None));
-                }
-                if !send_timed(&mut sink, Some(Message::Ping(Default::default())), true).await {
-                    return;
+                    conn.close(control("idle", "no frame or pong received in time", None));
+                    Write::Closing
+                } else {
+                    write(&mut sink, Some(Message::Ping(Default::default())), true, &mut closing).await
                 }
             }
+        };
+        match outcome {
+            Write::Done => {}
+            Write::Failed => return,
+            Write::Closing => break,
         }
-    };
+    }
+    let close_with = closing.borrow().clone();
     if let Some(c) = close_with {
-        let code = match c.reason.as_str() {
-            "too_large" => 1009,
-            "invalid" => 1007,
-            "shutdown" => 1012,
-            "closed" => 1000,
-            _ => 1008,
-        };
-        let reason = c.reason.clone();
-        if reason != "closed" {
-            let _ = send_timed(
-                &mut sink,
-                encode(encoding, Outbound::Frame(Box::new(ServerFrame::Control(c)))),
-                true,
-            )
-            .await;
-        }
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = send_timed(&mut sink, Some(Message::Close(Some(frame))), true).await;
+        say_goodbye(&mut sink, encoding, c).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
 }
 
-fn encode(encoding: Encoding, item: Outbound) -> Option<Message> {
-    let frame = match item {
-        Outbound::Frame(f) => *f,
-        Outbound::Feed { pts, event } => ServerFrame::Event {
-            pts: Some(pts),
-            event: (*event).clone(),
-        },
-        Outbound::Ephemeral(event) => ServerFrame::Event {
-            pts: None,
-            event: (*event).clone(),
-        },
+/// Tell the client why it is being closed, if its socket takes it within a short time (a
+/// lagging client's socket may be full: then it just gets disconnected).
+async fn say_goodbye(sink: &mut SplitSink<WebSocket, Message>, encoding: Encoding, c: Control) {
+    let code = match c.reason.as_str() {
+        "too_large" => 1009,
+        "invalid" => 1007,
+        "shutdown" => 1012,
+        "closed" => 1000,
+        _ => 1008,
     };
-    let bytes = encoding.encode_server(&frame);
-    Some(match encoding {
-        // JSON output of serde_json is always UTF-8.
-        Encoding::Json => Message::Text(String::from_utf8(bytes).unwrap_or_default().into()),
-        Encoding::MsgPack => Message::Binary(bytes.into()),
-    })
+    let reason = c.reason.clone();
+    let goodbye = async {
+        if reason != "closed" {
+            sink.send(encode(
+                encoding,
+                Outbound::Frame(Box::new(ServerFrame::Control(c))),
+            ))
+            .await?;
+        }
+        sink.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await
+    };
+    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, goodbye).await;
 }
 
-/// Feed (or, with `flush`, send and flush) one message, giving up on a stuck client.
-async fn send_timed(
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Done,
+    /// The socket failed or stayed blocked past the write timeout.
+    Failed,
+    /// The connection was asked to close while writing.
+    Closing,
+}
+
+/// Feed one message (or with `msg` None, flush), giving up on a stuck client, and abandoning
+/// the write as soon as the connection is asked to close.
+async fn write(
     sink: &mut SplitSink<WebSocket, Message>,
     msg: Option<Message>,
     flush: bool,
-) -> bool {
-    let fut = async {
-        if let Some(m) = msg {
-            if flush {
-                sink.send(m).await
-            } else {
-                sink.feed(m).await
-            }
-        } else {
-            sink.flush().await
+    closing: &mut watch::Receiver<Option<Control>>,
+) -> Write {
+    let io = async {
+        match msg {
+            Some(m) if flush => sink.send(m).await,
+            Some(m) => sink.feed(m).await,
+            None => sink.flush().await,
         }
     };
-    matches!(tokio::time::timeout(WRITE_TIMEOUT, fut).await, Ok(Ok(())))
+    tokio::select! {
+        r = tokio::time::timeout(WRITE_TIMEOUT, io) => match r {
+            Ok(Ok(())) => Write::Done,
+            _ => Write::Failed,
+        },
+        _ = closing.changed() => Write::Closing,
+    }
+}
+
+fn encode(encoding: Encoding, item: Outbound) -> Message {
+    let bytes = match item {
+        Outbound::Frame(f) => encoding.encode_server(&f),
+        Outbound::Feed { pts, event } => encoding.encode_event(Some(pts), &event),
+        Outbound::Ephemeral(event) => encoding.encode_event(None, &event),
+    };
+    match encoding {
+        // JSON output of serde_json is always UTF-8.
+        Encoding::Json => Message::Text(String::from_utf8(bytes).unwrap_or_default().into()),
+        Encoding::MsgPack => Message::Binary(bytes.into()),
+    }
 }
