@@ -1,9 +1,10 @@
 //! HTTP routes: health (`/healthz`: the process serves), readiness (`/readyz`: the store
-//! answers and the node is not draining), metrics (`/metrics`) and the WebSocket endpoint
-//! (`/v1/ws`).
+//! answers and the node is not draining), metrics (`/metrics`), the WebSocket endpoint
+//! (`/v1/ws`), and the web client (`/` and its embedded files, see [`crate::web`]) as the
+//! fallback for every other path.
 
-use crate::gateway;
 use crate::state::App;
+use crate::{gateway, web};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,7 +17,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/v1/ws", get(gateway::upgrade))
-        .route("/", get(index))
+        .route("/", get(web::index))
+        .fallback(web::asset)
         .with_state(app)
 }
 
@@ -38,8 +40,4 @@ async fn ready(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
         Ok(()) => (StatusCode::OK, "ready\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n"),
     }
-}
-
-async fn index() -> &'static str {
-    "chapar: connect a client to /v1/ws (see docs/protocol.md)\n"
 }

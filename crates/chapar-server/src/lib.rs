@@ -8,6 +8,7 @@
 //! * [`ratelimit`]: token buckets and the per-device and per-account limiters.
 //! * [`metrics`]: `/metrics` for Prometheus.
 //! * [`http`]: the HTTP routes (health, readiness, WebSocket upgrade).
+//! * [`web`]: the web client's files, embedded at build time and served at `/`.
 //!
 //! This is the only crate that knows HTTP and WebSocket.
 
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
 pub mod state;
+pub mod web;
 
 use anyhow::Context;
 use chapar_core::bus::{Bus, BusMessage, LocalBus};

@@ -1,0 +1,325 @@
+// The interface in English and Persian. Persian sets dir="rtl" on <html>: the stylesheet uses
+// logical properties only (inline-start/end), so the whole layout mirrors. Message text is
+// independent of the interface: every message sets its own direction (dir="auto").
+
+const STRINGS = {
+  en: {
+    appName: 'chapar',
+    tagline: 'Messages that arrive, even when everyone arrives at once.',
+    language: 'Language',
+    tabSignUp: 'Create account',
+    tabLink: 'Link this browser',
+    handle: 'Handle',
+    handleHint: '3–32 letters a–z, digits or _, starting with a letter',
+    displayName: 'Your name',
+    inviteCode: 'Invite code (only if this server asks for one)',
+    signUp: 'Sign up',
+    linkCode: 'Link code',
+    linkHelp: 'On a device where you are signed in, open the menu and choose “Link a device”. Enter the code it shows.',
+    link: 'Link',
+    working: 'One moment…',
+    insecure: 'This page needs a secure context: open it over HTTPS, or at localhost / 127.0.0.1.',
+    'err.conflict': 'That handle is already taken.',
+    'err.forbidden': 'Not allowed: {message}',
+    'err.invalid': 'Not valid: {message}',
+    'err.not_found': 'Not found.',
+    'err.unauthorized': 'That did not work: {message}',
+    'err.offline': 'You are offline. Try again once connected.',
+    'err.too_large': 'That is too long.',
+    'err.busy': 'The server is busy. Try again in a moment.',
+    'err.other': 'Something went wrong: {message}',
+    'conn.connecting': 'Connecting…',
+    'conn.reconnecting': 'Connection lost. Reconnecting…',
+    'conn.reconnectingIn': 'Connection lost. Reconnecting in {n} s…',
+    'conn.offline': 'Offline. Waiting for the network…',
+    'conn.syncing': 'Updating…',
+    'conn.retry': 'Retry now',
+    queued: '{n} waiting to send',
+    chats: 'Chats',
+    menu: 'Menu',
+    newChat: 'New chat',
+    newMessage: 'New message',
+    newGroup: 'New group',
+    noChats: 'No chats yet. Start one with the pencil button.',
+    you: 'You',
+    typing: 'typing…',
+    isTyping: '{names} is typing…',
+    areTyping: '{names} are typing…',
+    unreadN: '{n} unread',
+    deleted: 'Message deleted',
+    attachment: 'Attachment',
+    today: 'Today',
+    yesterday: 'Yesterday',
+    back: 'Back to chats',
+    info: 'Conversation info',
+    membersN: '{n} members',
+    pickChat: 'Choose a chat, or start a new one.',
+    message: 'Message',
+    send: 'Send',
+    replyTo: 'Reply to {name}',
+    editing: 'Edit message',
+    cancel: 'Cancel',
+    edited: 'edited',
+    'status.sending': 'Sending…',
+    'status.sent': 'Sent',
+    'status.delivered': 'Delivered',
+    'status.read': 'Read',
+    'status.failed': 'Not sent',
+    actions: 'Message actions',
+    reply: 'Reply',
+    edit: 'Edit',
+    delete: 'Delete',
+    copy: 'Copy text',
+    react: 'React with {emoji}',
+    confirmDelete: 'Delete this message for everyone?',
+    loadingOlder: 'Loading older messages…',
+    start: 'The start of this conversation',
+    leftNote: 'You are no longer a member of this group.',
+    toBottom: 'Jump to the newest message',
+    sayHello: 'Say hello to {name}.',
+    messages: 'Messages',
+    'sys.created': '{actor} created the group “{title}”',
+    'sys.added': '{actor} added {handles}',
+    'sys.removed': '{actor} removed {handles}',
+    'sys.left': '{actor} left',
+    'sys.renamed': '{actor} renamed the group to “{title}”',
+    'sys.role_changed': '{actor} made {handles} {role}',
+    'sys.other': '{actor}: {action}',
+    'role.owner': 'owner',
+    'role.admin': 'admin',
+    'role.member': 'member',
+    newChatTitle: 'New message',
+    newChatLabel: 'Handle of the person',
+    start_: 'Start',
+    noSuchUser: 'No one has the handle @{handle}.',
+    groupName: 'Group name',
+    groupMembers: 'Members (handles, separated by spaces)',
+    create: 'Create',
+    groupInfo: 'Group info',
+    directInfo: 'Chat info',
+    rename: 'Rename',
+    save: 'Save',
+    addMembers: 'Add members (handles)',
+    add: 'Add',
+    remove: 'Remove',
+    leave: 'Leave group',
+    confirmLeave: 'Leave “{title}”?',
+    confirmRemove: 'Remove @{handle} from the group?',
+    close: 'Close',
+    ok: 'OK',
+    signedInAs: 'Signed in as',
+    linkDevice: 'Link a device',
+    linkCodeShown: 'Enter this code on the new device within 10 minutes:',
+    devices: 'Devices',
+    thisDevice: 'this device',
+    revoked: 'revoked',
+    revoke: 'Revoke',
+    signOut: 'Sign out',
+    confirmSignOut: 'Sign out of this browser? Messages stay on the server.',
+    sendFailed: 'Could not send: {reason}',
+    actionFailed: 'Could not do that: {reason}',
+    signedOutRevoked: 'This device was signed out.',
+  },
+  fa: {
+    appName: 'چاپار',
+    tagline: 'پیام‌هایی که می‌رسند، حتی وقتی همه با هم می‌آیند.',
+    language: 'زبان',
+    tabSignUp: 'ساخت حساب',
+    tabLink: 'اتصال این مرورگر',
+    handle: 'شناسه',
+    handleHint: '۳ تا ۳۲ حرف لاتین a تا z، رقم یا _، که با یک حرف شروع شود',
+    displayName: 'نام شما',
+    inviteCode: 'کد دعوت (فقط اگر این سرور بخواهد)',
+    signUp: 'ثبت‌نام',
+    linkCode: 'کد اتصال',
+    linkHelp: 'در دستگاهی که با آن وارد شده‌اید، منو را باز کنید و «اتصال دستگاه» را بزنید. کدی را که نشان می‌دهد اینجا وارد کنید.',
+    link: 'اتصال',
+    working: 'لحظه‌ای صبر کنید…',
+    insecure: 'این صفحه به بستر امن نیاز دارد: آن را با HTTPS یا در localhost / 127.0.0.1 باز کنید.',
+    'err.conflict': 'این شناسه قبلاً گرفته شده است.',
+    'err.forbidden': 'اجازه ندارید: {message}',
+    'err.invalid': 'نامعتبر: {message}',
+    'err.not_found': 'پیدا نشد.',
+    'err.unauthorized': 'انجام نشد: {message}',
+    'err.offline': 'آفلاین هستید. پس از اتصال دوباره تلاش کنید.',
+    'err.too_large': 'بیش از حد طولانی است.',
+    'err.busy': 'سرور شلوغ است. کمی بعد دوباره تلاش کنید.',
+    'err.other': 'مشکلی پیش آمد: {message}',
+    'conn.connecting': 'در حال اتصال…',
+    'conn.reconnecting': 'اتصال قطع شد. در حال اتصال دوباره…',
+    'conn.reconnectingIn': 'اتصال قطع شد. اتصال دوباره تا {n} ثانیهٔ دیگر…',
+    'conn.offline': 'آفلاین. در انتظار شبکه…',
+    'conn.syncing': 'در حال به‌روزرسانی…',
+    'conn.retry': 'همین حالا',
+    queued: '{n} پیام در صف ارسال',
+    chats: 'گفتگوها',
+    menu: 'منو',
+    newChat: 'گفتگوی تازه',
+    newMessage: 'پیام تازه',
+    newGroup: 'گروه تازه',
+    noChats: 'هنوز گفتگویی ندارید. با دکمهٔ مداد یکی را شروع کنید.',
+    you: 'شما',
+    typing: 'در حال نوشتن…',
+    isTyping: '{names} در حال نوشتن است…',
+    areTyping: '{names} در حال نوشتن هستند…',
+    unreadN: '{n} خوانده‌نشده',
+    deleted: 'پیام حذف شد',
+    attachment: 'پیوست',
+    today: 'امروز',
+    yesterday: 'دیروز',
+    back: 'بازگشت به گفتگوها',
+    info: 'اطلاعات گفتگو',
+    membersN: '{n} عضو',
+    pickChat: 'یک گفتگو را انتخاب کنید، یا گفتگوی تازه‌ای شروع کنید.',
+    message: 'پیام',
+    send: 'ارسال',
+    replyTo: 'پاسخ به {name}',
+    editing: 'ویرایش پیام',
+    cancel: 'انصراف',
+    edited: 'ویرایش‌شده',
+    'status.sending': 'در حال ارسال…',
+    'status.sent': 'ارسال شد',
+    'status.delivered': 'رسید',
+    'status.read': 'خوانده شد',
+    'status.failed': 'ارسال نشد',
+    actions: 'کارهای پیام',
+    reply: 'پاسخ',
+    edit: 'ویرایش',
+    delete: 'حذف',
+    copy: 'رونوشت متن',
+    react: 'واکنش با {emoji}',
+    confirmDelete: 'این پیام برای همه حذف شود؟',
+    loadingOlder: 'در حال بارگیری پیام‌های قدیمی‌تر…',
+    start: 'آغاز این گفتگو',
+    leftNote: 'شما دیگر عضو این گروه نیستید.',
+    toBottom: 'رفتن به تازه‌ترین پیام',
+    sayHello: 'به {name} سلام کنید.',
+    messages: 'پیام‌ها',
+    'sys.created': '{actor} گروه «{title}» را ساخت',
+    'sys.added': '{actor} {handles} را به گروه افزود',
+    'sys.removed': '{actor} {handles} را از گروه حذف کرد',
+    'sys.left': '{actor} گروه را ترک کرد',
+    'sys.renamed': '{actor} نام گروه را به «{title}» تغییر داد',
+    'sys.role_changed': '{actor} نقش {handles} را {role} کرد',
+    'sys.other': '{actor}: {action}',
+    'role.owner': 'مالک',
+    'role.admin': 'مدیر',
+    'role.member': 'عضو',
+    newChatTitle: 'پیام تازه',
+    newChatLabel: 'شناسهٔ مخاطب',
+    start_: 'شروع',
+    noSuchUser: 'کسی با شناسهٔ @{handle} وجود ندارد.',
+    groupName: 'نام گروه',
+    groupMembers: 'اعضا (شناسه‌ها، جداشده با فاصله)',
+    create: 'ساختن',
+    groupInfo: 'اطلاعات گروه',
+    directInfo: 'اطلاعات گفتگو',
+    rename: 'تغییر نام',
+    save: 'ذخیره',
+    addMembers: 'افزودن اعضا (شناسه‌ها)',
+    add: 'افزودن',
+    remove: 'حذف',
+    leave: 'ترک گروه',
+    confirmLeave: 'از «{title}» خارج می‌شوید؟',
+    confirmRemove: '@{handle} از گروه حذف شود؟',
+    close: 'بستن',
+    ok: 'تأیید',
+    signedInAs: 'وارد شده با',
+    linkDevice: 'اتصال دستگاه',
+    linkCodeShown: 'این کد را تا ۱۰ دقیقهٔ دیگر در دستگاه تازه وارد کنید:',
+    devices: 'دستگاه‌ها',
+    thisDevice: 'همین دستگاه',
+    revoked: 'لغوشده',
+    revoke: 'لغو دسترسی',
+    signOut: 'خروج',
+    confirmSignOut: 'از این مرورگر خارج می‌شوید؟ پیام‌ها روی سرور می‌مانند.',
+    sendFailed: 'ارسال نشد: {reason}',
+    actionFailed: 'انجام نشد: {reason}',
+    signedOutRevoked: 'این دستگاه از حساب خارج شد.',
+  },
+};
+
+export const LANGS = [
+  { code: 'en', name: 'English' },
+  { code: 'fa', name: 'فارسی' },
+];
+
+let current = 'en';
+let numberFmt = new Intl.NumberFormat('en');
+
+export function lang() {
+  return current;
+}
+
+/** Switches the interface language and the document's direction. */
+export function setLang(code) {
+  current = STRINGS[code] ? code : 'en';
+  numberFmt = new Intl.NumberFormat(locale());
+  const root = document.documentElement;
+  root.lang = current;
+  root.dir = current === 'fa' ? 'rtl' : 'ltr';
+  document.title = STRINGS[current].appName;
+}
+
+function locale() {
+  return current === 'fa' ? 'fa-IR' : 'en-GB';
+}
+
+/** A translated string with {name} placeholders filled in. */
+export function t(key, vars) {
+  const s = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
+  if (!vars) return s;
+  return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
+}
+
+export function num(n) {
+  return numberFmt.format(n);
+}
+
+const fmtCache = new Map();
+function fmt(opts) {
+  const k = current + JSON.stringify(opts);
+  let f = fmtCache.get(k);
+  if (!f) fmtCache.set(k, (f = new Intl.DateTimeFormat(locale(), opts)));
+  return f;
+}
+
+export function timeOf(ms) {
+  return fmt({ hour: '2-digit', minute: '2-digit' }).format(new Date(ms));
+}
+
+function dayStart(d) {
+  return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+}
+
+/** "Today", "Yesterday", or the date. */
+export function dayOf(ms) {
+  const today = dayStart(new Date());
+  const day = dayStart(new Date(ms));
+  if (day === today) return t('today');
+  if (today - day <= 86400000 + 3600000 && today > day) return t('yesterday');
+  return fmt({ weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' }).format(new Date(ms));
+}
+
+export function sameDay(a, b) {
+  return dayStart(new Date(a)) === dayStart(new Date(b));
+}
+
+/** For the conversation list: time today, weekday this week, else a short date. */
+export function shortWhen(ms) {
+  if (!ms) return '';
+  const now = Date.now();
+  if (sameDay(ms, now)) return timeOf(ms);
+  if (now - ms < 6 * 86400000) return fmt({ weekday: 'short' }).format(new Date(ms));
+  return fmt({ day: 'numeric', month: 'short' }).format(new Date(ms));
+}
+
+/** A protocol error as a sentence. */
+export function errorText(e) {
+  const code = e && e.code;
+  const message = (e && e.message) || String(e);
+  if (code === 'rate_limited' || code === 'overloaded' || code === 'unavailable') return t('err.busy');
+  if (code === 'disconnected' || code === 'timeout') return t('err.offline');
+  if (code && STRINGS.en['err.' + code]) return t('err.' + code, { message });
+  return t('err.other', { message });
+}

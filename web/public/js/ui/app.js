@@ -1,0 +1,271 @@
+// The signed-in screen: connection status, the conversation list, and the open conversation.
+// On a wide screen both panes show side by side; on a phone one at a time (data-view).
+
+import { h, icon } from '../util.js';
+import { t, num, shortWhen, errorText } from '../i18n.js';
+import { convKey } from '../model.js';
+import { avatar, toast } from './common.js';
+import { ChatView, previewText } from './chat.js';
+import { newChatDialog, newGroupDialog, settingsDialog } from './dialogs.js';
+
+export class App {
+  constructor(root, client, model) {
+    this.root = root;
+    this.client = client;
+    this.model = model;
+    this.listFrame = 0;
+    this.refreshTimer = null;
+    this.typingTimer = null;
+    this.openKey = null;
+    this.wantedKey = decodeURIComponent((location.hash.match(/^#c=(.+)$/) || [])[1] || '') || null;
+    this.restoreOutbox();
+    this.wire();
+    this.build();
+    setInterval(() => this.renderStatus(), 1000);
+  }
+
+  /** Our sends still in the outbox (from before a reload) show as pending. */
+  restoreOutbox() {
+    for (const e of this.client.outbox) {
+      if (e.method === 'send' && e.pending) this.model.timeline(e.conv).addPending(e.pending);
+    }
+  }
+
+  wire() {
+    const c = this.client;
+    const m = this.model;
+    c.addEventListener('state', () => this.renderStatus());
+    c.addEventListener('outbox', () => this.renderStatus());
+    c.addEventListener('synced', () => this.refreshList(0));
+    c.addEventListener('reset', () => {
+      m.timelines.clear();
+      this.restoreOutbox();
+      this.refreshList(0);
+      if (this.openKey) this.chat.show(this.openKey);
+    });
+    c.addEventListener('feed', (e) => {
+      const r = m.applyFeed(e.detail);
+      if (r.refresh) this.refreshList();
+      if (r.list) this.renderList();
+      if (r.key && r.key === this.openKey) this.chat.onChange(r);
+    });
+    c.addEventListener('typing', (e) => {
+      const key = m.setTyping(e.detail);
+      this.renderList();
+      if (key === this.openKey) this.chat.renderHeader();
+      clearTimeout(this.typingTimer);
+      this.typingTimer = setTimeout(() => {
+        this.renderList();
+        if (this.openKey) this.chat.renderHeader();
+      }, 6500);
+    });
+    c.addEventListener('sent', (e) => this.onSent(e.detail));
+    c.addEventListener('failed', (e) => {
+      const { entry, error } = e.detail;
+      if (entry.method === 'send') {
+        m.timeline(entry.conv).failPending(entry.params.client_id);
+        if (this.openKey === entry.conv) this.chat.renderRows();
+        toast(t('sendFailed', { reason: errorText(error) }));
+      } else {
+        toast(t('actionFailed', { reason: errorText(error) }));
+      }
+    });
+    document.addEventListener('visibilitychange', () => this.chat && this.chat.maybeMarkRead());
+    addEventListener('popstate', () => {
+      this.pushed = false;
+      if (!location.hash && this.openKey) this.closeChat(false);
+    });
+  }
+
+  onSent({ entry, result }) {
+    if (entry.method !== 'send' || !result.sent) return;
+    const m = this.model;
+    let key = entry.conv;
+    if (entry.params.peer) {
+      // The first message to someone made the direct conversation: it has an id now.
+      const real = m.resolveDraft(entry.params.peer, result.sent.conversation) || String(result.sent.conversation);
+      if (this.openKey === key) this.open(real, { replace: true, focus: false });
+      key = real;
+      this.refreshList(0);
+    }
+    m.timeline(key).confirm(entry.params.client_id, result.sent, m.me);
+    if (this.openKey === key) this.chat.renderRows();
+  }
+
+  narrow() {
+    return matchMedia('(max-width: 759px)').matches;
+  }
+
+  /** Builds (or rebuilds, after a language change) the whole screen. */
+  build() {
+    this.status = h('div', { class: 'status-bar', id: 'conn-status', role: 'status', 'aria-live': 'polite' });
+    this.list = h('ul', {
+      class: 'conv-list', id: 'conv-list', role: 'listbox', 'aria-label': t('chats'),
+      onkeydown: (e) => this.listKeys(e),
+    });
+    this.empty = h('p', { class: 'empty-note', id: 'no-chats' }, t('noChats'));
+    const me = this.model.me;
+    const sidebar = h('aside', { class: 'sidebar', 'aria-label': t('chats') },
+      h('header', { class: 'side-head' },
+        h('button', { type: 'button', class: 'icon-btn', id: 'menu-btn', 'aria-label': t('menu'), title: t('menu'), onclick: () => settingsDialog(this) }, icon('menu')),
+        h('div', { class: 'brand' }, h('h1', null, t('chats')), h('small', { dir: 'ltr' }, me ? '@' + me.handle : '')),
+        h('button', { type: 'button', class: 'icon-btn', id: 'new-group-btn', 'aria-label': t('newGroup'), title: t('newGroup'), onclick: () => newGroupDialog(this) }, icon('group')),
+        h('button', { type: 'button', class: 'icon-btn', id: 'new-chat-btn', 'aria-label': t('newMessage'), title: t('newMessage'), onclick: () => newChatDialog(this) }, icon('compose')),
+      ),
+      this.list,
+      this.empty,
+    );
+    this.chat = new ChatView(this);
+    this.shell = h('div', { class: 'app', id: 'app-shell', 'data-view': 'list' }, this.status, h('div', { class: 'panes' }, sidebar, this.chat.el));
+    this.root.replaceChildren(this.shell);
+    this.renderStatus();
+    this.renderList();
+    if (this.openKey) {
+      const key = this.openKey;
+      this.openKey = null;
+      this.open(key, { replace: true, focus: false });
+    }
+  }
+
+  renderStatus() {
+    const c = this.client;
+    const queued = c.outbox.length;
+    let text = '';
+    let retry = false;
+    if (c.state === 'connecting') text = t('conn.connecting');
+    else if (c.state === 'syncing') text = t('conn.syncing');
+    else if (c.state === 'offline') text = t('conn.offline');
+    else if (c.state === 'reconnecting') {
+      const secs = c.retryAt ? Math.ceil((c.retryAt - Date.now()) / 1000) : 0;
+      text = secs > 0 ? t('conn.reconnectingIn', { n: num(secs) }) : t('conn.reconnecting');
+      retry = secs > 1;
+    }
+    if (queued && c.state !== 'online') text += ' · ' + t('queued', { n: num(queued) });
+    document.body.dataset.conn = c.state;
+    this.status.hidden = !text;
+    this.status.replaceChildren(
+      h('span', null, text),
+      retry ? h('button', { type: 'button', class: 'link-btn', onclick: () => c.connectNow() }, t('conn.retry')) : null,
+    );
+  }
+
+  /** Fetch the list from the server (debounced). */
+  refreshList(delay = 150) {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(async () => {
+      try {
+        const r = await this.client.call('conversations');
+        this.model.setConversations(r.conversations);
+        this.renderList();
+        if (this.openKey) this.chat.renderHeader();
+        if (this.wantedKey && this.model.get(this.wantedKey)) {
+          const key = this.wantedKey;
+          this.wantedKey = null;
+          if (!this.openKey) this.open(key, { replace: true, focus: false });
+        }
+      } catch {
+        // Offline: the next 'synced' fetches it again.
+      }
+    }, delay);
+  }
+
+  renderList() {
+    if (this.listFrame) return;
+    this.listFrame = requestAnimationFrame(() => {
+      this.listFrame = 0;
+      this.drawList();
+    });
+  }
+
+  drawList() {
+    const m = this.model;
+    const convs = m.conversations().filter((c) => !c.draft);
+    const focusedKey = this.list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    const items = convs.map((c) => this.listItem(c));
+    this.list.replaceChildren(...items);
+    this.empty.hidden = convs.length > 0;
+    const focusKey = focusedKey || this.openKey || (convs[0] && convs[0].id != null && String(convs[0].id));
+    const target = items.find((el) => el.dataset.key === focusKey) || items[0];
+    if (target) target.tabIndex = 0;
+    if (focusedKey && target) target.focus({ preventScroll: true });
+    const unread = convs.reduce((n, c) => n + (c.unread || 0), 0);
+    document.title = (unread ? `(${num(unread)}) ` : '') + t('appName');
+  }
+
+  listItem(c) {
+    const m = this.model;
+    const key = convKey(c);
+    const typing = m.typingIn(key);
+    const last = c.last_message;
+    const preview = typing.length
+      ? h('span', { class: 'ci-preview typing' }, t('typing'))
+      : h('span', { class: 'ci-preview', dir: 'auto' }, last ? previewText(m, c, last) : '');
+    const unread = c.unread > 0 ? h('span', { class: 'badge', 'aria-label': t('unreadN', { n: c.unread }) }, num(c.unread)) : null;
+    return h('li', {
+      role: 'option', id: 'conv-' + key, class: 'conv-item', tabindex: -1,
+      'aria-selected': String(key === this.openKey), dataset: { key, unread: c.unread || 0 },
+      onclick: () => this.open(key),
+    },
+      avatar(c.title, c.peer ? c.peer.id : c.id, c.kind),
+      h('div', { class: 'ci-main' },
+        h('div', { class: 'ci-top' },
+          h('span', { class: 'ci-title', dir: 'auto' }, c.title),
+          h('time', { class: 'ci-time' }, shortWhen(c.updated_at))),
+        h('div', { class: 'ci-bottom' }, preview, unread)),
+    );
+  }
+
+  listKeys(e) {
+    const items = [...this.list.children];
+    const i = items.indexOf(document.activeElement);
+    if (i < 0) return;
+    let next = -1;
+    if (e.key === 'ArrowDown') next = Math.min(items.length - 1, i + 1);
+    else if (e.key === 'ArrowUp') next = Math.max(0, i - 1);
+    else if (e.key === 'Home') next = 0;
+    else if (e.key === 'End') next = items.length - 1;
+    else if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      this.open(items[i].dataset.key);
+      return;
+    }
+    if (next < 0) return;
+    e.preventDefault();
+    items[i].tabIndex = -1;
+    items[next].tabIndex = 0;
+    items[next].focus();
+  }
+
+  /** Shows conversation `key` (on a phone, as its own screen with a history entry). */
+  open(key, { replace = false, focus = true } = {}) {
+    key = String(key);
+    if (!this.model.get(key)) return;
+    const wasOpen = this.openKey;
+    this.openKey = key;
+    this.shell.dataset.view = 'chat';
+    const hash = '#c=' + encodeURIComponent(key);
+    if (location.hash !== hash) {
+      if (this.narrow() && !replace && !wasOpen) {
+        history.pushState(null, '', hash);
+        this.pushed = true;
+      } else history.replaceState(null, '', hash);
+    }
+    this.chat.show(key);
+    this.drawList();
+    if (focus) this.chat.focusComposer();
+  }
+
+  /** Back to the list (phones). */
+  closeChat(popHistory = true) {
+    const key = this.openKey;
+    this.openKey = null;
+    this.shell.dataset.view = 'list';
+    this.chat.hide();
+    if (popHistory && this.pushed) history.back();
+    else if (location.hash) history.replaceState(null, '', location.pathname);
+    this.pushed = false;
+    this.drawList();
+    const item = this.list.querySelector(`[data-key="${CSS.escape(key || '')}"]`);
+    if (item) item.focus();
+  }
+}

@@ -1,0 +1,615 @@
+// The open conversation: header (title, members or who is typing), the message list (virtual,
+// pages older history in as you scroll up), message actions (reply, edit, delete, react), and the
+// composer (Enter sends, Shift+Enter is a new line, Escape cancels a reply or edit, Up edits
+// your last message).
+
+import { h, icon, newClientId } from '../util.js';
+import { t, num, timeOf, dayOf, sameDay, errorText } from '../i18n.js';
+import { VList } from '../vlist.js';
+import { avatar, confirmDialog, toast } from './common.js';
+import { infoDialog } from './dialogs.js';
+
+const FIRST_PAGE = 50;
+const OLDER_PAGE = 200;
+const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
+const RUN_GAP_MS = 5 * 60 * 1000;
+
+export function systemText(model, m) {
+  const s = m.system || {};
+  const actor = m.sender_handle ? model.displayName(m.sender, '@' + m.sender_handle) : '';
+  const handles = (s.handles || []).map((x) => '@' + x).join(', ');
+  const key = 'sys.' + s.action;
+  const vars = { actor, handles, title: s.title || '', role: s.role ? t('role.' + s.role) : '', action: s.action || '' };
+  return t(key) === key ? t('sys.other', vars) : t(key, vars);
+}
+
+function bodyText(m) {
+  if (m.deleted) return t('deleted');
+  if (m.text != null) return m.text;
+  return t('attachment');
+}
+
+/** The one-line preview of an entry for the conversation list. */
+export function previewText(model, c, m) {
+  if (m.kind === 'system') return systemText(model, m);
+  const own = model.me && m.sender === model.me.id;
+  const who = own ? t('you') : c.kind === 'direct' ? '' : model.displayName(m.sender, m.sender_handle);
+  const body = bodyText(m).replace(/\s+/g, ' ').slice(0, 120);
+  return who ? `${who}: ${body}` : body;
+}
+
+export class ChatView {
+  constructor(app) {
+    this.app = app;
+    this.model = app.model;
+    this.client = app.client;
+    this.key = null;
+    this.reply = null; // the entry being answered
+    this.editing = null; // the entry being edited
+    this.lastTyping = 0;
+    this.menu = null;
+    this.build();
+  }
+
+  get conv() {
+    return this.key ? this.model.get(this.key) : null;
+  }
+
+  get timeline() {
+    return this.model.timeline(this.key);
+  }
+
+  build() {
+    this.title = h('h2', { id: 'chat-title', dir: 'auto' });
+    this.subtitle = h('div', { class: 'ch-sub', id: 'chat-sub', 'aria-live': 'polite' });
+    this.avatarSlot = h('div', { class: 'ch-avatar' });
+    this.head = h('header', { class: 'chat-head' },
+      h('button', { type: 'button', class: 'icon-btn back-btn', id: 'back-btn', 'aria-label': t('back'), title: t('back'), onclick: () => this.app.closeChat() }, icon('back')),
+      this.avatarSlot,
+      h('button', { type: 'button', class: 'ch-title', onclick: () => this.openInfo() }, this.title, this.subtitle),
+      h('button', { type: 'button', class: 'icon-btn', id: 'info-btn', 'aria-label': t('info'), title: t('info'), onclick: () => this.openInfo() }, icon('info')),
+    );
+    this.scroller = h('div', {
+      class: 'messages', id: 'messages', tabindex: 0, role: 'list', 'aria-label': t('messages'),
+      onkeydown: (e) => this.listKeys(e),
+      oncontextmenu: (e) => {
+        const row = e.target.closest('.msg');
+        if (row) {
+          e.preventDefault();
+          this.openMenu(row);
+        }
+      },
+    });
+    this.loading = h('div', { class: 'loading-older', role: 'status' }, t('loadingOlder'));
+    this.loading.hidden = true;
+    this.toBottom = h('button', { type: 'button', class: 'to-bottom icon-btn', id: 'to-bottom', 'aria-label': t('toBottom'), title: t('toBottom'), onclick: () => this.vlist.scrollToBottom() }, icon('down'));
+    this.toBottom.hidden = true;
+    this.vlist = new VList(this.scroller, {
+      key: (m) => (m.kind === 'start' ? 'start' : m.pending ? 'c' + m.client_id : 's' + m.seq),
+      sig: (m, i, items) => this.sig(m, i, items),
+      render: (m, i, items) => this.renderRow(m, i, items),
+      onNearTop: () => this.loadOlder(),
+      onScroll: (atBottom) => {
+        this.toBottom.hidden = atBottom;
+        if (atBottom) this.maybeMarkRead();
+      },
+    });
+
+    this.input = h('textarea', {
+      id: 'composer-input', rows: 1, dir: 'auto', placeholder: t('message'), 'aria-label': t('message'),
+      onkeydown: (e) => this.composerKeys(e),
+      oninput: () => this.onInput(),
+    });
+    this.contextBar = h('div', { class: 'context-bar', id: 'context-bar' });
+    this.contextBar.hidden = true;
+    this.form = h('form', { class: 'composer-row', onsubmit: (e) => { e.preventDefault(); this.submit(); } },
+      this.input,
+      h('button', { type: 'submit', class: 'icon-btn send-btn', id: 'send-btn', 'aria-label': t('send'), title: t('send') }, icon('send')));
+    this.leftNote = h('p', { class: 'left-note', id: 'left-note' }, t('leftNote'));
+    this.composer = h('footer', { class: 'composer' }, this.contextBar, this.form, this.leftNote);
+
+    this.placeholder = h('div', { class: 'chat-empty', id: 'chat-empty' }, h('p', null, t('pickChat')));
+    this.body = h('section', { class: 'chat-body', 'aria-labelledby': 'chat-title' },
+      this.head, h('div', { class: 'messages-wrap' }, this.scroller, this.loading, this.toBottom), this.composer);
+    this.body.hidden = true;
+    this.el = h('div', { class: 'chat' }, this.placeholder, this.body);
+  }
+
+  show(key) {
+    if (this.key !== key) {
+      this.cancelContext();
+      this.input.value = '';
+      this.closeMenu();
+    }
+    this.key = key;
+    this.placeholder.hidden = true;
+    this.body.hidden = false;
+    this.renderHeader();
+    const c = this.conv;
+    const tl = this.timeline;
+    if (c && c.id == null) {
+      tl.loaded = true;
+      tl.hasOlder = false;
+    }
+    this.vlist.stick = true;
+    this.renderRows();
+    this.vlist.scrollToBottom();
+    if (!tl.loaded) this.loadNewest();
+    this.loadMembers();
+    this.maybeMarkRead();
+  }
+
+  hide() {
+    this.key = null;
+    this.closeMenu();
+    this.body.hidden = true;
+    this.placeholder.hidden = false;
+  }
+
+  focusComposer() {
+    if (!this.input.disabled && !this.conv?.left) this.input.focus();
+  }
+
+  /** A feed event touched this conversation. */
+  onChange(r) {
+    this.renderHeader();
+    if (r.timeline) this.renderRows();
+    if (r.marks) this.vlist.refresh();
+    const c = this.conv;
+    if (c && c.membersStale) this.loadMembers();
+    this.maybeMarkRead();
+  }
+
+  /** After a reconnect: load what this view still lacks. */
+  onSynced() {
+    if (!this.key) return;
+    if (!this.timeline.loaded) this.loadNewest();
+    this.loadMembers();
+  }
+
+  async loadNewest() {
+    const c = this.conv;
+    const tl = this.timeline;
+    if (!c || c.id == null || tl.loading) return;
+    tl.loading = true;
+    try {
+      const r = await this.client.call('history', { conversation: c.id, limit: FIRST_PAGE });
+      tl.addPage(r.messages, FIRST_PAGE, null);
+      if (r.messages.length) tl.floor = Math.min(tl.floor ?? Infinity, r.messages[0].seq);
+    } catch (e) {
+      if (e.code !== 'offline' && e.code !== 'disconnected') toast(errorText(e));
+    } finally {
+      tl.loading = false;
+    }
+    if (this.key === String(c.id)) {
+      this.renderRows();
+      this.maybeMarkRead();
+    }
+  }
+
+  async loadOlder() {
+    const c = this.conv;
+    const tl = this.timeline;
+    if (!c || c.id == null || tl.loading || !tl.loaded || !tl.hasOlder) return;
+    const before = tl.floor ?? tl.oldestSeq();
+    if (before == null || before <= 1) {
+      tl.hasOlder = false;
+      this.renderRows();
+      return;
+    }
+    tl.loading = true;
+    this.loading.hidden = false;
+    try {
+      const r = await this.client.call('history', { conversation: c.id, before, limit: OLDER_PAGE });
+      tl.addPage(r.messages, OLDER_PAGE, before);
+      if (r.messages.length) tl.floor = Math.min(tl.floor ?? Infinity, r.messages[0].seq);
+      if (tl.floor <= 1) tl.hasOlder = false;
+    } catch {
+      // Offline: scrolling up again retries.
+    } finally {
+      tl.loading = false;
+      this.loading.hidden = true;
+    }
+    if (this.key === String(c.id)) this.renderRows();
+  }
+
+  async loadMembers() {
+    const c = this.conv;
+    if (!c || c.id == null || c.left || this.membersLoading) return;
+    this.membersLoading = true;
+    try {
+      const r = await this.client.call('members', { conversation: c.id });
+      this.model.setMembers(String(c.id), r.members);
+      if (this.key === String(c.id)) {
+        this.renderHeader();
+        this.vlist.refresh();
+      }
+    } catch {
+      // Not allowed any more, or offline: markers stay as they are.
+    } finally {
+      this.membersLoading = false;
+    }
+  }
+
+  renderHeader() {
+    const c = this.conv;
+    if (!c) return;
+    this.title.textContent = c.title;
+    this.avatarSlot.replaceChildren(avatar(c.title, c.peer ? c.peer.id : c.id, c.kind));
+    const typing = this.model.typingIn(this.key).map((h) => this.model.displayName(null, h));
+    let sub;
+    if (typing.length) sub = t(typing.length > 1 ? 'areTyping' : 'isTyping', { names: typing.join('، ') });
+    else if (c.kind === 'direct' && c.peer) sub = '@' + c.peer.handle;
+    else sub = t('membersN', { n: num(c.member_count || 0) });
+    this.subtitle.textContent = sub;
+    this.subtitle.classList.toggle('typing', typing.length > 0);
+    const left = Boolean(c.left);
+    this.form.hidden = left;
+    this.leftNote.hidden = !left;
+    if (left) this.contextBar.hidden = true;
+  }
+
+  renderRows() {
+    if (!this.key) return;
+    const tl = this.timeline;
+    let items = tl.items();
+    if (tl.loaded && !tl.hasOlder) items = [{ kind: 'start', empty: items.length === 0 }, ...items];
+    this.vlist.setItems(items);
+    this.toBottom.hidden = this.vlist.stick;
+  }
+
+  // ---- rows -------------------------------------------------------------------------------
+
+  statusOf(m) {
+    if (m.pending) return m.failed ? 'failed' : 'sending';
+    return this.model.status(this.key, m.seq);
+  }
+
+  isOwn(m) {
+    return Boolean(m.pending) || (this.model.me && m.sender === this.model.me.id);
+  }
+
+  flags(m, i, items) {
+    const prev = i > 0 ? items[i - 1] : null;
+    const day = !prev || prev.kind === 'start' || !sameDay(prev.server_time, m.server_time);
+    const first = day || !prev || prev.kind === 'system' || this.isOwn(prev) !== this.isOwn(m) ||
+      prev.sender !== m.sender || m.server_time - prev.server_time > RUN_GAP_MS;
+    return { day, first };
+  }
+
+  sig(m, i, items) {
+    if (m.kind === 'start') return 'start' + m.empty;
+    const f = this.flags(m, i, items);
+    const quote = m.reply_to ? (this.timeline.get(m.reply_to)?.rev ?? -1) : '';
+    const status = this.isOwn(m) ? this.statusOf(m) : '';
+    return `${m.rev}|${f.day}|${f.first}|${status}|${quote}|${this.key}`;
+  }
+
+  renderRow(m, i, items) {
+    if (m.kind === 'start') {
+      const c = this.conv;
+      const text = m.empty && c && c.id == null ? t('sayHello', { name: c.title }) : t('start');
+      return h('div', { class: 'row start-row' }, h('span', null, text));
+    }
+    const f = this.flags(m, i, items);
+    const day = f.day ? h('div', { class: 'day' }, h('span', null, dayOf(m.server_time))) : null;
+    if (m.kind === 'system') {
+      return h('div', { class: 'row sys-row', role: 'listitem', 'data-seq': m.seq }, day,
+        h('div', { class: 'sys', dir: 'auto' }, systemText(this.model, m)));
+    }
+    const own = this.isOwn(m);
+    const c = this.conv;
+    const group = c && c.kind !== 'direct';
+    const sender = !own && group && f.first
+      ? h('div', { class: 'sender' }, this.model.displayName(m.sender, '@' + m.sender_handle))
+      : null;
+    let quote = null;
+    if (m.reply_to) {
+      const target = this.timeline.get(m.reply_to);
+      quote = h('button', {
+        type: 'button', class: 'quote', tabindex: -1, 'data-seq': m.reply_to,
+        onclick: (e) => {
+          e.stopPropagation();
+          this.jumpTo(m.reply_to);
+        },
+      },
+      h('b', null, target ? this.model.displayName(target.sender, '@' + target.sender_handle) : '#' + num(m.reply_to)),
+      h('span', { dir: 'auto' }, target ? bodyText(target).slice(0, 140) : ''));
+    }
+    const status = own ? this.statusOf(m) : null;
+    const statusIcon = status && h('span', { class: 'status', 'data-status': status, title: t('status.' + status) },
+      icon(status === 'sending' ? 'clock' : status === 'failed' ? 'close' : status === 'sent' ? 'check' : 'checks', t('status.' + status)));
+    const reactions = m.reactions && m.reactions.length
+      ? h('div', { class: 'reactions' }, m.reactions.map((r) => {
+        const mine = m.mine && m.mine.has(r.emoji);
+        return h('button', {
+          type: 'button', class: 'chip' + (mine ? ' mine' : ''), tabindex: -1, 'aria-pressed': String(Boolean(mine)),
+          'aria-label': `${r.emoji} ${num(r.count)}`,
+          onclick: (e) => {
+            e.stopPropagation();
+            this.react(m, r.emoji);
+          },
+        }, r.emoji, ' ', h('span', null, num(r.count)));
+      }))
+      : null;
+    const bubble = h('div', { class: 'bubble' },
+      sender,
+      quote,
+      h('div', { class: 'text' + (m.deleted ? ' deleted' : ''), dir: 'auto' }, bodyText(m)),
+      h('div', { class: 'meta' },
+        m.edited_at && !m.deleted ? h('span', { class: 'edited' }, t('edited')) : null,
+        h('time', null, timeOf(m.server_time)),
+        statusIcon),
+      reactions);
+    const more = m.pending || m.deleted ? null : h('button', {
+      type: 'button', class: 'icon-btn row-menu', tabindex: -1, 'aria-label': t('actions'), title: t('actions'),
+      onclick: (e) => {
+        e.stopPropagation();
+        this.openMenu(e.currentTarget.closest('.msg'));
+      },
+    }, icon('more'));
+    return h('div', {
+      class: `row msg${own ? ' own' : ''}${f.first ? ' first' : ''}${m.pending ? ' pending' : ''}`,
+      role: 'listitem', tabindex: -1, 'data-seq': m.seq, 'data-client-id': m.client_id, 'data-status': status,
+      'data-own': own,
+    }, day, h('div', { class: 'msg-line' }, bubble, more));
+  }
+
+  /** Scrolls to entry `seq` if it is loaded and highlights it. */
+  jumpTo(seq) {
+    const i = this.vlist.indexOfKey('s' + seq);
+    const el = this.vlist.reveal(i);
+    if (el) {
+      el.classList.add('flash');
+      el.focus({ preventScroll: true });
+      setTimeout(() => el.classList.remove('flash'), 1200);
+    }
+  }
+
+  entryOf(row) {
+    if (!row) return null;
+    const key = row.dataset.key;
+    return this.vlist.items[this.vlist.indexOfKey(key)] || null;
+  }
+
+  // ---- keyboard in the list ---------------------------------------------------------------
+
+  listKeys(e) {
+    if (e.target.closest('.menu')) return;
+    const rows = () => [...this.scroller.querySelectorAll('.msg')].sort((a, b) => this.indexOf(a) - this.indexOf(b));
+    const current = e.target.closest('.msg');
+    const move = (dir) => {
+      const keys = this.vlist.keys;
+      let i = current ? this.vlist.indexOfKey(current.dataset.key) : dir < 0 ? keys.length : -1;
+      for (i += dir; i >= 0 && i < keys.length; i += dir) {
+        const item = this.vlist.items[i];
+        if (item.kind !== 'system' && item.kind !== 'start') break;
+      }
+      if (i < 0 || i >= keys.length) return;
+      const el = this.vlist.reveal(i);
+      if (el) el.focus({ preventScroll: true });
+    };
+    if (e.key === 'ArrowUp') {
+      e.preventDefault();
+      move(-1);
+    } else if (e.key === 'ArrowDown') {
+      e.preventDefault();
+      if (current && current === rows().at(-1)) this.focusComposer();
+      else move(1);
+    } else if (e.key === 'End' && !current) {
+      this.vlist.scrollToBottom();
+    } else if (current && (e.key === 'Enter' || e.key === ' ' || e.key === 'ContextMenu')) {
+      e.preventDefault();
+      this.openMenu(current);
+    } else if (current && e.key === 'Escape') {
+      this.focusComposer();
+    }
+  }
+
+  indexOf(el) {
+    return this.vlist.indexOfKey(el.dataset.key);
+  }
+
+  // ---- the actions menu -------------------------------------------------------------------
+
+  openMenu(row) {
+    const m = this.entryOf(row);
+    if (!m || m.pending || m.deleted || m.kind !== 'text') return;
+    this.closeMenu();
+    const own = this.isOwn(m);
+    const canWrite = !this.conv.left;
+    const item = (label, fn, extra = {}) => h('button', {
+      type: 'button', role: 'menuitem', tabindex: -1, ...extra,
+      onclick: () => {
+        this.closeMenu(false);
+        fn();
+      },
+    }, label);
+    const items = [];
+    if (canWrite) {
+      items.push(h('div', { class: 'quick-reactions', role: 'group' }, REACTIONS.map((emoji) =>
+        item(emoji, () => this.react(m, emoji), { class: 'react-btn', 'aria-label': t('react', { emoji }), title: t('react', { emoji }) }))));
+      items.push(item(t('reply'), () => this.startReply(m), { id: 'act-reply' }));
+      if (own && m.text != null) items.push(item(t('edit'), () => this.startEdit(m), { id: 'act-edit' }));
+    }
+    if (m.text != null && navigator.clipboard) items.push(item(t('copy'), () => navigator.clipboard.writeText(m.text).catch(() => {}), { id: 'act-copy' }));
+    if (own && canWrite) items.push(item(t('delete'), () => this.deleteEntry(m), { id: 'act-delete', class: 'danger' }));
+    const menu = h('div', { class: 'menu', role: 'menu', id: 'msg-menu', 'aria-label': t('actions'), onkeydown: (e) => this.menuKeys(e) }, items);
+    document.body.append(menu);
+    const r = row.querySelector('.bubble').getBoundingClientRect();
+    const mr = menu.getBoundingClientRect();
+    const top = r.bottom + mr.height + 8 < innerHeight ? r.bottom + 4 : Math.max(8, r.top - mr.height - 4);
+    const rtl = document.documentElement.dir === 'rtl';
+    let left = own !== rtl ? r.right - mr.width : r.left;
+    left = Math.min(Math.max(8, left), innerWidth - mr.width - 8);
+    menu.style.top = top + 'px';
+    menu.style.left = left + 'px';
+    this.menu = { el: menu, row: row.dataset.key };
+    this.menuAway = (e) => {
+      if (!menu.contains(e.target)) this.closeMenu(false);
+    };
+    setTimeout(() => document.addEventListener('pointerdown', this.menuAway), 0);
+    menu.querySelector('[role=menuitem]').focus();
+  }
+
+  menuKeys(e) {
+    const items = [...this.menu.el.querySelectorAll('[role=menuitem]')];
+    const i = items.indexOf(document.activeElement);
+    const rtl = document.documentElement.dir === 'rtl';
+    const fwd = ['ArrowDown', rtl ? 'ArrowLeft' : 'ArrowRight'];
+    const back = ['ArrowUp', rtl ? 'ArrowRight' : 'ArrowLeft'];
+    if (fwd.includes(e.key)) items[(i + 1) % items.length].focus();
+    else if (back.includes(e.key)) items[(i - 1 + items.length) % items.length].focus();
+    else if (e.key === 'Home') items[0].focus();
+    else if (e.key === 'End') items[items.length - 1].focus();
+    else if (e.key === 'Escape' || e.key === 'Tab') this.closeMenu(true);
+    else return;
+    e.preventDefault();
+  }
+
+  closeMenu(refocus = false) {
+    if (!this.menu) return;
+    const { el, row } = this.menu;
+    this.menu = null;
+    el.remove();
+    document.removeEventListener('pointerdown', this.menuAway);
+    if (refocus) {
+      const i = this.vlist.indexOfKey(row);
+      const rowEl = this.vlist.reveal(i);
+      if (rowEl) rowEl.focus({ preventScroll: true });
+    }
+  }
+
+  // ---- actions ----------------------------------------------------------------------------
+
+  react(m, emoji) {
+    const remove = Boolean(m.mine && m.mine.has(emoji));
+    this.client.enqueue({
+      method: 'react', conv: this.key,
+      params: { conversation: this.conv.id, seq: m.seq, client_id: newClientId(), emoji, remove },
+    });
+  }
+
+  async deleteEntry(m) {
+    const key = this.key;
+    if (!(await confirmDialog(t('confirmDelete'), t('delete')))) return;
+    this.client.enqueue({
+      method: 'delete', conv: key,
+      params: { conversation: Number(key), seq: m.seq, client_id: newClientId() },
+    });
+    this.focusComposer();
+  }
+
+  startReply(m) {
+    this.editing = null;
+    this.reply = m;
+    this.showContext(t('replyTo', { name: this.model.displayName(m.sender, '@' + m.sender_handle) }), bodyText(m));
+    this.focusComposer();
+  }
+
+  startEdit(m) {
+    this.reply = null;
+    this.editing = m;
+    this.showContext(t('editing'), bodyText(m));
+    this.input.value = m.text || '';
+    this.focusComposer();
+    this.input.setSelectionRange(this.input.value.length, this.input.value.length);
+  }
+
+  showContext(label, text) {
+    this.contextBar.replaceChildren(
+      icon(this.editing ? 'compose' : 'reply'),
+      h('div', { class: 'ctx-text' }, h('b', null, label), h('span', { dir: 'auto' }, text.slice(0, 200))),
+      h('button', { type: 'button', class: 'icon-btn', id: 'ctx-cancel', 'aria-label': t('cancel'), title: t('cancel'), onclick: () => { this.cancelContext(); this.focusComposer(); } }, icon('close')));
+    this.contextBar.hidden = false;
+  }
+
+  cancelContext() {
+    if (this.editing) this.input.value = '';
+    this.reply = null;
+    this.editing = null;
+    this.contextBar.hidden = true;
+  }
+
+  composerKeys(e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      this.submit();
+    } else if (e.key === 'Escape' && (this.reply || this.editing)) {
+      e.preventDefault();
+      this.cancelContext();
+    } else if (e.key === 'Escape' && this.app.narrow()) {
+      this.app.closeChat();
+    } else if (e.key === 'ArrowUp' && !this.input.value) {
+      const own = this.timeline.items().filter((m) => !m.pending && !m.deleted && m.kind === 'text' && this.isOwn(m) && m.text != null);
+      if (own.length) {
+        e.preventDefault();
+        this.startEdit(own[own.length - 1]);
+      } else if (this.vlist.keys.length) {
+        e.preventDefault();
+        this.scroller.focus();
+        this.listKeys({ key: 'ArrowUp', target: this.scroller, preventDefault() {} });
+      }
+    }
+  }
+
+  onInput() {
+    const c = this.conv;
+    if (!c || c.id == null || !this.input.value || this.editing) return;
+    const now = Date.now();
+    if (now - this.lastTyping < 3000) return;
+    this.lastTyping = now;
+    this.client.call('typing', { conversation: c.id }).catch(() => {});
+  }
+
+  submit() {
+    const c = this.conv;
+    const text = this.input.value.trim();
+    if (!c || !text || c.left) return;
+    const max = (this.client.limits && this.client.limits.max_text_chars) || 4096;
+    if ([...text].length > max) {
+      toast(t('err.too_large'));
+      return;
+    }
+    const client_id = newClientId();
+    if (this.editing) {
+      this.client.enqueue({
+        method: 'edit', conv: this.key,
+        params: { conversation: c.id, seq: this.editing.seq, client_id, text },
+      });
+    } else {
+      const params = c.id != null ? { conversation: c.id, client_id, text } : { peer: c.peer.handle, client_id, text };
+      if (this.reply) params.reply_to = this.reply.seq;
+      const me = this.model.me;
+      const pending = {
+        client_id, text, reply_to: params.reply_to, kind: 'text', conversation: c.id,
+        sender: me.id, sender_handle: me.handle, server_time: Date.now(),
+      };
+      this.timeline.addPending(pending);
+      this.client.enqueue({ method: 'send', conv: this.key, params, pending });
+    }
+    this.input.value = '';
+    this.reply = null;
+    this.editing = null;
+    this.contextBar.hidden = true;
+    this.lastTyping = 0;
+    this.vlist.stick = true;
+    this.renderRows();
+    this.vlist.scrollToBottom();
+  }
+
+  /** Marks everything shown as read when the newest message is in view and the page is visible. */
+  maybeMarkRead() {
+    const c = this.conv;
+    if (!c || c.id == null || document.visibilityState !== 'visible' || !this.vlist.stick) return;
+    const newest = this.timeline.newestSeq();
+    if (newest && this.model.markRead(this.key, newest)) {
+      this.client.mark(c.id, { read: newest });
+      this.app.renderList();
+    }
+  }
+
+  openInfo() {
+    if (this.conv) infoDialog(this.app, this.key);
+  }
+}
