@@ -7,6 +7,7 @@
 //! * [`bus`]: the `Bus` trait that tells nodes what happened, and the in-process bus.
 //! * [`error`]: the domain error, which maps one-to-one onto protocol error codes.
 //! * [`limits`]: configurable limits shared by the rules, the gateway and the stores.
+//! * [`paging`]: byte budgets for history and sync pages.
 //! * [`stats`]: write-path counters a store exposes for metrics.
 //! * `conformance` (feature `conformance`): the behaviour suite every `Store` backend must pass.
 
@@ -15,6 +16,7 @@ pub mod bus;
 pub mod conformance;
 pub mod error;
 pub mod limits;
+pub mod paging;
 pub mod rules;
 pub mod stats;
 pub mod store;

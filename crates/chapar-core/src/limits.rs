@@ -23,6 +23,8 @@ pub struct Limits {
     pub request_burst: u32,
     /// Most items in one history page, sync page or conversation list.
     pub max_page: u32,
+    /// Most bytes (estimated) of messages in one history or sync page.
+    pub max_page_bytes: u32,
     /// Groups up to this size get delivery/read receipts in every member's feed; larger ones
     /// keep the markers (readable with `members`) without fanning them out.
     pub receipts_fanout_max_members: u32,
@@ -42,6 +44,7 @@ impl Default for Limits {
             requests_per_second: 50,
             request_burst: 200,
             max_page: 500,
+            max_page_bytes: 1024 * 1024,
             receipts_fanout_max_members: 100,
             max_devices: 10,
         }

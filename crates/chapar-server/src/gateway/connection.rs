@@ -225,7 +225,11 @@ async fn write_loop(
         };
         match outcome {
             Write::Done => {}
-            Write::Failed => return,
+            Write::Failed => {
+                // Let the reader know: the connection is over.
+                conn.close(control("closed", "the connection failed", None));
+                return;
+            }
             Write::Closing => break,
         }
     }

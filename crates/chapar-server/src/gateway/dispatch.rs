@@ -10,7 +10,7 @@ use crate::registry::ConnHandle;
 use crate::state::App;
 use chapar_core::bus::BusMessage;
 use chapar_core::store::{Command, NewAccount, NewDevice, Principal, SecretHash, Target};
-use chapar_core::{Error, Result, rules};
+use chapar_core::{Error, Result, paging, rules};
 use chapar_proto::{ConversationId, Event, Request, Response, Sent, Session, Typing};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -220,13 +220,15 @@ async fn signed_in(
         Request::History(h) => {
             let target = target(h.conversation, h.peer)?;
             let limit = rules::page(limits, h.limit, DEFAULT_HISTORY);
-            return Ok(Response::Messages(
-                store.history(p, target, h.before, limit).await?,
-            ));
+            let mut messages = store.history(p, target, h.before, limit).await?;
+            paging::trim_history(&mut messages, limits.max_page_bytes as usize);
+            return Ok(Response::Messages(messages));
         }
         Request::Sync(q) => {
             let limit = rules::page(limits, q.limit, DEFAULT_SYNC);
-            return Ok(Response::Sync(store.feed(p, q.pts, limit).await?));
+            let mut page = store.feed(p, q.pts, limit).await?;
+            paging::trim_feed(&mut page, limits.max_page_bytes as usize);
+            return Ok(Response::Sync(page));
         }
         Request::Typing(c) => {
             let members = store.member_ids(p, c.conversation).await?;

@@ -64,7 +64,9 @@ pub async fn upgrade(
     let ws = ws
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .max_write_buffer_size(max.max(64 * 1024) * 4)
+        // Only used while the client's socket is full; must hold the largest reply (a page is
+        // cut at max_page_bytes) plus whatever queued frames were already being written.
+        .max_write_buffer_size(app.config.limits.max_page_bytes as usize * 2 + 4 * 1024 * 1024)
         .max_message_size(max)
         .max_frame_size(max);
     let ws = if offered.is_some() {

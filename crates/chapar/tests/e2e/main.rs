@@ -6,7 +6,10 @@ mod util;
 
 mod auth;
 mod bad_input;
+mod chaos;
 mod cli;
 mod delivery;
+mod drain;
 mod durability;
 mod reconnect;
+mod surge;

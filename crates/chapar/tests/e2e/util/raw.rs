@@ -38,6 +38,11 @@ impl Raw {
             }
         );
         let (ws, _) = connect_async(url).await.expect("websocket connect");
+        Raw::from_ws(ws, encoding).await
+    }
+
+    /// Take over an open WebSocket and read the server's hello.
+    pub async fn from_ws(ws: Ws, encoding: Encoding) -> Raw {
         let mut raw = Raw {
             ws,
             encoding,
