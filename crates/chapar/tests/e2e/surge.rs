@@ -384,3 +384,46 @@ async fn a_signup_rush_gets_a_waiting_room_answer_and_gets_in_later() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_waits_at_a_full_node_as_told_and_gets_in_when_room_frees_up() {
+    use chapar_sdk::{Auth, Client, ClientConfig, Credentials};
+    let server = Server::start_with(&[
+        ("CHAPAR_ADMISSION__MAX_CONNECTIONS", "5"),
+        ("CHAPAR_ADMISSION__RETRY_AFTER_SECS", "1"),
+    ]);
+    let mut crowd = vec![];
+    for _ in 0..5 {
+        crowd.push(
+            tokio_tungstenite::connect_async(server.ws_url())
+                .await
+                .expect("room for five")
+                .0,
+        );
+    }
+    let url = server.url();
+    let started = Instant::now();
+    let joining = tokio::spawn(async move {
+        let config = ClientConfig {
+            initial_attempts: 10,
+            ..ClientConfig::default()
+        };
+        let auth = Auth::Register {
+            handle: "patient".into(),
+            display_name: None,
+            invite_code: None,
+        };
+        Client::connect(vec![url], config, Credentials::generate(), auth, 0).await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!joining.is_finished(), "refused while the node is full");
+    drop(crowd);
+    let (client, _events) = joining.await.unwrap().expect("gets in once there is room");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(client.session().unwrap().user.handle, "patient");
+    let metrics = reqwest_free_get(server.addr, "/metrics").await;
+    assert!(
+        !metrics.contains("chapar_admissions_refused_total{reason=\"cap\"} 0"),
+        "{metrics}"
+    );
+}
