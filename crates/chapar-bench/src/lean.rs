@@ -381,30 +381,18 @@ pub fn now_micros() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chapar_proto::{ConversationId, Event, Message as ChatMessage, MessageKind, Sent};
+    use chapar_proto::{Event, Message as ChatMessage, Sent};
 
     #[test]
     fn light_decoding_reads_what_the_server_writes() {
-        let m = ChatMessage {
-            conversation: ConversationId(3),
-            seq: 9,
-            sender: UserId(7),
-            sender_handle: "ana".into(),
-            sender_device: chapar_proto::DeviceId(1),
-            client_id: "c1".into(),
-            server_time: 1,
-            kind: MessageKind::Text,
-            content_type: "text/plain".into(),
-            text: Some("1700000000000000:12".into()),
-            data: None,
-            reply_to: None,
-            target: None,
-            remove: false,
-            system: None,
-            edited_at: None,
-            deleted: false,
-            reactions: vec![],
-        };
+        // Built from JSON so that fields added to the protocol later (with defaults) do not
+        // break this test.
+        let m: ChatMessage = serde_json::from_value(serde_json::json!({
+            "conversation": 3, "seq": 9, "sender": 7, "sender_handle": "ana",
+            "sender_device": 1, "client_id": "c1", "server_time": 1, "kind": "text",
+            "content_type": "text/plain", "text": "1700000000000000:12",
+        }))
+        .unwrap();
         let bytes = Encoding::MsgPack.encode_server(&ServerFrame::Event {
             pts: Some(4),
             event: Event::Message(m),
@@ -417,12 +405,12 @@ mod tests {
 
         let bytes = Encoding::MsgPack.encode_server(&ServerFrame::Reply {
             id: 42,
-            result: Response::Sent(Sent {
-                conversation: ConversationId(3),
-                seq: 1,
-                server_time: 5,
-                duplicate: false,
-            }),
+            result: Response::Sent(
+                serde_json::from_value::<Sent>(serde_json::json!({
+                    "conversation": 3, "seq": 1, "server_time": 5, "duplicate": false,
+                }))
+                .unwrap(),
+            ),
         });
         let l: Light = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!((l.kind, l.id), ("reply", Some(42)));

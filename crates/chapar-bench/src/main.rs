@@ -322,9 +322,12 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
                 target,
                 tag: scenario::new_tag(),
             };
+            let load_before = procfs::loadavg();
+            let machine = procfs::CpuMark::now(std::process::id());
             let outcome = tokio::time::timeout(cli.cmd.bound(), cli.cmd.run(&mut ctx)).await;
+            let machine = machine.since();
             let crashed = !ctx.target.alive();
-            let value = match outcome {
+            let mut value = match outcome {
                 Ok(Ok(v)) => v,
                 Ok(Err(e)) => {
                     bail!(
@@ -347,6 +350,13 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
                     ctx.target.log_tail()
                 );
             }
+            // How busy the machine was: load from others makes a figure noisy.
+            value["machine"] = json!({
+                "loadavg_before": load_before,
+                "loadavg_after": procfs::loadavg(),
+                "busy_cores": machine.machine_cores,
+                "generator_cores": machine.cores,
+            });
             if runs_n > 1 {
                 eprint!("{}", cli.cmd.summary(&value));
             }

@@ -53,11 +53,38 @@ pub fn thread_cpu(pid: u32) -> BTreeMap<String, f64> {
     out
 }
 
+/// Busy time of the whole machine so far (all CPUs, in seconds), from /proc/stat.
+pub fn machine_busy_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+    Some((total - idle) / TICKS_PER_SEC)
+}
+
+/// The load average over the last minute.
+pub fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// CPU used by a process between two points in time, overall and per thread name.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CpuUse {
     /// CPU seconds per wall second (2.0 = both cores of this machine busy).
     pub cores: f64,
+    /// The whole machine's busy cores over the same time: what is not this process nor the
+    /// other side of the benchmark was someone else (a compiler, say) and made the figure noisy.
+    pub machine_cores: f64,
     /// The same per thread name, busiest first (threads under 1% left out).
     pub threads: Vec<(String, f64)>,
 }
@@ -68,6 +95,7 @@ pub struct CpuMark {
     pid: u32,
     at: std::time::Instant,
     total: f64,
+    machine: f64,
     threads: BTreeMap<String, f64>,
 }
 
@@ -77,6 +105,7 @@ impl CpuMark {
             pid,
             at: std::time::Instant::now(),
             total: cpu_secs(pid).unwrap_or(0.0),
+            machine: machine_busy_secs().unwrap_or(0.0),
             threads: thread_cpu(pid),
         }
     }
@@ -97,6 +126,7 @@ impl CpuMark {
         threads.sort_by(|a, b| b.1.total_cmp(&a.1));
         CpuUse {
             cores: round2((later.total - self.total).max(0.0) / wall),
+            machine_cores: round2((later.machine - self.machine).max(0.0) / wall),
             threads,
         }
     }
@@ -148,5 +178,7 @@ mod tests {
         assert!(rss_kib(me).unwrap() > 0);
         assert!(cpu_secs(me).is_some());
         assert!(!thread_cpu(me).is_empty());
+        assert!(machine_busy_secs().unwrap() > 0.0);
+        assert!(loadavg().is_some());
     }
 }

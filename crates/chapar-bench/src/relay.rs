@@ -6,13 +6,11 @@
 //! chapar's figures divided by the relay's say how much of this machine chapar uses for being
 //! a messenger rather than a pipe.
 
-use chapar_proto::{
-    ClientFrame, ConversationId, ConversationInfo, ConversationKind, DeviceId, Encoding, ErrorBody,
-    ErrorCode, Event, Hello, Limits, Message as ChatMessage, MessageKind, Request, Response, Role,
-    Sent, ServerFrame, Session, SyncPage, TEXT_PLAIN, UserId, UserInfo,
-};
+use chapar_proto::{ClientFrame, ConversationId, Encoding, ErrorBody, ErrorCode, Request, UserId};
 use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
+use serde::Serialize;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -121,17 +119,18 @@ async fn connection(relay: Arc<Relay>, stream: TcpStream) {
     });
     let mut challenge = vec![0u8; 32];
     rand::thread_rng().fill_bytes(&mut challenge);
-    let hello = ServerFrame::Hello(Hello {
-        version: chapar_proto::VERSION.into(),
-        challenge: challenge.into(),
-        server_time: now_ms(),
-        limits: Limits {
-            max_frame_bytes: 128 * 1024,
-            max_text_chars: 4096,
-            max_body_bytes: 64 * 1024,
-            max_group_members: u32::MAX,
-            requests_per_second: u32::MAX,
-            max_page: 500,
+    let hello = json!({
+        "type": "hello",
+        "version": chapar_proto::VERSION,
+        "challenge": chapar_proto::Bytes(challenge),
+        "server_time": now_ms(),
+        "limits": {
+            "max_frame_bytes": 128 * 1024,
+            "max_text_chars": 4096,
+            "max_body_bytes": 64 * 1024,
+            "max_group_members": u32::MAX,
+            "requests_per_second": u32::MAX,
+            "max_page": 500,
         },
     });
     let _ = tx.try_send(encode(encoding, &hello));
@@ -151,19 +150,34 @@ async fn connection(relay: Arc<Relay>, stream: TcpStream) {
             _ => continue,
         };
         let reply = match enc.decode_client(&bytes) {
-            Err(e) => ServerFrame::Error {
-                id: e.id,
-                error: e.to_error_body(),
-            },
-            Ok(ClientFrame { id, request }) => match relay.handle(request, &mut conn) {
-                Ok(result) => ServerFrame::Reply { id, result },
-                Err(error) => ServerFrame::Error {
-                    id: Some(id),
-                    error,
+            Err(e) => encode(
+                encoding,
+                &ErrorFrame {
+                    kind: "error",
+                    id: e.id,
+                    error: &e.to_error_body(),
                 },
+            ),
+            Ok(ClientFrame { id, request }) => match relay.handle(request, &mut conn) {
+                Ok(result) => encode(
+                    encoding,
+                    &ReplyFrame {
+                        kind: "reply",
+                        id,
+                        result: &result,
+                    },
+                ),
+                Err(error) => encode(
+                    encoding,
+                    &ErrorFrame {
+                        kind: "error",
+                        id: Some(id),
+                        error: &error,
+                    },
+                ),
             },
         };
-        if tx.send(encode(encoding, &reply)).await.is_err() {
+        if tx.send(reply).await.is_err() {
             break;
         }
     }
@@ -181,11 +195,60 @@ async fn connection(relay: Arc<Relay>, stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
 }
 
-fn encode(encoding: Encoding, frame: &ServerFrame) -> Message {
-    let bytes = encoding.encode_server(frame);
+/// Frames as they travel (the relay writes the wire format itself; it needs none of chapar's
+/// types beyond decoding requests).
+#[derive(Serialize)]
+struct ReplyFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: u64,
+    result: &'a Value,
+}
+
+#[derive(Serialize)]
+struct ErrorFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    error: &'a ErrorBody,
+}
+
+#[derive(Serialize)]
+struct EventFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    event: MessageEvent<'a>,
+}
+
+#[derive(Serialize)]
+struct MessageEvent<'a> {
+    message: WireMessage<'a>,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    conversation: ConversationId,
+    seq: u64,
+    sender: UserId,
+    sender_handle: &'a str,
+    sender_device: i64,
+    client_id: &'a str,
+    server_time: i64,
+    kind: &'static str,
+    content_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a chapar_proto::Bytes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<u64>,
+}
+
+fn encode<T: Serialize>(encoding: Encoding, frame: &T) -> Message {
     match encoding {
-        Encoding::Json => Message::text(String::from_utf8(bytes).unwrap_or_default()),
-        Encoding::MsgPack => Message::binary(bytes),
+        Encoding::Json => Message::text(serde_json::to_string(frame).unwrap_or_default()),
+        Encoding::MsgPack => Message::binary(rmp_serde::to_vec_named(frame).unwrap_or_default()),
     }
 }
 
@@ -198,11 +261,9 @@ fn refuse(code: ErrorCode, message: &str) -> ErrorBody {
 }
 
 impl Relay {
-    fn handle(&self, request: Request, conn: &mut Conn) -> Result<Response, ErrorBody> {
+    fn handle(&self, request: Request, conn: &mut Conn) -> Result<Value, ErrorBody> {
         match request {
-            Request::Ping => Ok(Response::Pong {
-                server_time: now_ms(),
-            }),
+            Request::Ping => Ok(json!({"pong": {"server_time": now_ms()}})),
             Request::Register(r) => {
                 let handle = r.handle.trim_start_matches('@').to_ascii_lowercase();
                 let user = *self
@@ -238,13 +299,10 @@ impl Relay {
                     .insert(user, handle.clone());
                 Ok(self.sign_in(conn, user, handle, None))
             }
-            Request::Sync(s) => Ok(Response::Sync(SyncPage {
-                events: vec![],
-                pts: s.pts,
-                more: false,
-                reset: false,
+            Request::Sync(s) => Ok(json!({
+                "sync": {"events": [], "pts": s.pts, "more": false, "reset": false}
             })),
-            Request::Mark(_) | Request::Typing(_) => Ok(Response::Ok),
+            Request::Mark(_) | Request::Typing(_) => Ok(json!("ok")),
             Request::Send(s) => {
                 let (user, handle) = conn
                     .me
@@ -261,33 +319,27 @@ impl Relay {
                 };
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
                 let server_time = now_ms();
-                let message = ChatMessage {
-                    conversation,
-                    seq,
-                    sender: user,
-                    sender_handle: handle,
-                    sender_device: DeviceId(1),
-                    client_id: s.client_id,
-                    server_time,
-                    kind: MessageKind::Text,
-                    content_type: s.content_type.unwrap_or_else(|| TEXT_PLAIN.into()),
-                    text: s.text,
-                    data: s.data,
-                    reply_to: s.reply_to,
-                    target: None,
-                    remove: false,
-                    system: None,
-                    edited_at: None,
-                    deleted: false,
-                    reactions: vec![],
+                let event = EventFrame {
+                    kind: "event",
+                    event: MessageEvent {
+                        message: WireMessage {
+                            conversation,
+                            seq,
+                            sender: user,
+                            sender_handle: &handle,
+                            sender_device: 1,
+                            client_id: &s.client_id,
+                            server_time,
+                            kind: "text",
+                            content_type: s.content_type.as_deref().unwrap_or("text/plain"),
+                            text: s.text.as_deref(),
+                            data: s.data.as_ref(),
+                            reply_to: s.reply_to,
+                        },
+                    },
                 };
-                self.fan_out(&members, Event::Message(message));
-                Ok(Response::Sent(Sent {
-                    conversation,
-                    seq,
-                    server_time,
-                    duplicate: false,
-                }))
+                self.fan_out(&members, &event);
+                Ok(sent(conversation, seq, server_time))
             }
             Request::CreateGroup(g) => {
                 let (user, _) = conn
@@ -304,19 +356,17 @@ impl Relay {
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(id, Arc::new(members));
-                Ok(Response::Conversation(ConversationInfo {
-                    id,
-                    kind: ConversationKind::Group,
-                    title: g.title,
-                    peer: None,
-                    role: Role::Owner,
-                    member_count: count,
-                    last_seq: 0,
-                    read_seq: 0,
-                    unread: 0,
-                    last_message: None,
-                    updated_at: now_ms(),
-                }))
+                Ok(json!({"conversation": {
+                    "id": id,
+                    "kind": "group",
+                    "title": g.title,
+                    "role": "owner",
+                    "member_count": count,
+                    "last_seq": 0,
+                    "read_seq": 0,
+                    "unread": 0,
+                    "updated_at": now_ms(),
+                }}))
             }
             Request::AddMembers(a) => {
                 let mut added = vec![];
@@ -330,12 +380,8 @@ impl Relay {
                 let mut members = group.as_ref().clone();
                 members.extend(added);
                 *group = Arc::new(members);
-                Ok(Response::Sent(Sent {
-                    conversation: a.conversation,
-                    seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
-                    server_time: now_ms(),
-                    duplicate: false,
-                }))
+                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
+                Ok(sent(a.conversation, seq, now_ms()))
             }
             other => Err(refuse(
                 ErrorCode::Invalid,
@@ -350,7 +396,7 @@ impl Relay {
         user: UserId,
         handle: String,
         token: Option<String>,
-    ) -> Response {
+    ) -> Value {
         self.conns
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -358,16 +404,15 @@ impl Relay {
             .or_default()
             .push(conn.peer.clone());
         conn.me = Some((user, handle.clone()));
-        Response::Session(Session {
-            user: UserInfo {
-                id: user,
-                display_name: handle.clone(),
-                handle,
-            },
-            device_id: DeviceId(1),
-            token,
-            pts: 0,
-        })
+        let mut session = json!({
+            "user": {"id": user, "handle": handle, "display_name": handle},
+            "device_id": 1,
+            "pts": 0,
+        });
+        if let Some(t) = token {
+            session["token"] = json!(t);
+        }
+        json!({ "session": session })
     }
 
     fn user_of(&self, handle: &str) -> Result<UserId, ErrorBody> {
@@ -406,8 +451,7 @@ impl Relay {
     }
 
     /// Encode once per encoding and queue the same bytes on every member's connections.
-    fn fan_out(&self, members: &[UserId], event: Event) {
-        let frame = ServerFrame::Event { pts: None, event };
+    fn fan_out<T: Serialize>(&self, members: &[UserId], frame: &T) {
         let mut binary = None;
         let mut text = None;
         let conns = self.conns.read().unwrap_or_else(|e| e.into_inner());
@@ -421,11 +465,20 @@ impl Relay {
                     Encoding::Json => &mut text,
                 };
                 let msg = slot
-                    .get_or_insert_with(|| encode(p.encoding, &frame))
+                    .get_or_insert_with(|| encode(p.encoding, frame))
                     .clone();
                 // A full queue drops the frame: the relay promises nothing.
                 let _ = p.tx.try_send(msg);
             }
         }
     }
+}
+
+fn sent(conversation: ConversationId, seq: u64, server_time: i64) -> Value {
+    json!({"sent": {
+        "conversation": conversation,
+        "seq": seq,
+        "server_time": server_time,
+        "duplicate": false,
+    }})
 }
