@@ -351,7 +351,7 @@ export class ChatView {
     return h('div', {
       class: `row msg${own ? ' own' : ''}${f.first ? ' first' : ''}${m.pending ? ' pending' : ''}`,
       role: 'listitem', tabindex: -1, 'data-seq': m.seq, 'data-client-id': m.client_id, 'data-status': status,
-      'data-own': own,
+      'data-own': String(own),
     }, day, h('div', { class: 'msg-line' }, bubble, more));
   }
 

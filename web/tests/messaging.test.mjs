@@ -1,0 +1,177 @@
+// Two people in two browser contexts: real-time messages both ways, typing, receipts, reply,
+// edit, delete, react; groups (create, add, remove, rename, leave). Keyboard only where a person
+// would use the keyboard.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as H from './helpers.mjs';
+
+let server;
+let browser;
+before(async () => {
+  server = await H.startServer();
+  browser = await H.launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('two users sign up and talk in real time, both directions', async () => {
+  const sara = await H.newUser(browser, server, 'sara', 'Sara');
+  const bob = await H.newUser(browser, server, 'bob', 'Bob');
+
+  await H.openChatWith(sara.page, '@bob');
+  await H.send(sara.page, 'salam Bob!');
+  await H.waitForText(sara.page, 'salam Bob!');
+
+  // Bob's list shows the new conversation with an unread count, then he opens it.
+  const item = bob.page.locator('.conv-item', { hasText: 'Sara' });
+  await item.waitFor();
+  assert.equal(await item.getAttribute('data-unread'), '1');
+  assert.match(await item.locator('.ci-preview').textContent(), /salam Bob!/);
+  await item.click();
+  await H.waitForText(bob.page, 'salam Bob!');
+
+  // Sara sees "read" on her message once Bob has it on screen.
+  await sara.page.waitForSelector('.msg[data-own=true][data-status=read]');
+
+  // Bob types: Sara sees the typing indicator, then the message.
+  await bob.page.type('#composer-input', 'hello Sara', { delay: 20 });
+  await sara.page.waitForFunction(() => document.getElementById('chat-sub').classList.contains('typing'));
+  await bob.page.press('#composer-input', 'Enter');
+  await H.waitForText(sara.page, 'hello Sara');
+  assert.deepEqual(await H.shownTexts(sara.page), ['salam Bob!', 'hello Sara']);
+  assert.deepEqual(await H.shownTexts(bob.page), ['salam Bob!', 'hello Sara']);
+
+  // A burst from both sides arrives complete and in the same order for both.
+  for (let i = 1; i <= 5; i++) {
+    await H.send(sara.page, `s${i}`);
+    await H.send(bob.page, `b${i}`);
+  }
+  await H.waitForText(sara.page, 'b5');
+  await H.waitForText(bob.page, 's5');
+  await sara.page.waitForFunction(() => !document.querySelector('.msg.pending'));
+  await bob.page.waitForFunction(() => document.querySelectorAll('.msg').length === 12);
+  const a = await H.shownTexts(sara.page);
+  const b = await H.shownTexts(bob.page);
+  assert.equal(a.length, 12);
+  assert.deepEqual(a, b);
+
+  sara.page.assertClean();
+  bob.page.assertClean();
+  await sara.context.close();
+  await bob.context.close();
+});
+
+test('reply, edit, delete and react, seen live by the other side', async () => {
+  const ana = await H.newUser(browser, server, 'ana', 'Ana');
+  const ben = await H.newUser(browser, server, 'ben', 'Ben');
+  await H.openChatWith(ana.page, 'ben');
+  await H.send(ana.page, 'first message');
+  await H.send(ana.page, 'typo mesage');
+  await ben.page.locator('.conv-item', { hasText: 'Ana' }).click();
+  await H.waitForText(ben.page, 'typo mesage');
+
+  // Ben replies to the first message from the keyboard: focus it, open its menu, Reply.
+  await ben.page.focus('#composer-input');
+  await ben.page.keyboard.press('ArrowUp'); // no own messages: moves into the list
+  await ben.page.keyboard.press('ArrowUp');
+  assert.equal(await ben.page.evaluate(() => document.activeElement.querySelector('.text')?.textContent), 'first message');
+  await ben.page.keyboard.press('Enter');
+  await ben.page.waitForSelector('#msg-menu');
+  await ben.page.click('#act-reply');
+  await ben.page.waitForSelector('#context-bar:not([hidden])');
+  await ben.page.keyboard.type('this is the reply');
+  await ben.page.keyboard.press('Enter');
+  const quote = ana.page.locator('.msg', { hasText: 'this is the reply' }).locator('.quote');
+  await quote.waitFor();
+  assert.match(await quote.textContent(), /first message/);
+
+  // Ana edits her last message with the Up arrow in the empty composer.
+  await ana.page.focus('#composer-input');
+  await ana.page.keyboard.press('ArrowUp');
+  assert.equal(await ana.page.inputValue('#composer-input'), 'typo mesage');
+  await ana.page.fill('#composer-input', 'typo message');
+  await ana.page.keyboard.press('Enter');
+  await H.waitForText(ben.page, 'typo message');
+  await ben.page.locator('.msg', { hasText: 'typo message' }).locator('.edited').waitFor();
+
+  // Ben reacts; Ana sees the count; Ben takes it back.
+  const row = ben.page.locator('.msg', { hasText: 'typo message' });
+  await row.hover();
+  await row.locator('.row-menu').click();
+  await ben.page.click('#msg-menu .react-btn >> nth=0');
+  const chip = ana.page.locator('.msg', { hasText: 'typo message' }).locator('.chip');
+  await chip.waitFor();
+  assert.match(await chip.textContent(), /👍\s*1/);
+  await ben.page.locator('.msg', { hasText: 'typo message' }).locator('.chip.mine').click();
+  await chip.waitFor({ state: 'detached' });
+
+  // Ana deletes her first message for everyone.
+  const first = ana.page.locator('.msg', { hasText: 'first message' }).first();
+  await first.hover();
+  await first.locator('.row-menu').click();
+  await ana.page.click('#act-delete');
+  await ana.page.click('#confirm-yes');
+  await ben.page.waitForFunction(() => [...document.querySelectorAll('.msg .text.deleted')].length === 1);
+  // The quote in Ben's reply now shows the deletion too.
+  assert.equal(await ben.page.locator('.msg .text', { hasText: 'first message' }).count(), 0);
+
+  ana.page.assertClean();
+  ben.page.assertClean();
+  await ana.context.close();
+  await ben.context.close();
+});
+
+test('groups: create, add and remove members, rename, leave', async () => {
+  const owner = await H.newUser(browser, server, 'olga', 'Olga');
+  const pat = await H.newUser(browser, server, 'pat', 'Pat');
+  const quinn = await H.newUser(browser, server, 'quinn', 'Quinn');
+
+  await owner.page.click('#new-group-btn');
+  await owner.page.fill('#new-group-title', 'Hiking');
+  await owner.page.fill('#new-group-members', '@pat');
+  await owner.page.click('#new-group-form-submit');
+  await owner.page.waitForFunction(() => document.getElementById('chat-title')?.textContent === 'Hiking');
+  await H.send(owner.page, 'Saturday at 8?');
+
+  await H.openConversation(pat.page, 'Hiking');
+  await H.waitForText(pat.page, 'Saturday at 8?');
+
+  // Add Quinn from the info dialog; Quinn sees the group and new messages.
+  await owner.page.click('#info-btn');
+  await owner.page.fill('#add-members-input', 'quinn');
+  await owner.page.click('#add-members-submit');
+  await owner.page.locator('#member-list li[data-handle=quinn]').waitFor();
+  // Rename.
+  await owner.page.fill('#rename-input', 'Hiking club');
+  await owner.page.click('#rename-submit');
+  await owner.page.waitForFunction(() => document.getElementById('chat-title').textContent === 'Hiking club');
+  await owner.page.keyboard.press('Escape');
+  await H.openConversation(quinn.page, 'Hiking club');
+  await H.send(quinn.page, 'count me in');
+  await H.waitForText(pat.page, 'count me in');
+  await pat.page.waitForFunction(() => document.getElementById('chat-title').textContent === 'Hiking club');
+  assert.ok(await pat.page.locator('.sys', { hasText: '@quinn' }).count() >= 1);
+
+  // Remove Pat: Pat's view says so and the composer goes away.
+  await owner.page.click('#info-btn');
+  await owner.page.locator('#member-list li[data-handle=pat] button').click();
+  await owner.page.click('#confirm-yes');
+  await owner.page.locator('#member-list li[data-handle=pat]').waitFor({ state: 'detached' });
+  await owner.page.keyboard.press('Escape');
+  await pat.page.waitForSelector('#left-note:not([hidden])');
+
+  // Quinn leaves.
+  await quinn.page.click('#info-btn');
+  await quinn.page.click('#leave-btn');
+  await quinn.page.click('#confirm-yes');
+  await quinn.page.waitForSelector('#left-note:not([hidden])');
+  await owner.page.waitForFunction(() => document.getElementById('chat-sub').textContent.includes('1'));
+
+  for (const u of [owner, pat, quinn]) {
+    u.page.assertClean();
+    await u.context.close();
+  }
+});
