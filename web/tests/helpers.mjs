@@ -94,11 +94,12 @@ export async function openPage(browser, server, { viewport = DESKTOP, lang = 'en
     if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.stack || err}`));
-  context.on('request', (req) => {
-    requests.push(req.url());
-    const u = new URL(req.url());
-    if (u.host !== server.host) problems.push(`request to another host: ${req.url()}`);
-  });
+  const watch = (url) => {
+    requests.push(url);
+    if (new URL(url).host !== server.host) problems.push(`request to another host: ${url}`);
+  };
+  context.on('request', (req) => watch(req.url()));
+  page.on('websocket', (ws) => watch(ws.url()));
   await page.goto(server.url + '/');
   page.problems = problems;
   page.requests = requests;

@@ -3,8 +3,10 @@
 //!
 //! Every response carries an ETag (a fingerprint of the bytes) and `Cache-Control: no-cache`:
 //! browsers keep the files but revalidate them, so a new binary is picked up on the next load
-//! and an unchanged file costs a `304`. Pages get a Content-Security-Policy that allows this
-//! origin only, so the client cannot talk to, or load anything from, any other host.
+//! and an unchanged file costs a `304`. Text files are gzipped at build time and sent so to
+//! clients that accept it (the whole app shell is then about a third of its size). Pages get a
+//! Content-Security-Policy that allows this origin only, so the client cannot talk to, or load
+//! anything from, any other host.
 //!
 //! Only paths that name an embedded file are answered; the protocol and health routes are
 //! registered before the fallback that calls [`asset`], so nothing here can shadow them.
@@ -17,9 +19,11 @@ pub struct Asset {
     /// The URL path, starting with `/`.
     pub path: &'static str,
     pub content_type: &'static str,
-    /// A quoted strong ETag.
+    /// A fingerprint of `body` (16 hex digits); the gzip copy's ETag adds `-gz`.
     pub etag: &'static str,
     pub body: &'static [u8],
+    /// `body` gzipped, when that is smaller.
+    pub gzip: Option<&'static [u8]>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
@@ -48,6 +52,25 @@ pub async fn asset(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     respond(&method, &headers, find(uri.path()))
 }
 
+/// Whether `Accept-Encoding` allows gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
 fn respond(method: &Method, headers: &HeaderMap, asset: Option<&'static Asset>) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response();
@@ -55,38 +78,47 @@ fn respond(method: &Method, headers: &HeaderMap, asset: Option<&'static Asset>) 
     let Some(asset) = asset else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
+    let gzip = asset.gzip.filter(|_| accepts_gzip(headers));
+    let body = gzip.unwrap_or(asset.body);
+    let etag = if gzip.is_some() {
+        format!("\"{}-gz\"", asset.etag)
+    } else {
+        format!("\"{}\"", asset.etag)
+    };
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == asset.etag || t.trim() == "*")
-        });
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let mut resp = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else if method == Method::HEAD {
         let mut r = StatusCode::OK.into_response();
         r.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(asset.body.len()));
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         r
     } else {
-        asset.body.into_response()
+        body.into_response()
     };
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(asset.content_type),
     );
-    h.insert(header::ETAG, HeaderValue::from_static(asset.etag));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if gzip.is_some() {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if asset.gzip.is_some() {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if asset.content_type.starts_with("text/html") {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
@@ -116,15 +148,39 @@ mod tests {
         let mut headers = HeaderMap::new();
         let r = respond(&Method::GET, &headers, Some(index));
         assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.headers()[header::ETAG], index.etag);
+        let etag = r.headers()[header::ETAG].clone();
+        assert_eq!(etag, format!("\"{}\"", index.etag).as_str());
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-cache");
         assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static(index.etag));
+        assert!(!r.headers().contains_key(header::CONTENT_ENCODING));
+        headers.insert(header::IF_NONE_MATCH, etag);
         let r = respond(&Method::GET, &headers, Some(index));
         assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
         let r = respond(&Method::POST, &HeaderMap::new(), Some(index));
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         let r = respond(&Method::GET, &HeaderMap::new(), None);
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn gzip_when_accepted_with_its_own_etag() {
+        let js = find("/js/main.js").unwrap();
+        let gz = js.gzip.expect("the script is stored gzipped too");
+        assert!(gz.len() < js.body.len());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate, br"),
+        );
+        let r = respond(&Method::GET, &headers, Some(js));
+        assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(r.headers()[header::VARY], "accept-encoding");
+        assert!(r.headers()[header::ETAG].to_str().unwrap().ends_with("-gz\""));
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, identity"),
+        );
+        let r = respond(&Method::GET, &headers, Some(js));
+        assert!(!r.headers().contains_key(header::CONTENT_ENCODING));
     }
 }
