@@ -1,6 +1,11 @@
 //! Server configuration: one typed source. Read from an optional TOML file, then overridden by
 //! environment variables (`CHAPAR_<KEY>` for top-level keys, `CHAPAR_<SECTION>__<KEY>` for keys
 //! in a section, e.g. `CHAPAR_LIMITS__MAX_TEXT_CHARS=2000`), then by command-line flags.
+//!
+//! The store and the bus are chosen by URL: `store = "sqlite"` (the default: the embedded store in
+//! `data`) or `store = "postgres://..."`, and `bus = "local"` (the default: in-process) or
+//! `bus = "nats://..."`. Each is shorthand for the `url` key of its section (`[store] url = ...`),
+//! so `CHAPAR_STORE=postgres://...` and `CHAPAR_STORE__URL=postgres://...` mean the same.
 
 use anyhow::{Context, bail};
 use chapar_core::Limits;
@@ -42,6 +47,7 @@ pub struct Config {
     pub limits: Limits,
     pub gateway: GatewayConfig,
     pub store: StoreConfig,
+    pub bus: BusConfig,
     pub admission: crate::admission::AdmissionConfig,
     pub rate_limits: crate::ratelimit::RateLimitConfig,
 }
@@ -65,12 +71,44 @@ pub struct GatewayConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// Writes waiting for the writer; beyond this, writes are refused with `overloaded`.
+    /// `sqlite` (the embedded store in `data`) or a PostgreSQL URL,
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (cluster mode).
+    pub url: String,
+    /// Writes waiting for the writer (PostgreSQL: writes in flight); beyond this, writes are
+    /// refused with `overloaded`.
     pub write_queue: usize,
     /// Most writes committed in one transaction (group commit).
     pub max_batch: usize,
     /// Read connections.
     pub readers: usize,
+    /// PostgreSQL: connections this node keeps at most.
+    pub connections: usize,
+    /// PostgreSQL: longest a connection attempt or one whole operation may take, milliseconds;
+    /// beyond it the request fails as `unavailable` (retryable).
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// `local` (in-process: one node) or a NATS URL, `nats://HOST:PORT` (cluster mode; several
+    /// servers of one NATS cluster may be given, comma-separated).
+    pub url: String,
+    /// NATS: messages waiting to be published; beyond this they are dropped (devices fill the gap
+    /// from the store).
+    pub publish_queue: usize,
+}
+
+impl StoreConfig {
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
+}
+
+impl BusConfig {
+    pub fn is_nats(&self) -> bool {
+        self.url.starts_with("nats://")
+    }
 }
 
 impl Default for Config {
@@ -83,6 +121,7 @@ impl Default for Config {
             limits: Limits::default(),
             gateway: GatewayConfig::default(),
             store: StoreConfig::default(),
+            bus: BusConfig::default(),
             admission: Default::default(),
             rate_limits: Default::default(),
         }
@@ -104,9 +143,21 @@ impl Default for GatewayConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
+            url: "sqlite".into(),
             write_queue: 8192,
             max_batch: 1024,
             readers: 4,
+            connections: 16,
+            timeout_ms: 5000,
+        }
+    }
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            url: "local".into(),
+            publish_queue: 65_536,
         }
     }
 }
@@ -129,6 +180,12 @@ pub struct ServeArgs {
     /// Durability of acknowledged writes [default: full].
     #[arg(long, value_enum)]
     pub durability: Option<DurabilityLevel>,
+    /// Store: `sqlite` or `postgres://USER@HOST/DB` [default: sqlite].
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Bus: `local` or `nats://HOST:4222` [default: local].
+    #[arg(long)]
+    pub bus: Option<String>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -151,6 +208,12 @@ impl Config {
         if let Some(d) = args.durability {
             config.durability = d;
         }
+        if let Some(s) = &args.store {
+            config.store.url = s.clone();
+        }
+        if let Some(b) = &args.bus {
+            config.bus.url = b.clone();
+        }
         config.check()?;
         Ok(config)
     }
@@ -163,9 +226,10 @@ impl Config {
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let from_file = text
+            let mut from_file = text
                 .parse::<toml::Table>()
                 .with_context(|| format!("parsing {}", path.display()))?;
+            url_shorthands(&mut from_file);
             merge(&mut table, from_file);
         }
         for (name, value) in env {
@@ -173,10 +237,13 @@ impl Config {
                 continue;
             };
             // Client-side and meta variables are not server keys.
-            if matches!(key, "CONFIG" | "SERVER" | "PROFILE" | "LOG") {
+            if matches!(key, "CONFIG" | "SERVER" | "PROFILE" | "LOG") || key.starts_with("TEST_") {
                 continue;
             }
-            let path: Vec<String> = key.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            let mut path: Vec<String> = key.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if matches!(key, "STORE" | "BUS") {
+                path.push("url".into());
+            }
             set_path(&mut table, &path, parse_env_value(value))
                 .with_context(|| format!("environment variable {name}"))?;
         }
@@ -203,11 +270,37 @@ impl Config {
         if self.store.readers == 0 || self.store.readers > 64 {
             bail!("store.readers must be between 1 and 64");
         }
+        if self.store.url != "sqlite" && !self.store.is_postgres() {
+            bail!("store must be `sqlite` or a postgres:// URL");
+        }
+        if self.store.connections == 0 || self.store.timeout_ms == 0 {
+            bail!("store.connections and store.timeout_ms must be positive");
+        }
+        if self.bus.url != "local" && !self.bus.is_nats() {
+            bail!("bus must be `local` or a nats:// URL");
+        }
+        if self.bus.is_nats() && !self.store.is_postgres() {
+            bail!("a NATS bus joins nodes that share a store: use a postgres:// store with it");
+        }
+        if self.bus.publish_queue == 0 {
+            bail!("bus.publish_queue must be positive");
+        }
         Ok(())
     }
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// `store = "URL"` and `bus = "URL"` in a file mean `[store] url = "URL"` (and the same for bus).
+fn url_shorthands(table: &mut toml::Table) {
+    for key in ["store", "bus"] {
+        if let Some(toml::Value::String(url)) = table.get(key) {
+            let mut section = toml::Table::new();
+            section.insert("url".into(), toml::Value::String(url.clone()));
+            table.insert(key.into(), toml::Value::Table(section));
+        }
     }
 }
 
@@ -283,6 +376,39 @@ mod tests {
             c.limits.max_group_members,
             Limits::default().max_group_members
         );
+    }
+
+    #[test]
+    fn store_and_bus_urls_from_file_environment_and_flags() {
+        let dir = std::env::temp_dir().join(format!("chapar-config-url-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "store = \"postgres://chapar@db/chapar\"\nbus = \"nats://bus:4222\"\n",
+        )
+        .unwrap();
+        let c = Config::from_sources(Some(&file), &[]).unwrap();
+        assert!(c.store.is_postgres() && c.bus.is_nats());
+        assert_eq!(c.store.write_queue, StoreConfig::default().write_queue);
+        assert!(c.check().is_ok());
+        let env = vec![
+            ("CHAPAR_STORE".to_string(), "postgres://x@y/z".to_string()),
+            ("CHAPAR_BUS__PUBLISH_QUEUE".to_string(), "10".to_string()),
+            (
+                "CHAPAR_TEST_POSTGRES_URL".to_string(),
+                "ignored".to_string(),
+            ),
+        ];
+        let c = Config::from_sources(None, &env).unwrap();
+        assert_eq!(c.store.url, "postgres://x@y/z");
+        assert_eq!((c.bus.url.as_str(), c.bus.publish_queue), ("local", 10));
+        // A NATS bus needs a shared store.
+        let mut c = Config::default();
+        c.bus.url = "nats://127.0.0.1:4222".into();
+        assert!(c.check().is_err());
+        c.store.url = "mysql://nope".into();
+        assert!(c.check().is_err());
     }
 
     #[test]

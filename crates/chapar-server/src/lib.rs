@@ -1,6 +1,8 @@
 //! The chapar node: HTTP and WebSocket on one port, wired to a store and a bus.
 //!
 //! * [`config`]: the typed configuration (file, environment, flags).
+//! * [`cluster`]: the store and bus the configuration names (SQLite or PostgreSQL, in-process or
+//!   NATS), and the resync glue cluster mode needs.
 //! * `gateway`: the WebSocket protocol endpoint (sign-in, requests, pushed events).
 //! * [`registry`]: this node's connections and the bus's delivery to them.
 //! * [`auth`]: tokens, codes and Ed25519 device proofs.
@@ -14,6 +16,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 mod gateway;
 pub mod http;
@@ -24,28 +27,13 @@ pub mod state;
 pub mod web;
 
 use anyhow::Context;
-use chapar_core::bus::{Bus, BusMessage, LocalBus};
-use chapar_core::store::{CommitListener, Committed, Store as _};
-use chapar_store_sqlite::{Durability, SqliteOptions, SqliteStore};
-use config::{Config, DurabilityLevel, ServeArgs};
+use chapar_core::bus::{Bus, BusMessage};
+use chapar_core::store::{CommitListener, Committed};
+use config::{Config, ServeArgs};
 use registry::Registry;
 use state::App;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    let options = SqliteOptions {
-        durability: match config.durability {
-            DurabilityLevel::Full => Durability::Full,
-            DurabilityLevel::Normal => Durability::Normal,
-        },
-        write_queue: config.store.write_queue,
-        max_batch: config.store.max_batch,
-        readers: config.store.readers,
-    };
-    SqliteStore::open(&config.data, options, config.limits.clone())
-        .with_context(|| format!("opening the store in {}", config.data.display()))
-}
 
 /// Publishes each commit's fan-out on the bus: every recipient's connections get the event.
 fn publisher(bus: Arc<dyn Bus>) -> CommitListener {
@@ -71,9 +59,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         print!("{}", config.to_toml());
         return Ok(());
     }
-    let store = Arc::new(open_store(&config)?);
+    let opened = cluster::open_store(&config).await?;
     let registry = Arc::new(Registry::default());
-    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(registry.clone()));
+    let bus = cluster::open_bus(&config, &opened, registry.clone()).await?;
+    let store = opened.store;
     store.set_commit_listener(publisher(bus.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -83,7 +72,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = Arc::new(App::new(config, store, bus, registry.clone()));
     // Machine-readable line first: tests and scripts wait for it.
     println!("chapar listening on http://{addr}");
-    tracing::info!(%addr, data = %app.config.data.display(), "serving");
+    tracing::info!(%addr, store = %cluster::redact(&app.config.store.url),
+        bus = %cluster::redact(&app.config.bus.url), "serving");
     let router = http::router(app.clone());
     let shutdown = async move {
         wait_for_signal().await;
@@ -132,7 +122,7 @@ pub struct InviteArgs {
 
 pub async fn create_invite(args: InviteArgs) -> anyhow::Result<String> {
     let config = Config::load(&args.serve)?;
-    let store = open_store(&config)?;
+    let store = cluster::open_store(&config).await?.store;
     let code = auth::new_code();
     store
         .create_invite(auth::hash_code(&code), args.uses.max(1))

@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod chaos;
 mod cli;
+mod cluster;
 mod delivery;
 mod drain;
 mod durability;

@@ -1,0 +1,456 @@
+//! Cluster mode, black-box: several real `chapar serve --store postgres://... --bus nats://...`
+//! nodes, one PostgreSQL, one NATS, SDK clients spread over the nodes. Each test has a database
+//! of its own; tests that restart PostgreSQL or NATS run private servers.
+
+mod services;
+
+use chapar_bus_nats::testing::{NatsServer, shared_url};
+use chapar_proto::frame::Send;
+use chapar_proto::{ConversationId, DeviceId, Request, Response, TEXT_PLAIN, Target};
+use chapar_sdk::{Auth, SdkError, new_client_id};
+use chapar_store_postgres::testing::TestDatabase;
+use services::{Node, Person, PgServer};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+fn urls(nodes: &[Node], first: usize) -> Vec<String> {
+    (0..nodes.len())
+        .map(|i| nodes[(first + i) % nodes.len()].url())
+        .collect()
+}
+
+async fn group(owner: &Person, title: &str, others: &[&Person]) -> ConversationId {
+    owner
+        .client
+        .create_group(title, others.iter().map(|p| p.handle.clone()).collect())
+        .await
+        .unwrap_or_else(|e| panic!("create group: {e}"))
+        .id
+}
+
+/// Send `n` texts to `target`, each acknowledged (the SDK retries, moving between nodes).
+async fn send_all(p: &Person, target: Target, tag: &str, n: usize, pause: Duration) -> Vec<u64> {
+    let mut seqs = Vec::with_capacity(n);
+    for i in 0..n {
+        let sent = p
+            .client
+            .send_text(target.clone(), format!("{tag}-{i}"), None)
+            .await
+            .unwrap_or_else(|e| panic!("{}: send {tag}-{i} failed: {e}", p.handle));
+        seqs.push(sent.seq);
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    seqs
+}
+
+/// The log of a conversation as one member reads it: (seq, client_id) in order.
+async fn log(p: &Person, conv: ConversationId) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    let mut before = None;
+    loop {
+        let page = p
+            .client
+            .history(Target::Conversation(conv), before, Some(200))
+            .await
+            .unwrap_or_else(|e| panic!("history: {e}"));
+        let Some(first) = page.first() else { break };
+        before = Some(first.seq);
+        let mut page: Vec<(u64, String)> =
+            page.iter().map(|m| (m.seq, m.client_id.clone())).collect();
+        page.extend(out);
+        out = page;
+        if before == Some(1) {
+            break;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_deliver_group_and_direct_traffic_once_and_in_order() {
+    let db = TestDatabase::create("e2e_three_nodes").await;
+    let nats = shared_url();
+    let nodes: Vec<Node> = (0..3).map(|_| Node::start(&db.url, &nats, &[])).collect();
+    // Six people, two on each node.
+    let mut people = Vec::new();
+    for i in 0..6 {
+        people.push(Person::register(vec![nodes[i % 3].url()], &format!("tn_{i}")).await);
+    }
+    let others: Vec<&Person> = people[1..].iter().collect();
+    let all = group(&people[0], "everyone", &others).await;
+    const N: usize = 25;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let p = &people[i];
+        let next = people[(i + 1) % 6].handle.clone();
+        let client = p.client.clone();
+        let handle = p.handle.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut direct = None;
+            for n in 0..N {
+                client
+                    .send_text(Target::Conversation(all), format!("{handle}-g{n}"), None)
+                    .await
+                    .unwrap_or_else(|e| panic!("{handle}: group send {n}: {e}"));
+                let sent = client
+                    .send_text(Target::Peer(next.clone()), format!("{handle}-d{n}"), None)
+                    .await
+                    .unwrap_or_else(|e| panic!("{handle}: direct send {n}: {e}"));
+                direct = Some(sent.conversation);
+            }
+            direct.expect("a direct conversation")
+        }));
+    }
+    // Person i's direct conversation with i+1.
+    let mut direct = Vec::new();
+    for t in tasks {
+        direct.push(t.await.expect("sender"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (i, p) in people.iter().enumerate() {
+        let mut want = BTreeMap::new();
+        want.insert(all, 1 + 6 * N);
+        // Person i writes to i+1, and hears from i-1.
+        want.insert(direct[i], N);
+        want.insert(direct[(i + 5) % 6], N);
+        p.wait_for(&want, deadline).await;
+        p.check_view(&want);
+    }
+    // The log agrees: each message once.
+    let group_log = log(&people[3], all).await;
+    assert_eq!(group_log.len(), 1 + 6 * N);
+    let ids: HashSet<&String> = group_log.iter().map(|(_, c)| c).collect();
+    assert_eq!(ids.len(), group_log.len(), "no duplicate in the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_of_a_node_loses_nothing_acknowledged() {
+    let db = TestDatabase::create("e2e_kill9").await;
+    let nats = shared_url();
+    let mut nodes: Vec<Node> = (0..3).map(|_| Node::start(&db.url, &nats, &[])).collect();
+    // Each person starts on their own node and knows the others.
+    let mut people = Vec::new();
+    for i in 0..3 {
+        people.push(Person::register(urls(&nodes, i), &format!("k9_{i}")).await);
+    }
+    let conv = group(&people[0], "crash", &[&people[1], &people[2]]).await;
+    let mut tasks = Vec::new();
+    for (i, p) in people.iter().enumerate() {
+        let client = p.client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for n in 0..50 {
+                let sent = client
+                    .send_text(Target::Conversation(conv), format!("{i}-{n}"), None)
+                    .await
+                    .unwrap_or_else(|e| panic!("send {i}-{n} failed after retries: {e}"));
+                acked.push(sent.seq);
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    nodes[0].kill9(); // person 0's node: no drain, no goodbye
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.expect("sender"));
+    }
+    assert_eq!(acked.len(), 150, "every send acknowledged in the end");
+    let last = 151;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let want: BTreeMap<ConversationId, usize> = [(conv, last)].into();
+    for p in &people {
+        p.wait_for(&want, deadline).await;
+        p.check_view(&want);
+    }
+    let log = log(&people[1], conv).await;
+    assert_eq!(log.len(), last, "one log entry per acknowledged send");
+    let seqs: HashSet<u64> = log.iter().map(|(s, _)| *s).collect();
+    for seq in acked {
+        assert!(seqs.contains(&seq), "acknowledged seq {seq} is in the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_during_traffic_degrades_then_recovers_by_itself() {
+    let db = TestDatabase::create("e2e_nats_restart").await;
+    let mut nats = NatsServer::start();
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| Node::start(&db.url, &nats.url(), &[]))
+        .collect();
+    let mut people = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        people.push(Person::register(vec![node.url()], &format!("nr_{i}")).await);
+    }
+    let conv = group(&people[0], "bus", &[&people[1], &people[2]]).await;
+    let mut tasks = Vec::new();
+    for (i, p) in people.iter().enumerate() {
+        let client = p.client.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..60 {
+                client
+                    .send_text(Target::Conversation(conv), format!("{i}-{n}"), None)
+                    .await
+                    .unwrap_or_else(|e| panic!("send {i}-{n}: {e}"));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nats.kill();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    nats.start_again();
+    for t in tasks {
+        t.await.expect("sender");
+    }
+    let mut last = 1 + 3 * 60;
+    let want: BTreeMap<ConversationId, usize> = [(conv, last)].into();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for p in &people {
+        p.wait_for(&want, deadline).await;
+        p.check_view(&want);
+    }
+    // Live delivery between nodes is back: a message from node 0 reaches nodes 1 and 2 without
+    // any other traffic.
+    let t = Instant::now();
+    let sent = people[0]
+        .client
+        .send_text(Target::Conversation(conv), "after", None)
+        .await
+        .expect("send after");
+    last += 1;
+    assert_eq!(sent.seq, last as u64);
+    let want: BTreeMap<ConversationId, usize> = [(conv, last)].into();
+    for p in &people[1..] {
+        p.wait_for(&want, t + Duration::from_secs(3)).await;
+        p.check_view(&want);
+    }
+}
+
+/// Send with a given client_id and no retries: the outcome of exactly one attempt.
+async fn send_once(
+    client: &chapar_sdk::Client,
+    conv: ConversationId,
+    client_id: &str,
+) -> Result<u64, SdkError> {
+    let request = Request::Send(Send {
+        conversation: Some(conv),
+        peer: None,
+        client_id: client_id.to_string(),
+        content_type: Some(TEXT_PLAIN.to_string()),
+        text: Some(client_id.to_string()),
+        data: None,
+        reply_to: None,
+    });
+    match client.request(request).await? {
+        Response::Sent(s) => Ok(s.seq),
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_fails_fast_and_recovers_with_nothing_acked_lost() {
+    let pg = PgServer::start();
+    let url = chapar_store_postgres::create_database(&pg.admin_url(), "chapar")
+        .await
+        .expect("create database");
+    let nats = shared_url();
+    let env = [("CHAPAR_STORE__TIMEOUT_MS", "2000")];
+    let nodes: Vec<Node> = (0..2).map(|_| Node::start(&url, &nats, &env)).collect();
+    let mut people = Vec::new();
+    for i in 0..2 {
+        people.push(Person::register(urls(&nodes, i), &format!("pr_{i}")).await);
+    }
+    let reader = Person::register(urls(&nodes, 1), "pr_reader").await;
+    let conv = group(&people[0], "db", &[&people[1], &reader]).await;
+
+    // Senders make one attempt per message and remember what was acknowledged.
+    let mut tasks = Vec::new();
+    for (i, p) in people.iter().enumerate() {
+        let client = p.client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes: Vec<(String, Result<u64, String>, Duration)> = Vec::new();
+            for n in 0..80 {
+                let cid = format!("{i}-{n}-{}", new_client_id());
+                let t = Instant::now();
+                let r = send_once(&client, conv, &cid)
+                    .await
+                    .map_err(|e| e.to_string());
+                outcomes.push((cid, r, t.elapsed()));
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            outcomes
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pg.stop_immediate();
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        nodes[0].http_status("/readyz"),
+        503,
+        "not ready while PostgreSQL is down"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    pg.start_again();
+    let outage = down.elapsed();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.extend(t.await.expect("sender"));
+    }
+    // Failures were quick and retryable; some sends failed (the outage was real).
+    let failed: Vec<&(String, Result<u64, String>, Duration)> =
+        outcomes.iter().filter(|o| o.1.is_err()).collect();
+    assert!(
+        !failed.is_empty(),
+        "sends during a {outage:?} outage must fail"
+    );
+    for (cid, r, took) in &failed {
+        assert!(
+            *took < Duration::from_secs(4),
+            "{cid} failed after {took:?}: a down database must fail fast ({r:?})"
+        );
+        let e = r.as_ref().err().cloned().unwrap_or_default();
+        assert!(
+            e.contains("unavailable") || e.contains("overloaded"),
+            "{cid}: {e}"
+        );
+    }
+    // The service recovered by itself.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while nodes[1].http_status("/readyz") != 200 {
+        assert!(Instant::now() < deadline, "node not ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = send_all(
+        &people[1],
+        Target::Conversation(conv),
+        "after",
+        3,
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(after.len(), 3);
+    // The senders retry what failed, with the same client_id (as an app would): each is
+    // stored once, whether or not the failed attempt had committed.
+    let mut retried: HashMap<String, u64> = HashMap::new();
+    for (i, p) in people.iter().enumerate() {
+        for (cid, _, _) in failed.iter().filter(|f| f.0.starts_with(&format!("{i}-"))) {
+            let seq = p
+                .client
+                .send(Send {
+                    conversation: Some(conv),
+                    peer: None,
+                    client_id: cid.clone(),
+                    content_type: Some(TEXT_PLAIN.to_string()),
+                    text: Some(cid.clone()),
+                    data: None,
+                    reply_to: None,
+                })
+                .await
+                .unwrap_or_else(|e| panic!("retry of {cid}: {e}"))
+                .seq;
+            retried.insert(cid.clone(), seq);
+        }
+    }
+    let log = log(&reader, conv).await;
+    let by_cid: HashMap<&str, u64> = log
+        .iter()
+        .filter(|(s, _)| *s > 1)
+        .map(|(s, c)| (c.as_str(), *s))
+        .collect();
+    assert_eq!(
+        by_cid.len(),
+        log.len() - 1,
+        "each client_id once in the log"
+    );
+    for (cid, r, _) in &outcomes {
+        let seq = match r {
+            Ok(seq) => *seq,
+            Err(_) => retried[cid],
+        };
+        assert_eq!(
+            by_cid.get(cid.as_str()),
+            Some(&seq),
+            "acknowledged {cid} is in the log at its seq"
+        );
+    }
+    assert_eq!(log.len(), 1 + outcomes.len() + 3, "nothing else in the log");
+    // Every device converges on the whole log.
+    let want: BTreeMap<ConversationId, usize> = [(conv, log.len())].into();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for p in people.iter().chain([&reader]) {
+        p.wait_for(&want, deadline).await;
+        p.check_view(&want);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_is_cut_off_on_every_node_within_a_second() {
+    let db = TestDatabase::create("e2e_revoke").await;
+    let nats = shared_url();
+    let nodes: Vec<Node> = (0..3).map(|_| Node::start(&db.url, &nats, &[])).collect();
+    let owner = Person::register(vec![nodes[0].url()], "rv_owner").await;
+    let link = |n: usize| {
+        let (client, url) = (owner.client.clone(), nodes[n].url());
+        async move {
+            let (code, _) = client.create_link_code().await.expect("link code");
+            Person::connect(
+                vec![url],
+                "rv_owner",
+                chapar_sdk::Credentials::generate(),
+                Auth::Link { code },
+            )
+            .await
+        }
+    };
+    let phone = link(1).await;
+    let tablet = link(2).await;
+    // The phone is also signed in on node 2 (a second connection of the same device).
+    let phone_again = Person::connect(
+        vec![nodes[2].url()],
+        "rv_owner",
+        phone.client.credentials(),
+        Auth::Resume,
+    )
+    .await;
+    let phone_id: DeviceId = phone.client.session().expect("session").device_id;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let t = Instant::now();
+    owner
+        .client
+        .revoke_device(phone_id)
+        .await
+        .expect("revoke the phone");
+    let deadline = t + Duration::from_secs(1);
+    for (name, p) in [
+        ("phone on node 1", &phone),
+        ("phone on node 2", &phone_again),
+    ] {
+        while p.revoked_at().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let at = p
+            .revoked_at()
+            .unwrap_or_else(|| panic!("{name} still connected 1 s after the revocation"));
+        assert!(at.duration_since(t) < Duration::from_secs(1), "{name}");
+    }
+    // The others stay connected and working.
+    assert!(tablet.revoked_at().is_none() && owner.revoked_at().is_none());
+    let devices = tablet.client.devices().await.expect("devices");
+    assert!(devices.iter().any(|d| d.id == phone_id && d.revoked));
+    // And the phone cannot come back.
+    let back = chapar_sdk::Client::connect(
+        vec![nodes[1].url()],
+        services::config(),
+        phone.client.credentials(),
+        Auth::Resume,
+        0,
+    )
+    .await;
+    assert!(back.is_err(), "a revoked device cannot sign in again");
+}
