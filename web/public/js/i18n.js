@@ -272,6 +272,30 @@ export function t(key, vars) {
   return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
 }
 
+/**
+ * Like t(), as DOM nodes: each value sits in a <bdi>, so a Latin name in a Persian sentence (or
+ * the other way round) keeps its own direction without reordering the sentence around it.
+ */
+export function tn(key, vars) {
+  const s = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
+  const out = [];
+  let last = 0;
+  s.replace(/\{(\w+)\}/g, (m, k, i) => {
+    out.push(s.slice(last, i));
+    const v = vars[k];
+    if (v instanceof Node) out.push(v);
+    else if (v != null && v !== '') {
+      const b = document.createElement('bdi');
+      b.textContent = String(v);
+      out.push(b);
+    }
+    last = i + m.length;
+    return m;
+  });
+  out.push(s.slice(last));
+  return out.filter((x) => x !== '');
+}
+
 export function num(n) {
   return numberFmt.format(n);
 }

@@ -181,7 +181,8 @@ export class Model {
     this.convs = new Map(); // key -> conversation (server shape + marks, left, draft)
     this.timelines = new Map();
     this.users = new Map(); // id -> {id, handle, display_name}
-    this.typing = new Map(); // key -> Map(handle -> expires)
+    this.typing = new Map(); // key -> Map(handle -> {until, user})
+    this.usersVersion = 0; // bumped when names may have changed (rows show names)
   }
 
   conversations() {
@@ -342,6 +343,8 @@ export class Model {
     c.membersStale = false;
     c.member_count = members.length;
     for (const m of members) {
+      const known = this.users.get(m.user.id);
+      if (!known || known.display_name !== m.user.display_name) this.usersVersion++;
       this.users.set(m.user.id, m.user);
       const old = c.marks.get(m.user.id) || { delivered: 0, read: 0 };
       c.marks.set(m.user.id, {
@@ -393,7 +396,7 @@ export class Model {
     const key = String(t.conversation);
     let map = this.typing.get(key);
     if (!map) this.typing.set(key, (map = new Map()));
-    map.set(t.handle, Date.now() + TYPING_MS);
+    map.set(t.handle, { until: Date.now() + TYPING_MS, user: t.user });
     return key;
   }
 
@@ -402,13 +405,13 @@ export class Model {
     if (map) map.delete(handle);
   }
 
-  /** Handles typing in `key` right now. */
+  /** Who is typing in `key` right now: [{handle, user}]. */
   typingIn(key) {
     const map = this.typing.get(String(key));
     if (!map) return [];
     const now = Date.now();
-    for (const [h, until] of map) if (until < now) map.delete(h);
-    return [...map.keys()];
+    for (const [h, t] of map) if (t.until < now) map.delete(h);
+    return [...map].map(([handle, t]) => ({ handle, user: t.user }));
   }
 
   displayName(userId, handle) {

@@ -197,9 +197,10 @@ export class App {
     const key = convKey(c);
     const typing = m.typingIn(key);
     const last = c.last_message;
+    const text = last ? previewText(m, c, last) : '';
     const preview = typing.length
       ? h('span', { class: 'ci-preview typing' }, t('typing'))
-      : h('span', { class: 'ci-preview', dir: 'auto' }, last ? previewText(m, c, last) : '');
+      : h('span', { class: 'ci-preview', dir: Array.isArray(text) ? null : 'auto' }, text);
     const unread = c.unread > 0 ? h('span', { class: 'badge', 'aria-label': t('unreadN', { n: c.unread }) }, num(c.unread)) : null;
     return h('li', {
       role: 'option', id: 'conv-' + key, class: 'conv-item', tabindex: -1,

@@ -4,7 +4,7 @@
 // your last message).
 
 import { h, icon, newClientId } from '../util.js';
-import { t, num, timeOf, dayOf, sameDay, errorText } from '../i18n.js';
+import { t, tn, num, timeOf, dayOf, sameDay, errorText } from '../i18n.js';
 import { VList } from '../vlist.js';
 import { avatar, confirmDialog, toast } from './common.js';
 import { infoDialog } from './dialogs.js';
@@ -14,13 +14,14 @@ const OLDER_PAGE = 200;
 const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
 const RUN_GAP_MS = 5 * 60 * 1000;
 
-export function systemText(model, m) {
+/** A system entry as a sentence of the interface language (nodes; names isolated). */
+export function systemNodes(model, m) {
   const s = m.system || {};
   const actor = m.sender_handle ? model.displayName(m.sender, '@' + m.sender_handle) : '';
   const handles = (s.handles || []).map((x) => '@' + x).join(', ');
   const key = 'sys.' + s.action;
   const vars = { actor, handles, title: s.title || '', role: s.role ? t('role.' + s.role) : '', action: s.action || '' };
-  return t(key) === key ? t('sys.other', vars) : t(key, vars);
+  return t(key) === key ? tn('sys.other', vars) : tn(key, vars);
 }
 
 function bodyText(m) {
@@ -29,9 +30,9 @@ function bodyText(m) {
   return t('attachment');
 }
 
-/** The one-line preview of an entry for the conversation list. */
+/** The one-line preview of an entry for the conversation list (text, or nodes for system entries). */
 export function previewText(model, c, m) {
-  if (m.kind === 'system') return systemText(model, m);
+  if (m.kind === 'system') return systemNodes(model, m);
   const own = model.me && m.sender === model.me.id;
   const who = own ? t('you') : c.kind === 'direct' ? '' : model.displayName(m.sender, m.sender_handle);
   const body = bodyText(m).replace(/\s+/g, ' ').slice(0, 120);
@@ -236,12 +237,12 @@ export class ChatView {
     if (!c) return;
     this.title.textContent = c.title;
     this.avatarSlot.replaceChildren(avatar(c.title, c.peer ? c.peer.id : c.id, c.kind));
-    const typing = this.model.typingIn(this.key).map((h) => this.model.displayName(null, h));
+    const typing = this.model.typingIn(this.key).map((x) => this.model.displayName(x.user, '@' + x.handle));
     let sub;
-    if (typing.length) sub = t(typing.length > 1 ? 'areTyping' : 'isTyping', { names: typing.join('، ') });
-    else if (c.kind === 'direct' && c.peer) sub = '@' + c.peer.handle;
-    else sub = t('membersN', { n: num(c.member_count || 0) });
-    this.subtitle.textContent = sub;
+    if (typing.length) sub = tn(typing.length > 1 ? 'areTyping' : 'isTyping', { names: typing.join(', ') });
+    else if (c.kind === 'direct' && c.peer) sub = [h('bdi', { dir: 'ltr' }, '@' + c.peer.handle)];
+    else sub = [t('membersN', { n: num(c.member_count || 0) })];
+    this.subtitle.replaceChildren(...sub);
     this.subtitle.classList.toggle('typing', typing.length > 0);
     const left = Boolean(c.left);
     this.form.hidden = left;
@@ -282,7 +283,7 @@ export class ChatView {
     const f = this.flags(m, i, items);
     const quote = m.reply_to ? (this.timeline.get(m.reply_to)?.rev ?? -1) : '';
     const status = this.isOwn(m) ? this.statusOf(m) : '';
-    return `${m.rev}|${f.day}|${f.first}|${status}|${quote}|${this.key}`;
+    return `${m.rev}|${f.day}|${f.first}|${status}|${quote}|${this.key}|${this.model.usersVersion}`;
   }
 
   renderRow(m, i, items) {
@@ -295,13 +296,13 @@ export class ChatView {
     const day = f.day ? h('div', { class: 'day' }, h('span', null, dayOf(m.server_time))) : null;
     if (m.kind === 'system') {
       return h('div', { class: 'row sys-row', role: 'listitem', 'data-seq': m.seq }, day,
-        h('div', { class: 'sys', dir: 'auto' }, systemText(this.model, m)));
+        h('div', { class: 'sys' }, systemNodes(this.model, m)));
     }
     const own = this.isOwn(m);
     const c = this.conv;
     const group = c && c.kind !== 'direct';
     const sender = !own && group && f.first
-      ? h('div', { class: 'sender' }, this.model.displayName(m.sender, '@' + m.sender_handle))
+      ? h('div', { class: 'sender', dir: 'auto' }, this.model.displayName(m.sender, '@' + m.sender_handle))
       : null;
     let quote = null;
     if (m.reply_to) {
@@ -313,7 +314,7 @@ export class ChatView {
           this.jumpTo(m.reply_to);
         },
       },
-      h('b', null, target ? this.model.displayName(target.sender, '@' + target.sender_handle) : '#' + num(m.reply_to)),
+      h('b', { dir: 'auto' }, target ? this.model.displayName(target.sender, '@' + target.sender_handle) : '#' + num(m.reply_to)),
       h('span', { dir: 'auto' }, target ? bodyText(target).slice(0, 140) : ''));
     }
     const status = own ? this.statusOf(m) : null;
