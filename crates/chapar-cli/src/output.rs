@@ -2,8 +2,8 @@
 //! object per line (each with a `type`), so scripts and tests can read the output.
 
 use chapar_sdk::proto::{
-    ConversationInfo, DeviceInfo, FeedEvent, MemberInfo, Message, MessageKind, Receipt, Sent,
-    Typing,
+    BotInfo, CallbackAnswer, CallbackQuery, ConversationInfo, DeviceInfo, FeedEvent, MemberInfo,
+    Message, MessageKind, Receipt, Sent, Typing,
 };
 use serde_json::{Value, json};
 
@@ -56,6 +56,74 @@ impl Printer {
             Event::Message(m) => self.message(m),
             Event::Receipt(r) => self.receipt(r),
             Event::Typing(t) => self.typing(t),
+            Event::CallbackQuery(q) => self.callback_query(q),
+            Event::CallbackAnswer(a) => self.callback_answer(a),
+        }
+    }
+
+    /// A bot's answer to a button press.
+    pub fn callback_answer(&self, a: &CallbackAnswer) {
+        if self.json {
+            self.line(json!({
+                "type": "callback_answer", "query_id": a.query_id, "conversation": a.conversation,
+                "seq": a.seq, "text": a.text, "show_alert": a.show_alert, "url": a.url,
+            }));
+        } else {
+            let mut line = format!("[{} #{}] bot answered", a.conversation, a.seq);
+            if let Some(t) = &a.text {
+                line.push_str(&format!(": {t}"));
+            }
+            if let Some(u) = &a.url {
+                line.push_str(&format!("  (open {u})"));
+            }
+            println!("{line}");
+        }
+    }
+
+    /// A press of one of this account's buttons (only bots receive these).
+    pub fn callback_query(&self, q: &CallbackQuery) {
+        if self.json {
+            self.line(json!({
+                "type": "callback_query", "id": q.id, "conversation": q.conversation,
+                "seq": q.seq, "from": q.from.handle, "data": q.data,
+            }));
+        } else {
+            println!(
+                "[{} #{}] @{} pressed {:?}",
+                q.conversation, q.seq, q.from.handle, q.data
+            );
+        }
+    }
+
+    /// A bot or service account, with its token when one was just issued.
+    pub fn bot(&self, b: &BotInfo, token: Option<&str>) {
+        if self.json {
+            self.line(json!({
+                "type": "bot", "id": b.user.id, "handle": b.user.handle,
+                "display_name": b.user.display_name, "kind": b.kind.as_str(),
+                "read_all": b.read_all, "has_token": b.has_token, "webhook": b.webhook,
+                "created_at": b.created_at, "token": token,
+            }));
+        } else if let Some(t) = token {
+            println!("{t}");
+        } else {
+            let mut flags = vec![b.kind.as_str()];
+            if b.read_all {
+                flags.push("reads all group messages");
+            }
+            if !b.has_token {
+                flags.push("token revoked");
+            }
+            if b.webhook {
+                flags.push("webhook");
+            }
+            println!(
+                "{:>5}  @{:<20} {}  ({})",
+                b.user.id.0,
+                b.user.handle,
+                b.user.display_name,
+                flags.join(", ")
+            );
         }
     }
 

@@ -21,10 +21,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod accounts;
+mod bots;
 mod groups;
 mod messaging;
 
 pub use accounts::*;
+pub use bots::*;
 pub use groups::*;
 pub use messaging::*;
 
@@ -57,6 +59,11 @@ pub async fn run_all<S: Store>(make: impl Fn() -> S) {
     history_paging_and_join_visibility(make()).await;
     unread_counts(make()).await;
     commit_listener_sees_commits_in_order(make()).await;
+    bots_are_owned_and_their_tokens_managed(make()).await;
+    bot_messages_carry_buttons_and_edits_replace_them(make()).await;
+    bots_wait_to_be_addressed_and_services_for_consent(make()).await;
+    button_presses_reach_the_bot_only(make()).await;
+    bots_keep_their_own_state(make()).await;
 }
 
 /// Generate one `#[tokio::test]` per conformance case. `$make` is a closure returning
@@ -72,7 +79,11 @@ macro_rules! store_conformance_tests {
             removed_members_get_the_removal_and_nothing_after, edit_delete_react,
             marks_move_forward_and_send_receipts, group_limits_and_roles,
             history_paging_and_join_visibility, unread_counts,
-            commit_listener_sees_commits_in_order);
+            commit_listener_sees_commits_in_order,
+            bots_are_owned_and_their_tokens_managed,
+            bot_messages_carry_buttons_and_edits_replace_them,
+            bots_wait_to_be_addressed_and_services_for_consent,
+            button_presses_reach_the_bot_only, bots_keep_their_own_state);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

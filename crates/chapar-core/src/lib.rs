@@ -4,6 +4,8 @@
 //!   these inside their transactions, so every read and write is checked in one place.
 //! * [`store`]: the `Store` trait every backend implements (SQLite now, PostgreSQL later), with
 //!   the commands it executes atomically and the fan-out each commit produces.
+//! * [`bots`]: bots and service accounts: their state, their store actions, and the rules
+//!   (keyboards, entities, privacy mode, who may open a direct conversation).
 //! * [`bus`]: the `Bus` trait that tells nodes what happened, and the in-process bus.
 //! * [`error`]: the domain error, which maps one-to-one onto protocol error codes.
 //! * [`limits`]: configurable limits shared by the rules, the gateway and the stores.
@@ -11,6 +13,7 @@
 //! * [`stats`]: write-path counters a store exposes for metrics.
 //! * `conformance` (feature `conformance`): the behaviour suite every `Store` backend must pass.
 
+pub mod bots;
 pub mod bus;
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -80,6 +80,8 @@ mod tests {
             edited_at: None,
             deleted: false,
             reactions: vec![],
+            entities: vec![],
+            reply_markup: None,
         }
     }
 

@@ -15,9 +15,14 @@
 //!   (in commit order where the backend has one order, as a single writer does).
 //! * Backend failures are `Error::Unavailable` (safe to retry); a full write queue is
 //!   `Error::Overloaded`.
+//! * Bots (see [`crate::bots`]): `execute_bot` keeps the same contract as `execute`. The bot
+//!   methods have default bodies that answer `Unavailable`, so a backend can be written before
+//!   them; the conformance suite's bot cases fail until it implements them.
 
-use crate::error::Result;
+use crate::bots::{Bot, BotAction, BotChange, BotOp};
+use crate::error::{Error, Result};
 use async_trait::async_trait;
+use chapar_proto::BotInfo;
 use chapar_proto::{
     Bytes, ConversationId, ConversationInfo, DeviceId, DeviceInfo, Event, MemberInfo, Message, Pts,
     Role, Seq, SyncPage, UserId, UserInfo,
@@ -219,4 +224,54 @@ pub trait Store: Send + Sync + 'static {
     fn stats(&self) -> Option<Arc<crate::stats::StoreStats>> {
         None
     }
+
+    // ---- bots and service accounts (see `crate::bots`) ----
+
+    /// A change by a bot, or a button press by a person, executed like [`Store::execute`]
+    /// (atomic, idempotent on `client_id`, announced to the commit listener).
+    async fn execute_bot(&self, _actor: &Principal, _action: BotAction) -> Result<Committed> {
+        Err(no_bots())
+    }
+    /// Create a bot owned by `owner`, change its token or its privacy mode. Only the owner may
+    /// change a bot (others get `NotFound`, as for a missing bot); a taken handle is `Conflict`.
+    async fn manage_bot(&self, _owner: &Principal, _op: BotOp) -> Result<BotInfo> {
+        Err(no_bots())
+    }
+    /// The bots and service accounts `owner` owns, oldest first.
+    async fn bots(&self, _owner: &Principal) -> Result<Vec<BotInfo>> {
+        Err(no_bots())
+    }
+    /// The bot whose current token hashes to `token_hash`, if any.
+    async fn bot_session(&self, _token_hash: SecretHash) -> Result<Option<Bot>> {
+        Err(no_bots())
+    }
+    /// A bot's state by id (whether or not it has a token).
+    async fn bot(&self, _id: UserId) -> Result<Option<Bot>> {
+        Err(no_bots())
+    }
+    /// A bot changes its own state; `NotFound` when `actor` is not a bot.
+    async fn update_bot(&self, _actor: &Principal, _change: BotChange) -> Result<()> {
+        Err(no_bots())
+    }
+    /// Bots with a webhook set (the webhook sender starts with them).
+    async fn webhook_bots(&self) -> Result<Vec<UserId>> {
+        Err(no_bots())
+    }
+    /// A person allows (or stops) the service account `handle` to message them. `NotFound`
+    /// when `handle` is not a service account.
+    async fn set_consent(&self, _actor: &Principal, _handle: &str, _allowed: bool) -> Result<()> {
+        Err(no_bots())
+    }
+    /// The direct conversation between `actor` and user `peer`, if it exists.
+    async fn direct_conversation(
+        &self,
+        _actor: &Principal,
+        _peer: UserId,
+    ) -> Result<Option<ConversationId>> {
+        Err(no_bots())
+    }
+}
+
+fn no_bots() -> Error {
+    Error::Unavailable("this store does not support bots yet".into())
 }

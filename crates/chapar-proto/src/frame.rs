@@ -7,6 +7,7 @@
 //! ← {"type":"event","pts":7,"event":{"message":{...}}}
 //! ```
 
+use crate::bot::*;
 use crate::bytes::Bytes;
 use crate::error::ErrorBody;
 use crate::ids::{ConversationId, DeviceId, Pts, Seq};
@@ -60,6 +61,19 @@ pub enum Request {
     Mark(Mark),
     Typing(ConversationRef),
     Ping,
+    /// Create a bot or service account owned by this user; the reply carries its token.
+    CreateBot(CreateBot),
+    /// This user's bots and service accounts.
+    Bots,
+    /// Issue a new token for one of this user's bots (the old one stops working), or revoke it.
+    BotToken(BotTokenRequest),
+    /// Privacy mode of one of this user's bots: with `read_all` it sees every group message.
+    BotAccess(BotAccess),
+    /// Press a callback button under a bot's message; the bot's answer comes as an ephemeral
+    /// `callback_answer` event.
+    PressButton(PressButton),
+    /// Allow (or stop) a service account to send this user notifications.
+    AllowService(AllowService),
 }
 
 impl Request {
@@ -92,6 +106,12 @@ impl Request {
             Request::Mark(_) => "mark",
             Request::Typing(_) => "typing",
             Request::Ping => "ping",
+            Request::CreateBot(_) => "create_bot",
+            Request::Bots => "bots",
+            Request::BotToken(_) => "bot_token",
+            Request::BotAccess(_) => "bot_access",
+            Request::PressButton(_) => "press_button",
+            Request::AllowService(_) => "allow_service",
         }
     }
 
@@ -279,9 +299,14 @@ pub struct Mark {
 #[serde(rename_all = "snake_case")]
 pub enum Response {
     Ok,
-    Pong { server_time: i64 },
+    Pong {
+        server_time: i64,
+    },
     Session(Session),
-    LinkCode { code: String, expires_at: i64 },
+    LinkCode {
+        code: String,
+        expires_at: i64,
+    },
     Devices(Vec<DeviceInfo>),
     User(UserInfo),
     Sent(Sent),
@@ -290,6 +315,14 @@ pub enum Response {
     Members(Vec<MemberInfo>),
     Messages(Vec<Message>),
     Sync(SyncPage),
+    /// A bot, with its token when one was just issued.
+    BotToken(BotToken),
+    Bot(BotInfo),
+    Bots(Vec<BotInfo>),
+    /// A button press was delivered to the bot as callback query `query_id`.
+    Pressed {
+        query_id: String,
+    },
 }
 
 /// A signed-in device.
@@ -345,6 +378,10 @@ pub enum Event {
     Receipt(Receipt),
     /// Ephemeral: someone is typing (pushed live only, never in the feed).
     Typing(Typing),
+    /// In a bot's feed only: a person pressed one of its callback buttons.
+    CallbackQuery(CallbackQuery),
+    /// Ephemeral, to the person who pressed: the bot's answer to a callback query.
+    CallbackAnswer(CallbackAnswer),
 }
 
 /// Server frames, tagged by `type`.

@@ -5,10 +5,12 @@
 //! * [`frame`]: client requests, server replies, pushed events and control frames.
 //! * [`error`]: the typed error codes with retry hints.
 //! * [`codec`]: the two encodings, JSON (text frames) and MessagePack (binary frames).
+//! * [`bot`]: inline keyboards, entities, callback queries and the bot-management requests.
 //! * [`bytes`]: opaque byte strings (base64 in JSON, raw bytes in MessagePack).
 //!
 //! This crate does no I/O. Unknown fields are ignored when decoding so old clients keep working.
 
+pub mod bot;
 pub mod bytes;
 pub mod codec;
 pub mod error;
@@ -16,6 +18,9 @@ pub mod frame;
 pub mod ids;
 pub mod model;
 
+pub use bot::{
+    BotInfo, BotKind, BotToken, CallbackAnswer, CallbackQuery, Entity, InlineButton, ReplyMarkup,
+};
 pub use bytes::Bytes;
 pub use codec::{DecodeError, Encoding};
 pub use error::{ErrorBody, ErrorCode};

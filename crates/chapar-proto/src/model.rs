@@ -2,6 +2,7 @@
 //! reading them: `text` is plain UTF-8 for `text/plain`, `data` is opaque bytes for anything else
 //! (end-to-end encrypted payloads and media references arrive in later versions).
 
+use crate::bot::{Entity, ReplyMarkup};
 use crate::bytes::Bytes;
 use crate::ids::{ConversationId, DeviceId, Seq, UserId};
 use serde::{Deserialize, Serialize};
@@ -156,6 +157,12 @@ pub struct Message {
     /// Current state: reactions and how many members gave each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<ReactionCount>,
+    /// Formatting of `text` (bold, links, ...), set by bots; offsets in UTF-16 code units.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<Entity>,
+    /// Buttons under the message (bots only). In an `edit` entry: the buttons after the edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_markup: Option<ReplyMarkup>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -389,11 +389,15 @@ impl Driver {
                 pts: Some(pts),
                 event,
             } => self.tracker.on_live(FeedEvent { pts, event }, steps),
-            ServerFrame::Event { pts: None, event } => {
-                if let Event::Typing(t) = event {
+            ServerFrame::Event { pts: None, event } => match event {
+                Event::Typing(t) => {
                     let _ = self.events.try_send(ClientEvent::Typing(t));
                 }
-            }
+                Event::CallbackAnswer(a) => {
+                    let _ = self.events.try_send(ClientEvent::CallbackAnswer(a));
+                }
+                _ => {}
+            },
             ServerFrame::Control(c) => {
                 if c.reason == "revoked" {
                     return Some(End::Revoked);

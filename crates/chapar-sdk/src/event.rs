@@ -1,6 +1,6 @@
 //! What the client tells the application, in order, on its event channel.
 
-use chapar_proto::{FeedEvent, Pts, Session, Typing};
+use chapar_proto::{CallbackAnswer, FeedEvent, Pts, Session, Typing};
 use std::time::Duration;
 
 /// One event for the application. Feed events come exactly once each, in pts order, across
@@ -17,6 +17,8 @@ pub enum ClientEvent {
     Feed(FeedEvent),
     /// Someone is typing (ephemeral).
     Typing(Typing),
+    /// A bot answered a button this user pressed (ephemeral).
+    CallbackAnswer(CallbackAnswer),
     /// The catch-up sync after (re)connecting, or after a gap, is complete up to `pts`.
     Synced { pts: Pts },
     /// The server trimmed events this device had not seen: refetch the conversation list and

@@ -6,6 +6,7 @@
 //! * `gateway`: the WebSocket protocol endpoint (sign-in, requests, pushed events).
 //! * [`registry`]: this node's connections and the bus's delivery to them.
 //! * [`auth`]: tokens, codes and Ed25519 device proofs.
+//! * [`botapi`]: the bot platform (bot requests of the protocol; Bot API; webhooks).
 //! * [`admission`]: the connection cap, accept budget and sign-up waiting room.
 //! * [`ratelimit`]: token buckets and the per-device and per-account limiters.
 //! * [`metrics`]: `/metrics` for Prometheus.
@@ -16,6 +17,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod botapi;
 pub mod cluster;
 pub mod config;
 mod gateway;

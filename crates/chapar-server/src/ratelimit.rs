@@ -248,12 +248,18 @@ impl Limiters {
     pub fn check(&self, user: UserId, device: DeviceId, request: &Request) -> Result<(), Error> {
         let now = Instant::now();
         let outcome = match request {
-            Request::Send(_) | Request::Edit(_) | Request::Delete(_) | Request::React(_) => self
+            Request::Send(_)
+            | Request::Edit(_)
+            | Request::Delete(_)
+            | Request::React(_)
+            | Request::PressButton(_) => self
                 .send_device
                 .check(device, now)
                 .map_err(|ms| (0, ms))
                 .and_then(|()| self.send_account.check(user, now).map_err(|ms| (1, ms))),
-            Request::CreateGroup(_) => self.groups.check(user, now).map_err(|ms| (2, ms)),
+            Request::CreateGroup(_) | Request::CreateBot(_) | Request::BotToken(_) => {
+                self.groups.check(user, now).map_err(|ms| (2, ms))
+            }
             Request::AddMembers(_) => self.joins.check(user, now).map_err(|ms| (3, ms)),
             Request::History(_)
             | Request::Sync(_)

@@ -15,22 +15,25 @@ use crate::rows::{
 use chapar_core::store::{Command, Committed, Fanout, Principal, Target};
 use chapar_core::{Error, Result, rules};
 use chapar_proto::{
-    Bytes, ConversationId, ConversationKind, Event, Message, MessageKind, Receipt, Role, Seq,
-    SystemEvent, TEXT_PLAIN, UserId,
+    Bytes, ConversationId, ConversationKind, Entity, Event, Message, MessageKind, Receipt,
+    ReplyMarkup, Role, Seq, SystemEvent, TEXT_PLAIN, UserId,
 };
 use std::sync::Arc;
 
 /// A log entry about to be appended.
 pub(crate) struct Entry {
-    kind: MessageKind,
-    client_id: Option<String>,
-    content_type: String,
-    text: Option<String>,
-    data: Option<Bytes>,
-    reply_to: Option<Seq>,
-    target: Option<Seq>,
-    remove: bool,
-    system: Option<SystemEvent>,
+    pub(crate) kind: MessageKind,
+    pub(crate) client_id: Option<String>,
+    pub(crate) content_type: String,
+    pub(crate) text: Option<String>,
+    pub(crate) data: Option<Bytes>,
+    pub(crate) reply_to: Option<Seq>,
+    pub(crate) target: Option<Seq>,
+    pub(crate) remove: bool,
+    pub(crate) system: Option<SystemEvent>,
+    /// Formatting and buttons (bot messages and their edits).
+    pub(crate) entities: Vec<Entity>,
+    pub(crate) reply_markup: Option<ReplyMarkup>,
 }
 
 impl Entry {
@@ -45,10 +48,17 @@ impl Entry {
             target: None,
             remove: false,
             system: Some(event),
+            entities: Vec::new(),
+            reply_markup: None,
         }
     }
 
-    fn change(kind: MessageKind, client_id: String, content_type: String, target: Seq) -> Entry {
+    pub(crate) fn change(
+        kind: MessageKind,
+        client_id: String,
+        content_type: String,
+        target: Seq,
+    ) -> Entry {
         Entry {
             kind,
             client_id: Some(client_id),
@@ -59,6 +69,8 @@ impl Entry {
             target: Some(target),
             remove: false,
             system: None,
+            entities: Vec::new(),
+            reply_markup: None,
         }
     }
 }
@@ -114,6 +126,8 @@ pub async fn execute(ctx: &Ctx<'_>, actor: &Principal, command: Command) -> Resu
                 target: None,
                 remove: false,
                 system: None,
+                entities: Vec::new(),
+                reply_markup: None,
             };
             append_to_members(ctx, actor, &conv, entry).await
         }
@@ -267,7 +281,7 @@ pub async fn execute(ctx: &Ctx<'_>, actor: &Principal, command: Command) -> Resu
 
 /// The direct conversation between the actor and `handle`, created (with both as members) if it
 /// does not exist yet, and locked.
-async fn direct_conversation(
+pub(crate) async fn direct_conversation(
     ctx: &Ctx<'_>,
     actor: &Principal,
     handle: &str,
@@ -331,7 +345,7 @@ pub(crate) async fn insert_member(
 }
 
 /// The first outcome of an append this device already made with `client_id`, if any.
-async fn duplicate(
+pub(crate) async fn duplicate(
     ctx: &Ctx<'_>,
     conversation: ConversationId,
     actor: &Principal,
@@ -359,7 +373,7 @@ async fn duplicate(
 /// For edit/delete/react: membership (and the lock), then idempotency (`Err(first outcome)`),
 /// then the target message, which must be visible to the actor.
 #[allow(clippy::type_complexity)]
-async fn change_target(
+pub(crate) async fn change_target(
     ctx: &Ctx<'_>,
     actor: &Principal,
     conversation: ConversationId,
@@ -425,6 +439,7 @@ pub(crate) async fn append(
         None => None,
     };
     let data: Option<&[u8]> = entry.data.as_ref().map(|d| &d.0[..]);
+    let (entities, reply_markup) = crate::rows::rich_columns(&entry.entities, &entry.reply_markup)?;
     let reply_to = entry.reply_to.map(sql);
     let target = entry.target.map(sql);
     let row = ctx
@@ -435,9 +450,9 @@ pub(crate) async fn append(
              ), m AS (
                  INSERT INTO messages (conversation_id, seq, sender_id, sender_device, client_id,
                      server_time, kind, content_type, text, data, reply_to, target, remove,
-                     system, edited_at, deleted)
+                     system, edited_at, deleted, entities, reply_markup)
                  SELECT $1, s.last_seq, $2, $3, $4, $6, $7, $8, $9, $10, $11, $12, $13, $5,
-                        NULL, FALSE
+                        NULL, FALSE, $14, $15
                  FROM s RETURNING seq
              ), k AS (
                  UPDATE members
@@ -460,6 +475,8 @@ pub(crate) async fn append(
                 &reply_to,
                 &target,
                 &entry.remove,
+                &entities,
+                &reply_markup,
             ],
         )
         .await?;
@@ -483,6 +500,8 @@ pub(crate) async fn append(
         edited_at: None,
         deleted: false,
         reactions: Vec::new(),
+        entities: entry.entities,
+        reply_markup: entry.reply_markup,
     })
 }
 

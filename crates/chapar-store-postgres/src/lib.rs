@@ -11,8 +11,9 @@
 //! * [`db`](crate::db): the per-operation context, prepared statements, error mapping.
 //! * `schema`: embedded migrations (`migrations/*.sql`) under an advisory lock; the cluster id.
 //! * [`sequencer`](crate::sequencer): this node's commits announced in commit order.
-//! * `accounts`, `commands`, `membership`, `queries`, `rows`: the same behaviour as the SQLite
-//!   store, statement for statement where it can be, checked by the shared conformance suite.
+//! * `accounts`, `commands`, `membership`, `queries`, `rows`, `bots`, `bot_actions`: the same
+//!   behaviour as the SQLite store, statement for statement where it can be, checked by the
+//!   shared conformance suite.
 //!
 //! Invariants kept here: an `Ok` from a write means its transaction committed; seqs are dense
 //! per conversation and pts increasing per user across nodes because each is bumped under its
@@ -21,6 +22,8 @@
 //! means `Unavailable` within `op_timeout`, and at once while the breaker is open.
 
 mod accounts;
+mod bot_actions;
+mod bots;
 mod commands;
 mod db;
 mod membership;
@@ -32,12 +35,13 @@ mod sequencer;
 pub mod testing;
 
 use async_trait::async_trait;
+use chapar_core::bots::{Bot, BotAction, BotChange, BotOp};
 use chapar_core::store::{
     Command, CommitListener, Committed, NewAccount, NewDevice, Principal, SecretHash, Store, Target,
 };
 use chapar_core::{Error, Limits, Result};
 use chapar_proto::{
-    ConversationId, ConversationInfo, DeviceId, DeviceInfo, MemberInfo, Message, Pts, Seq,
+    BotInfo, ConversationId, ConversationInfo, DeviceId, DeviceInfo, MemberInfo, Message, Pts, Seq,
     SyncPage, UserId, UserInfo,
 };
 use db::{Ctx, Failure};
@@ -472,6 +476,87 @@ impl Store for PgStore {
         self.read(true, move |ctx| {
             let (actor, limits) = (actor.clone(), Arc::clone(&limits));
             Box::pin(async move { queries::feed(ctx, &actor, after, limit, &limits).await })
+        })
+        .await
+    }
+
+    async fn execute_bot(&self, actor: &Principal, action: BotAction) -> Result<Committed> {
+        let (committed, ticket) = self
+            .write(true, move |ctx| {
+                let (actor, action) = (actor.clone(), action.clone());
+                Box::pin(async move { bot_actions::execute(ctx, &actor, action).await })
+            })
+            .await?;
+        let (Some(ticket), Some(listener)) = (ticket, self.listener.get()) else {
+            return Ok(committed);
+        };
+        let listener = Arc::clone(listener);
+        let shared = Arc::new(committed);
+        let announced = Arc::clone(&shared);
+        ticket.announce(move || listener(&announced)).await;
+        Ok(Arc::try_unwrap(shared).unwrap_or_else(|c| (*c).clone()))
+    }
+
+    async fn manage_bot(&self, owner: &Principal, op: BotOp) -> Result<BotInfo> {
+        self.write_plain(move |ctx| {
+            let (owner, op) = (owner.clone(), op.clone());
+            Box::pin(async move { bots::manage(ctx, &owner, op).await })
+        })
+        .await
+    }
+
+    async fn bots(&self, owner: &Principal) -> Result<Vec<BotInfo>> {
+        let owner = owner.clone();
+        self.read(false, move |ctx| {
+            let owner = owner.clone();
+            Box::pin(async move { bots::list(ctx, &owner).await })
+        })
+        .await
+    }
+
+    async fn bot_session(&self, token_hash: SecretHash) -> Result<Option<Bot>> {
+        self.read(false, move |ctx| {
+            Box::pin(async move { bots::by_token(ctx, &token_hash).await })
+        })
+        .await
+    }
+
+    async fn bot(&self, id: UserId) -> Result<Option<Bot>> {
+        self.read(false, move |ctx| Box::pin(bots::by_id(ctx, id)))
+            .await
+    }
+
+    async fn update_bot(&self, actor: &Principal, change: BotChange) -> Result<()> {
+        self.write_plain(move |ctx| {
+            let (actor, change) = (actor.clone(), change.clone());
+            Box::pin(async move { bots::update(ctx, &actor, change).await })
+        })
+        .await
+    }
+
+    async fn webhook_bots(&self) -> Result<Vec<UserId>> {
+        self.read(false, |ctx| Box::pin(bots::with_webhooks(ctx)))
+            .await
+    }
+
+    async fn set_consent(&self, actor: &Principal, handle: &str, allowed: bool) -> Result<()> {
+        let handle = handle.to_string();
+        self.write_plain(move |ctx| {
+            let (actor, handle) = (actor.clone(), handle.clone());
+            Box::pin(async move { bots::set_consent(ctx, &actor, &handle, allowed).await })
+        })
+        .await
+    }
+
+    async fn direct_conversation(
+        &self,
+        actor: &Principal,
+        peer: UserId,
+    ) -> Result<Option<ConversationId>> {
+        let actor = actor.clone();
+        self.read(false, move |ctx| {
+            let actor = actor.clone();
+            Box::pin(async move { bots::direct_conversation(ctx, &actor, peer).await })
         })
         .await
     }

@@ -14,8 +14,8 @@ use crate::rows::{
 use chapar_core::store::{Principal, Target};
 use chapar_core::{Error, Limits, Result, rules};
 use chapar_proto::{
-    ConversationId, ConversationInfo, ConversationKind, Event, FeedEvent, MemberInfo, Message,
-    MessageKind, Pts, Receipt, Seq, SyncPage, UserId, UserInfo,
+    CallbackQuery, ConversationId, ConversationInfo, ConversationKind, Event, FeedEvent,
+    MemberInfo, Message, MessageKind, Pts, Receipt, Seq, SyncPage, UserId, UserInfo,
 };
 use std::collections::HashMap;
 use tokio_postgres::Row;
@@ -328,6 +328,9 @@ pub async fn feed(
             "receipt" => col::<Option<String>>(r, 4)?
                 .and_then(|p| serde_json::from_str::<Receipt>(&p).ok())
                 .map(Event::Receipt),
+            "callback" => col::<Option<String>>(r, 4)?
+                .and_then(|p| serde_json::from_str::<CallbackQuery>(&p).ok())
+                .map(Event::CallbackQuery),
             _ => None,
         };
         // A row that cannot be read back is skipped rather than failing the whole page.

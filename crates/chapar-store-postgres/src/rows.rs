@@ -7,8 +7,8 @@
 use crate::db::{Ctx, col, num, sql};
 use chapar_core::{Error, Result};
 use chapar_proto::{
-    Bytes, ConversationId, ConversationKind, DeviceId, Message, MessageKind, ReactionCount, Role,
-    Seq, SystemEvent, UserId, UserInfo,
+    Bytes, ConversationId, ConversationKind, DeviceId, Entity, Message, MessageKind, ReactionCount,
+    ReplyMarkup, Role, Seq, SystemEvent, UserId, UserInfo,
 };
 use std::collections::HashMap;
 use tokio_postgres::Row;
@@ -193,7 +193,7 @@ macro_rules! message_columns {
     () => {
         "m.conversation_id, m.seq, m.sender_id, u.handle, m.sender_device, m.client_id, \
          m.server_time, m.kind, m.content_type, m.text, m.data, m.reply_to, m.target, m.remove, \
-         m.system, m.edited_at, m.deleted"
+         m.system, m.edited_at, m.deleted, m.entities, m.reply_markup"
     };
 }
 pub(crate) use message_columns;
@@ -220,7 +220,32 @@ pub fn message_row(r: &Row, at: usize) -> Result<Message> {
         edited_at: col(r, at + 15)?,
         deleted: col(r, at + 16)?,
         reactions: Vec::new(),
+        entities: col::<Option<String>>(r, at + 17)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+        reply_markup: col::<Option<String>>(r, at + 18)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
     })
+}
+
+/// The `entities` and `reply_markup` columns of a message: JSON, NULL when there are none.
+pub fn rich_columns(
+    entities: &[Entity],
+    reply_markup: &Option<ReplyMarkup>,
+) -> Result<(Option<String>, Option<String>)> {
+    let encode = |v: serde_json::Result<String>| {
+        v.map_err(|e| Error::Unavailable(format!("cannot encode message formatting: {e}")))
+    };
+    let entities = if entities.is_empty() {
+        None
+    } else {
+        Some(encode(serde_json::to_string(entities))?)
+    };
+    let reply_markup = match reply_markup {
+        Some(m) => Some(encode(serde_json::to_string(m))?),
+        None => None,
+    };
+    Ok((entities, reply_markup))
 }
 
 /// Reaction counts of several messages of one conversation, most given first.

@@ -21,10 +21,16 @@ struct Migration {
 }
 
 /// The migrations, in order. Version N of the schema means the first N have been applied.
-const MIGRATIONS: &[Migration] = &[Migration {
-    sql: include_str!("../migrations/0001_init.sql"),
-    compatible_from: 1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: include_str!("../migrations/0001_init.sql"),
+        compatible_from: 1,
+    },
+    Migration {
+        sql: include_str!("../migrations/0002_bots.sql"),
+        compatible_from: 1,
+    },
+];
 
 /// The schema version this binary expects.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -15,23 +15,26 @@ use crate::writer::Ctx;
 use chapar_core::store::{Command, Committed, Fanout, Principal, Target};
 use chapar_core::{Error, Result, rules};
 use chapar_proto::{
-    Bytes, ConversationId, ConversationKind, Event, Message, MessageKind, Receipt, Role, Seq,
-    SystemEvent, TEXT_PLAIN, UserId,
+    Bytes, ConversationId, ConversationKind, Entity, Event, Message, MessageKind, Receipt,
+    ReplyMarkup, Role, Seq, SystemEvent, TEXT_PLAIN, UserId,
 };
 use rusqlite::{OptionalExtension, params};
 use std::sync::Arc;
 
 /// A log entry about to be appended.
 pub(crate) struct Entry {
-    kind: MessageKind,
-    client_id: Option<String>,
-    content_type: String,
-    text: Option<String>,
-    data: Option<Bytes>,
-    reply_to: Option<Seq>,
-    target: Option<Seq>,
-    remove: bool,
-    system: Option<SystemEvent>,
+    pub(crate) kind: MessageKind,
+    pub(crate) client_id: Option<String>,
+    pub(crate) content_type: String,
+    pub(crate) text: Option<String>,
+    pub(crate) data: Option<Bytes>,
+    pub(crate) reply_to: Option<Seq>,
+    pub(crate) target: Option<Seq>,
+    pub(crate) remove: bool,
+    pub(crate) system: Option<SystemEvent>,
+    /// Formatting and buttons (bot messages and their edits).
+    pub(crate) entities: Vec<Entity>,
+    pub(crate) reply_markup: Option<ReplyMarkup>,
 }
 
 impl Entry {
@@ -46,6 +49,8 @@ impl Entry {
             target: None,
             remove: false,
             system: Some(event),
+            entities: Vec::new(),
+            reply_markup: None,
         }
     }
 
@@ -65,6 +70,8 @@ impl Entry {
             target: Some(target),
             remove: false,
             system: None,
+            entities: Vec::new(),
+            reply_markup: None,
         }
     }
 }
@@ -120,6 +127,8 @@ pub fn execute(ctx: &Ctx<'_>, actor: &Principal, command: Command) -> Result<Com
                 target: None,
                 remove: false,
                 system: None,
+                entities: Vec::new(),
+                reply_markup: None,
             };
             append_to_members(ctx, actor, &conv, entry)
         }
@@ -274,7 +283,7 @@ pub fn execute(ctx: &Ctx<'_>, actor: &Principal, command: Command) -> Result<Com
 
 /// The direct conversation between the actor and `handle`, created (with both as members) if it
 /// does not exist yet.
-fn direct_conversation(
+pub(crate) fn direct_conversation(
     ctx: &Ctx<'_>,
     actor: &Principal,
     handle: &str,
@@ -337,7 +346,7 @@ pub(crate) fn insert_member(
 }
 
 /// The first outcome of an append this device already made with `client_id`, if any.
-fn duplicate(
+pub(crate) fn duplicate(
     ctx: &Ctx<'_>,
     conversation: ConversationId,
     actor: &Principal,
@@ -367,7 +376,7 @@ fn duplicate(
 /// For edit/delete/react: membership, then idempotency (`Err(first outcome)`), then the target
 /// message, which must be visible to the actor.
 #[allow(clippy::type_complexity)]
-fn change_target(
+pub(crate) fn change_target(
     ctx: &Ctx<'_>,
     actor: &Principal,
     conversation: ConversationId,
@@ -441,12 +450,13 @@ pub(crate) fn append(
         ),
         None => None,
     };
+    let (entities, reply_markup) = crate::rows::rich_columns(&entry.entities, &entry.reply_markup)?;
     ctx.conn
         .prepare_cached(
             "INSERT INTO messages (conversation_id, seq, sender_id, sender_device, client_id,
                 server_time, kind, content_type, text, data, reply_to, target, remove, system,
-                edited_at, deleted)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, 0)",
+                edited_at, deleted, entities, reply_markup)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, 0, ?15, ?16)",
         )
         .db()?
         .execute(params![
@@ -464,6 +474,8 @@ pub(crate) fn append(
             entry.target.map(sql),
             entry.remove,
             system,
+            entities,
+            reply_markup,
         ])
         .db()?;
     ctx.conn
@@ -493,11 +505,13 @@ pub(crate) fn append(
         edited_at: None,
         deleted: false,
         reactions: Vec::new(),
+        entities: entry.entities,
+        reply_markup: entry.reply_markup,
     })
 }
 
 /// The next pts of a user's feed.
-fn next_pts(ctx: &Ctx<'_>, user: UserId) -> Result<i64> {
+pub(crate) fn next_pts(ctx: &Ctx<'_>, user: UserId) -> Result<i64> {
     ctx.conn
         .prepare_cached("UPDATE users SET pts = pts + 1 WHERE id = ?1 RETURNING pts")
         .db()?

@@ -13,12 +13,16 @@
 //!   fan-out to feeds. [`membership`]: the group commands.
 //! * [`queries`]: conversation lists, members, history and feed reads.
 //! * [`rows`]: shared row conversions and the membership check.
+//! * [`bots`]: bots and service accounts (owner operations, tokens, bot state, consent);
+//!   [`bot_actions`]: `execute_bot` (messages with buttons, their edits, button presses).
 //!
 //! Invariants kept here: an `Ok` from a write means its batch is committed at the configured
 //! durability; seqs are dense per conversation and pts increasing per user because one thread
 //! writes; no queue is unbounded (a full queue answers `Overloaded` at once).
 
 mod accounts;
+mod bot_actions;
+mod bots;
 mod commands;
 mod membership;
 mod queries;
@@ -28,13 +32,14 @@ mod schema;
 mod writer;
 
 use async_trait::async_trait;
+use chapar_core::bots::{Bot, BotAction, BotChange, BotOp};
 use chapar_core::stats::StoreStats;
 use chapar_core::store::{
     Command, CommitListener, Committed, NewAccount, NewDevice, Principal, SecretHash, Store, Target,
 };
 use chapar_core::{Error, Limits, Result};
 use chapar_proto::{
-    ConversationId, ConversationInfo, DeviceId, DeviceInfo, MemberInfo, Message, Pts, Seq,
+    BotInfo, ConversationId, ConversationInfo, DeviceId, DeviceInfo, MemberInfo, Message, Pts, Seq,
     SyncPage, UserId, UserInfo,
 };
 use readers::Readers;
@@ -316,6 +321,77 @@ impl Store for SqliteStore {
         let limits = Arc::clone(&self.limits);
         self.readers
             .call(move |conn| queries::feed(conn, &actor, after, limit, &limits))
+            .await
+    }
+
+    async fn execute_bot(&self, actor: &Principal, action: BotAction) -> Result<Committed> {
+        let actor = actor.clone();
+        let announce = self
+            .listener
+            .get()
+            .cloned()
+            .map(|l| -> Announce<Committed> {
+                Box::new(move |committed: &Committed| l(committed))
+            });
+        self.writer
+            .call_announced(
+                move |ctx| bot_actions::execute(ctx, &actor, action),
+                announce,
+            )
+            .await
+    }
+
+    async fn manage_bot(&self, owner: &Principal, op: BotOp) -> Result<BotInfo> {
+        let owner = owner.clone();
+        self.writer
+            .call(move |ctx| bots::manage(ctx, &owner, op))
+            .await
+    }
+
+    async fn bots(&self, owner: &Principal) -> Result<Vec<BotInfo>> {
+        let owner = owner.clone();
+        self.readers
+            .call(move |conn| bots::list(conn, &owner))
+            .await
+    }
+
+    async fn bot_session(&self, token_hash: SecretHash) -> Result<Option<Bot>> {
+        self.readers
+            .call(move |conn| bots::by_token(conn, &token_hash))
+            .await
+    }
+
+    async fn bot(&self, id: UserId) -> Result<Option<Bot>> {
+        self.readers.call(move |conn| bots::by_id(conn, id)).await
+    }
+
+    async fn update_bot(&self, actor: &Principal, change: BotChange) -> Result<()> {
+        let actor = actor.clone();
+        self.writer
+            .call(move |ctx| bots::update(ctx, &actor, change))
+            .await
+    }
+
+    async fn webhook_bots(&self) -> Result<Vec<UserId>> {
+        self.readers.call(bots::with_webhooks).await
+    }
+
+    async fn set_consent(&self, actor: &Principal, handle: &str, allowed: bool) -> Result<()> {
+        let actor = actor.clone();
+        let handle = handle.to_string();
+        self.writer
+            .call(move |ctx| bots::set_consent(ctx, &actor, &handle, allowed))
+            .await
+    }
+
+    async fn direct_conversation(
+        &self,
+        actor: &Principal,
+        peer: UserId,
+    ) -> Result<Option<ConversationId>> {
+        let actor = actor.clone();
+        self.readers
+            .call(move |conn| bots::direct_conversation(conn, &actor, peer))
             .await
     }
 

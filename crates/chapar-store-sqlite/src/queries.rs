@@ -12,8 +12,8 @@ use crate::rows::{
 use chapar_core::store::{Principal, Target};
 use chapar_core::{Error, Limits, Result, rules};
 use chapar_proto::{
-    ConversationId, ConversationInfo, ConversationKind, Event, FeedEvent, MemberInfo, Message,
-    MessageKind, Pts, Receipt, Seq, SyncPage, UserId, UserInfo,
+    CallbackQuery, ConversationId, ConversationInfo, ConversationKind, Event, FeedEvent,
+    MemberInfo, Message, MessageKind, Pts, Receipt, Seq, SyncPage, UserId, UserInfo,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -269,6 +269,9 @@ pub fn feed(
                 load_message(conn, conversation, num(seq))?.map(Event::Message)
             }
             ("receipt", _, Some(p)) => serde_json::from_str::<Receipt>(&p).ok().map(Event::Receipt),
+            ("callback", _, Some(p)) => serde_json::from_str::<CallbackQuery>(&p)
+                .ok()
+                .map(Event::CallbackQuery),
             _ => None,
         };
         // A row that cannot be read back is skipped rather than failing the whole page.

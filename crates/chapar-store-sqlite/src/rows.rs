@@ -5,8 +5,8 @@
 use crate::Db;
 use chapar_core::{Error, Result};
 use chapar_proto::{
-    Bytes, ConversationId, ConversationKind, DeviceId, Message, MessageKind, ReactionCount, Role,
-    Seq, SystemEvent, UserId, UserInfo,
+    Bytes, ConversationId, ConversationKind, DeviceId, Entity, Message, MessageKind, ReactionCount,
+    ReplyMarkup, Role, Seq, SystemEvent, UserId, UserInfo,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -156,7 +156,7 @@ pub fn member_ids(conn: &Connection, conversation: ConversationId) -> Result<Vec
 /// Columns read by [`message_row`]; the query must alias messages as `m` and join users as `u`.
 pub const MESSAGE_COLUMNS: &str = "m.conversation_id, m.seq, m.sender_id, u.handle, \
     m.sender_device, m.client_id, m.server_time, m.kind, m.content_type, m.text, m.data, \
-    m.reply_to, m.target, m.remove, m.system, m.edited_at, m.deleted";
+    m.reply_to, m.target, m.remove, m.system, m.edited_at, m.deleted, m.entities, m.reply_markup";
 
 /// A message row with its current state (edit, deletion); reactions are added separately.
 pub fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
@@ -180,7 +180,34 @@ pub fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         edited_at: r.get(15)?,
         deleted: r.get(16)?,
         reactions: Vec::new(),
+        entities: r
+            .get::<_, Option<String>>(17)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+        reply_markup: r
+            .get::<_, Option<String>>(18)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
     })
+}
+
+/// The `entities` and `reply_markup` columns of a message: JSON, NULL when there are none.
+pub fn rich_columns(
+    entities: &[Entity],
+    reply_markup: &Option<ReplyMarkup>,
+) -> Result<(Option<String>, Option<String>)> {
+    let encode = |v: serde_json::Result<String>| {
+        v.map_err(|e| Error::Unavailable(format!("cannot encode message formatting: {e}")))
+    };
+    let entities = if entities.is_empty() {
+        None
+    } else {
+        Some(encode(serde_json::to_string(entities))?)
+    };
+    let reply_markup = match reply_markup {
+        Some(m) => Some(encode(serde_json::to_string(m))?),
+        None => None,
+    };
+    Ok((entities, reply_markup))
 }
 
 /// Reaction counts of one message, most given first.

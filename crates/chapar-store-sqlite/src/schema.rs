@@ -12,7 +12,10 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The migrations, in order. Version N of the schema means the first N have been applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_bots.sql"),
+];
 
 /// The schema version this binary expects.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -188,8 +188,16 @@ impl App {
             }
             ClientEvent::Feed(f) => match f.event {
                 Event::Message(m) => self.on_message(m, out),
-                Event::Receipt(_) | Event::Typing(_) => {}
+                Event::Receipt(_)
+                | Event::Typing(_)
+                | Event::CallbackQuery(_)
+                | Event::CallbackAnswer(_) => {}
             },
+            ClientEvent::CallbackAnswer(a) => {
+                if let Some(text) = a.text {
+                    self.status = format!("bot: {text}");
+                }
+            }
         }
     }
 
@@ -304,6 +312,8 @@ mod tests {
             edited_at: None,
             deleted: false,
             reactions: vec![],
+            entities: vec![],
+            reply_markup: None,
         }
     }
 

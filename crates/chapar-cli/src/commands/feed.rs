@@ -67,6 +67,7 @@ pub async fn follow(global: &GlobalArgs, out: Printer) -> Result<()> {
                     dirty = true;
                 }
                 Some(ClientEvent::Typing(t)) => out.typing(&t),
+                Some(ClientEvent::CallbackAnswer(a)) => out.callback_answer(&a),
                 Some(ClientEvent::Synced { pts }) => {
                     profile.state.pts = profile.state.pts.max(pts);
                     dirty = true;

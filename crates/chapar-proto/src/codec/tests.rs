@@ -24,6 +24,8 @@ fn sample_message() -> Message {
         edited_at: None,
         deleted: false,
         reactions: vec![],
+        entities: vec![],
+        reply_markup: None,
     }
 }
 

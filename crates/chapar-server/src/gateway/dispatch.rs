@@ -324,6 +324,14 @@ async fn signed_in(
         | Request::LinkDevice(_) => {
             return Err(Error::invalid("not valid after sign-in"));
         }
+        bot @ (Request::CreateBot(_)
+        | Request::Bots
+        | Request::BotToken(_)
+        | Request::BotAccess(_)
+        | Request::PressButton(_)
+        | Request::AllowService(_)) => {
+            return crate::botapi::protocol::handle(app, p, bot).await;
+        }
     };
     // The store announces the commit (and so publishes its fan-out) before it answers.
     let committed = store.execute(p, command).await?;

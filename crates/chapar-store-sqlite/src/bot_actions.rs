@@ -1,0 +1,284 @@
+//! `Store::execute_bot`: messages with formatting and buttons, their edits, and button presses.
+//! Each runs as one writer job, judged with `chapar_core::rules` and `chapar_core::bots` inside
+//! the job's savepoint, like `commands::execute`.
+
+use crate::Db;
+use crate::bots::{has_consent, kind_of};
+use crate::commands::{
+    Entry, append_to_members, change_target, direct_conversation, duplicate, next_pts,
+};
+use crate::rows::{
+    ConvRow, MemberRow, direct_key, load_message, member_row, num, require_member, require_user,
+    sql,
+};
+use crate::writer::Ctx;
+use chapar_core::bots::{self, BotAction};
+use chapar_core::store::{Committed, Fanout, Principal, Target};
+use chapar_core::{Error, Result, rules};
+use chapar_proto::{
+    BotKind, CallbackQuery, ConversationId, ConversationKind, Entity, Event, MessageKind,
+    ReplyMarkup, Seq, UserId,
+};
+use rusqlite::{OptionalExtension, params};
+use std::sync::Arc;
+
+pub fn execute(ctx: &Ctx<'_>, actor: &Principal, action: BotAction) -> Result<Committed> {
+    match action {
+        BotAction::Send {
+            target,
+            client_id,
+            text,
+            entities,
+            reply_markup,
+            reply_to,
+        } => send(
+            ctx,
+            actor,
+            target,
+            client_id,
+            text,
+            entities,
+            reply_markup,
+            reply_to,
+        ),
+        BotAction::Edit {
+            conversation,
+            seq,
+            client_id,
+            text,
+            entities,
+            reply_markup,
+        } => edit(
+            ctx,
+            actor,
+            conversation,
+            seq,
+            client_id,
+            text,
+            entities,
+            reply_markup,
+        ),
+        BotAction::PressButton {
+            conversation,
+            seq,
+            data,
+        } => press(ctx, actor, conversation, seq, &data),
+    }
+}
+
+fn check_rich(text: &str, entities: &[Entity], markup: &Option<ReplyMarkup>) -> Result<()> {
+    bots::entities(text, entities)?;
+    if let Some(m) = markup {
+        bots::reply_markup(m)?;
+    }
+    Ok(())
+}
+
+/// The other member of a direct conversation.
+fn peer_of(ctx: &Ctx<'_>, conv: ConversationId, me: UserId) -> Result<Option<UserId>> {
+    ctx.conn
+        .prepare_cached("SELECT user_id FROM members WHERE conversation_id = ?1 AND user_id != ?2")
+        .db()?
+        .query_row(params![conv.0, me.0], |r| r.get(0).map(UserId))
+        .optional()
+        .db()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send(
+    ctx: &Ctx<'_>,
+    actor: &Principal,
+    target: Target,
+    client_id: String,
+    text: String,
+    entities: Vec<Entity>,
+    reply_markup: Option<ReplyMarkup>,
+    reply_to: Option<Seq>,
+) -> Result<Committed> {
+    rules::client_id(&client_id)?;
+    rules::body(ctx.limits, None, Some(&text), None)?;
+    check_rich(&text, &entities, &reply_markup)?;
+    let Some(kind) = kind_of(ctx.conn, actor.user.id)? else {
+        return Err(Error::forbidden(
+            "only bots and service accounts send messages with buttons",
+        ));
+    };
+    let (conv, member): (ConvRow, MemberRow) = match target {
+        Target::Conversation(id) => {
+            let (conv, member) = require_member(ctx.conn, id, actor.user.id)?;
+            if conv.kind == ConversationKind::Direct && kind == BotKind::Service {
+                let consent = match peer_of(ctx, conv.id, actor.user.id)? {
+                    Some(p) => has_consent(ctx.conn, p, actor.user.id)?,
+                    None => false,
+                };
+                bots::may_message_directly(Some(kind), true, consent)?;
+            }
+            (conv, member)
+        }
+        Target::Peer(raw) => {
+            let handle = rules::handle(&raw)?;
+            let peer = require_user(ctx.conn, &handle)?;
+            let exists = ctx
+                .conn
+                .prepare_cached("SELECT 1 FROM conversations WHERE direct_key = ?1")
+                .db()?
+                .exists([direct_key(actor.user.id, peer.id)])
+                .db()?;
+            let consent =
+                kind == BotKind::Service && has_consent(ctx.conn, peer.id, actor.user.id)?;
+            bots::may_message_directly(Some(kind), exists, consent)?;
+            direct_conversation(ctx, actor, &handle)?
+        }
+    };
+    if let Some(first) = duplicate(ctx, conv.id, actor, &client_id)? {
+        return Ok(first);
+    }
+    rules::can_post(conv.kind, member.role)?;
+    if let Some(r) = reply_to
+        && (r == 0 || r > conv.last_seq || r < member.joined_seq)
+    {
+        return Err(Error::invalid(format!(
+            "reply_to {r} is not a message of this conversation"
+        )));
+    }
+    let entry = Entry {
+        kind: MessageKind::Text,
+        client_id: Some(client_id),
+        content_type: chapar_proto::TEXT_PLAIN.to_string(),
+        text: Some(text),
+        data: None,
+        reply_to,
+        target: None,
+        remove: false,
+        system: None,
+        entities,
+        reply_markup,
+    };
+    append_to_members(ctx, actor, &conv, entry)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn edit(
+    ctx: &Ctx<'_>,
+    actor: &Principal,
+    conversation: ConversationId,
+    seq: Seq,
+    client_id: String,
+    text: Option<String>,
+    entities: Vec<Entity>,
+    reply_markup: Option<ReplyMarkup>,
+) -> Result<Committed> {
+    let (conv, member, target) = change_target(ctx, actor, conversation, seq, &client_id)?;
+    let target = match target {
+        Ok(t) => t,
+        Err(first) => return Ok(first),
+    };
+    rules::can_change_message(
+        MessageKind::Edit,
+        target.sender == actor.user.id,
+        member.role,
+        target.kind,
+        target.deleted,
+    )?;
+    let (text, entities) = match text {
+        Some(t) => {
+            rules::body(ctx.limits, None, Some(&t), None)?;
+            (Some(t), entities)
+        }
+        None => (target.text.clone(), target.entities.clone()),
+    };
+    check_rich(text.as_deref().unwrap_or(""), &entities, &reply_markup)?;
+    if text == target.text && entities == target.entities && reply_markup == target.reply_markup {
+        return Err(Error::invalid(
+            "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+        ));
+    }
+    let mut entry = Entry::change(
+        MessageKind::Edit,
+        client_id,
+        target.content_type.clone(),
+        seq,
+    );
+    entry.text = text.clone();
+    entry.data = target.data.clone();
+    entry.entities = entities;
+    entry.reply_markup = reply_markup;
+    let (entities_col, markup_col) =
+        crate::rows::rich_columns(&entry.entities, &entry.reply_markup)?;
+    let committed = append_to_members(ctx, actor, &conv, entry)?;
+    ctx.conn
+        .prepare_cached(
+            "UPDATE messages SET text = ?3, entities = ?4, reply_markup = ?5, edited_at = ?6
+             WHERE conversation_id = ?1 AND seq = ?2",
+        )
+        .db()?
+        .execute(params![
+            conv.id.0,
+            sql(seq),
+            text,
+            entities_col,
+            markup_col,
+            ctx.now
+        ])
+        .db()?;
+    Ok(committed)
+}
+
+fn press(
+    ctx: &Ctx<'_>,
+    actor: &Principal,
+    conversation: ConversationId,
+    seq: Seq,
+    data: &str,
+) -> Result<Committed> {
+    bots::callback_data(data)?;
+    let (conv, member) = require_member(ctx.conn, conversation, actor.user.id)?;
+    let message = match load_message(ctx.conn, conv.id, seq)? {
+        Some(m) if seq >= member.joined_seq && !m.deleted => m,
+        _ => {
+            return Err(Error::not_found(format!(
+                "no message {seq} in this conversation"
+            )));
+        }
+    };
+    let pressed = message.reply_markup.as_ref().is_some_and(|m| {
+        m.buttons()
+            .any(|b| b.callback_data.as_deref() == Some(data))
+    });
+    if !pressed {
+        return Err(Error::invalid("that message has no such button"));
+    }
+    let bot = message.sender;
+    if member_row(ctx.conn, conv.id, bot)?.is_none() {
+        return Err(Error::invalid("the bot is no longer in this conversation"));
+    }
+    let pts = next_pts(ctx, bot)?;
+    let query = CallbackQuery {
+        id: pts.to_string(),
+        conversation: conv.id,
+        seq,
+        from: actor.user.clone(),
+        data: data.to_string(),
+        server_time: ctx.now,
+    };
+    let payload = serde_json::to_string(&query)
+        .map_err(|e| Error::Unavailable(format!("cannot encode a callback query: {e}")))?;
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
+             VALUES (?1, ?2, 'callback', ?3, ?4, ?5)",
+        )
+        .db()?
+        .execute(params![bot.0, pts, conv.id.0, sql(seq), payload])
+        .db()?;
+    Ok(Committed {
+        conversation: conv.id,
+        seq: None,
+        server_time: ctx.now,
+        duplicate: false,
+        fanout: vec![Fanout {
+            event: Arc::new(Event::CallbackQuery(query)),
+            recipients: vec![(bot, num(pts))],
+        }],
+    })
+}
