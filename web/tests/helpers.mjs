@@ -21,23 +21,21 @@ export const SHOTS = process.env.E2E_SCREENSHOTS || join(REPO, 'docs/screenshots
 export const PHONE = { width: 390, height: 844 };
 export const DESKTOP = { width: 1280, height: 800 };
 
-/** The real server on 127.0.0.1:<free port>, with a fresh data directory. */
-export async function startServer({ env = {} } = {}) {
-  assert.ok(existsSync(BIN), `${BIN} is missing: run \`cargo build -p chapar\` first`);
-  const data = mkdtempSync(join(tmpdir(), 'chapar-web-'));
+/** Starts `chapar serve` and resolves with its process and URL (from its first stdout line). */
+async function spawnServer(data, listen, env) {
   // The server reads every CHAPAR_* variable as configuration: pass only the test's own.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CHAPAR_')));
-  const proc = spawn(BIN, ['serve', '--data', join(data, 'db'), '--listen', '127.0.0.1:0'], {
+  const proc = spawn(BIN, ['serve', '--data', join(data, 'db'), '--listen', listen], {
     env: { ...inherited, RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stderr = '';
+  proc.stderrText = '';
   proc.stderr.on('data', (d) => {
-    stderr += d;
+    proc.stderrText += d;
   });
   const url = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error('server did not start in 20 s:\n' + stderr)), 20000);
-    proc.on('exit', (code) => fail(new Error(`server exited with ${code}:\n${stderr}`)));
+    const timer = setTimeout(() => fail(new Error('server did not start in 20 s:\n' + proc.stderrText)), 20000);
+    proc.on('exit', (code) => fail(new Error(`server exited with ${code}:\n${proc.stderrText}`)));
     createInterface({ input: proc.stdout }).once('line', (line) => {
       clearTimeout(timer);
       const m = line.match(/^chapar listening on (http:\/\/\S+)$/);
@@ -45,24 +43,43 @@ export async function startServer({ env = {} } = {}) {
       else fail(new Error('unexpected first line: ' + line));
     });
   });
+  return { proc, url };
+}
+
+/** SIGTERM (the server drains), then SIGKILL after 5 s. */
+function terminate(proc) {
+  return new Promise((r) => {
+    if (proc.exitCode != null || proc.signalCode != null) return r();
+    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    proc.on('exit', () => {
+      clearTimeout(t);
+      r();
+    });
+    proc.kill('SIGTERM');
+  });
+}
+
+/** The real server on 127.0.0.1:<free port>, with a fresh data directory. */
+export async function startServer({ env = {} } = {}) {
+  assert.ok(existsSync(BIN), `${BIN} is missing: run \`cargo build -p chapar\` first`);
+  const data = mkdtempSync(join(tmpdir(), 'chapar-web-'));
+  let { proc, url } = await spawnServer(data, '127.0.0.1:0', env);
+  const host = new URL(url).host;
   return {
     url,
-    host: new URL(url).host,
+    host,
     data,
-    stderr: () => stderr,
+    stderr: () => proc.stderrText,
+    /** Stops the server, keeping its data, until `start`. */
+    async down() {
+      await terminate(proc);
+    },
+    /** Starts it again on the same address with the same data. */
+    async start() {
+      ({ proc } = await spawnServer(data, host, env));
+    },
     async stop() {
-      proc.kill('SIGTERM');
-      await new Promise((r) => {
-        if (proc.exitCode != null) return r();
-        const t = setTimeout(() => {
-          proc.kill('SIGKILL');
-          r();
-        }, 5000);
-        proc.on('exit', () => {
-          clearTimeout(t);
-          r();
-        });
-      });
+      await terminate(proc);
       rmSync(data, { recursive: true, force: true });
     },
   };

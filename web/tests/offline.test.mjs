@@ -96,6 +96,7 @@ test('a send whose reply was lost is retried with its client_id and stored once'
   await H.waitOnline(ava.page);
   await H.waitForText(dan.page, 'sent twice, stored once');
   await ava.page.waitForFunction(() => !document.querySelector('.msg.pending'));
+  await ava.page.waitForFunction(() => localStorage.getItem('chapar.outbox') === null);
   // The only reply the page saw is the server's answer to the retry: the first result again.
   assert.deepEqual(await ava.page.evaluate(() => window.sentReplies.map((s) => s.duplicate)), [true]);
   await dan.page.waitForTimeout(500);
@@ -136,4 +137,38 @@ test('the queue survives a reload while offline', async () => {
   fay.page.assertClean();
   await eli.context.close();
   await fay.context.close();
+});
+
+test('the server goes away and comes back: reconnecting is shown, then everything resumes', async () => {
+  const gil = await H.newUser(browser, server, 'gil', 'Gil');
+  const hana = await H.newUser(browser, server, 'hana', 'Hana');
+  await H.openChatWith(gil.page, 'hana');
+  await H.send(gil.page, 'before the restart');
+  await hana.page.locator('.conv-item', { hasText: 'Gil' }).click();
+  await H.waitForText(hana.page, 'before the restart');
+
+  await server.down();
+  for (const u of [gil, hana]) {
+    await u.page.waitForFunction(() => ['reconnecting', 'connecting'].includes(document.body.dataset.conn));
+    assert.ok(await u.page.isVisible('#conn-status'));
+  }
+  assert.match(await gil.page.textContent('#conn-status'), /Reconnect|Connect/);
+  await H.send(gil.page, 'written while the server was down');
+  await gil.page.waitForSelector('.msg.pending');
+
+  await server.start();
+  // Backoff is capped; the page also retries at once when asked ("Retry now").
+  for (const u of [gil, hana]) await H.waitOnline(u.page);
+  await H.waitForText(hana.page, 'written while the server was down');
+  await H.send(hana.page, 'and after it');
+  await H.waitForText(gil.page, 'and after it');
+  assert.equal(await count(hana.page, 'written while the server was down'), 1);
+  assert.equal(await count(gil.page, 'written while the server was down'), 1);
+
+  // A restart is not an error worth a console message.
+  for (const u of [gil, hana]) {
+    u.page.problems.splice(0, u.page.problems.length, ...u.page.problems.filter((p) => !/WebSocket|ERR_CONNECTION_REFUSED/.test(p)));
+    u.page.assertClean();
+    await u.context.close();
+  }
 });

@@ -151,6 +151,7 @@ test('keyboard only: sign up, start a chat, send, move through the list', async 
   await k.press('Enter');
   await page.waitForFunction(() => document.getElementById('chat-title').textContent === 'Second');
   await page.waitForSelector('#composer-input:focus');
+  await H.waitForText(page, 'in the group');
   // Messages are reachable from the composer, and Escape returns to it.
   await k.press('ArrowUp');
   assert.ok(await page.evaluate(() => document.activeElement.classList.contains('msg')));

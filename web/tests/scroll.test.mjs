@@ -117,6 +117,16 @@ test(`a conversation of ${N} messages pages in and scrolls smoothly`, async () =
   // Now scroll down through all of it, a screenful at a time, one frame per step.
   const stats = await page.evaluate(async () => {
     const el = document.getElementById('messages');
+    // Time the list's own work per scroll (render the window, measure, place): frame times on a
+    // busy test machine mostly measure the machine.
+    const vlist = window.chapar.app.chat.vlist;
+    const work = [];
+    const layout = vlist.layout.bind(vlist);
+    vlist.layout = () => {
+      const t = performance.now();
+      layout();
+      work.push(performance.now() - t);
+    };
     const frame = () => new Promise((r) => requestAnimationFrame(() => r(performance.now())));
     const times = [];
     let rows = 0;
@@ -130,14 +140,21 @@ test(`a conversation of ${N} messages pages in and scrolls smoothly`, async () =
       rows = Math.max(rows, document.querySelectorAll('.vl-row').length);
       steps++;
     }
-    times.sort((a, b) => a - b);
+    const pct = (xs, p) => xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
     const texts = [...document.querySelectorAll('.msg .text')].map((e) => e.textContent);
-    return { steps, rows, p50: times[times.length >> 1], p95: times[Math.floor(times.length * 0.95)], max: times.at(-1), last: texts };
+    return {
+      steps, rows, last: texts,
+      frame50: pct(times, 0.5), frame95: pct(times, 0.95),
+      work50: pct(work, 0.5), work95: pct(work, 0.95), workMax: pct(work, 1),
+    };
   });
-  console.log(`scrolled ${stats.steps} screens: p50 ${stats.p50.toFixed(1)} ms, p95 ${stats.p95.toFixed(1)} ms, max ${stats.max.toFixed(1)} ms per frame; at most ${Math.max(maxRows, stats.rows)} rows in the DOM`);
+  const ms = (x) => x.toFixed(1) + ' ms';
+  console.log(`scrolled ${stats.steps} screens: list work per scroll p50 ${ms(stats.work50)}, p95 ${ms(stats.work95)}, max ${ms(stats.workMax)}; frames p50 ${ms(stats.frame50)}, p95 ${ms(stats.frame95)}; at most ${Math.max(maxRows, stats.rows)} rows in the DOM`);
   assert.ok(stats.steps > 100, 'a long way to scroll');
   assert.ok(Math.max(maxRows, stats.rows) < 150, 'only the rows near the viewport are rendered');
-  assert.ok(stats.p95 < 100, `p95 frame ${stats.p95} ms`);
+  // A frame is 16 ms; the list's share of it must leave room for the browser's. (The median:
+  // single slow steps on a shared test machine say more about the machine than the list.)
+  assert.ok(stats.work50 < 8, `median list work per scroll ${stats.work50} ms`);
   assert.ok(stats.last.some((t) => t.startsWith(`message ${N - 1}`)), 'reached the newest message');
 
   page.assertClean();

@@ -105,3 +105,29 @@ test('a second context linked as another device sees the same conversations', as
   await nima.context.close();
   await lale.context.close();
 });
+
+test('a device revoked from another device is signed out at once', async () => {
+  const rana = await H.newUser(browser, server, 'rana', 'Rana');
+  await rana.page.click('#menu-btn');
+  await rana.page.click('#link-device-btn');
+  const code = (await rana.page.locator('#link-code-value').textContent()).trim();
+  await rana.page.keyboard.press('Escape');
+  const { context, page: old } = await H.openPage(browser, server);
+  await old.click('#tab-link');
+  await old.fill('#link-code', code);
+  await old.click('#link-submit');
+  await H.waitOnline(old);
+
+  await rana.page.click('#menu-btn');
+  const revoke = rana.page.locator('#device-list li', { hasNotText: '(' }).locator('button');
+  await revoke.click();
+  // The revoked browser is back at the sign-in screen, told why, with nothing kept.
+  await old.waitForSelector('#auth .notice');
+  assert.equal(await old.evaluate(() => localStorage.getItem('chapar.session')), null);
+  await rana.page.locator('#device-list li.revoked').waitFor();
+
+  rana.page.assertClean();
+  old.assertClean();
+  await context.close();
+  await rana.context.close();
+});

@@ -21,6 +21,8 @@ export class VList {
     this.heights = new Map();
     this.offsets = [0];
     this.estimate = o.estimate || 60;
+    this.measuredSum = 0;
+    this.measuredCount = 0;
     this.overscan = o.overscan || 800;
     this.rendered = new Map(); // key -> {el, sig}
     this.sizer = document.createElement('div');
@@ -36,6 +38,8 @@ export class VList {
         // New widths wrap text differently: every height we know is stale.
         this.width = w;
         this.heights.clear();
+        this.measuredSum = 0;
+        this.measuredCount = 0;
       }
       this.update();
     });
@@ -214,11 +218,16 @@ export class VList {
     let changed = false;
     for (const [key, r] of this.rendered) {
       const h = r.el.offsetHeight;
-      if (this.heights.get(key) !== h) {
+      const old = this.heights.get(key);
+      if (old !== h) {
         this.heights.set(key, h);
         changed = true;
+        // Unmeasured rows are estimated at the average so far: fewer corrections later.
+        this.measuredSum += h - (old ?? 0);
+        if (old === undefined) this.measuredCount++;
       }
     }
+    if (changed && this.measuredCount >= 8) this.estimate = this.measuredSum / this.measuredCount;
     return changed;
   }
 
