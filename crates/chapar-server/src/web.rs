@@ -118,7 +118,10 @@ fn respond(method: &Method, headers: &HeaderMap, asset: Option<&'static Asset>) 
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if asset.content_type.starts_with("text/html") {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
@@ -175,7 +178,12 @@ mod tests {
         let r = respond(&Method::GET, &headers, Some(js));
         assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
         assert_eq!(r.headers()[header::VARY], "accept-encoding");
-        assert!(r.headers()[header::ETAG].to_str().unwrap().ends_with("-gz\""));
+        assert!(
+            r.headers()[header::ETAG]
+                .to_str()
+                .unwrap()
+                .ends_with("-gz\"")
+        );
         headers.insert(
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("gzip;q=0, identity"),
