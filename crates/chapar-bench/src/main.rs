@@ -324,6 +324,7 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
             };
             let load_before = procfs::loadavg();
             let machine = procfs::CpuMark::now(std::process::id());
+            let tcp = procfs::tcp_counters();
             let outcome = tokio::time::timeout(cli.cmd.bound(), cli.cmd.run(&mut ctx)).await;
             let machine = machine.since();
             let crashed = !ctx.target.alive();
@@ -356,6 +357,7 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
                 "loadavg_after": procfs::loadavg(),
                 "busy_cores": machine.machine_cores,
                 "generator_cores": machine.cores,
+                "tcp": procfs::tcp_delta(&tcp),
             });
             if runs_n > 1 {
                 eprint!("{}", cli.cmd.summary(&value));

@@ -67,6 +67,41 @@ pub fn machine_busy_secs() -> Option<f64> {
     Some((total - idle) / TICKS_PER_SEC)
 }
 
+/// Machine-wide TCP counters that tell of a stampede: connections dropped because a listen
+/// queue was full (the server did not accept fast enough), SYN cookies sent.
+pub fn tcp_counters() -> BTreeMap<String, u64> {
+    const WANTED: [&str; 4] = [
+        "ListenOverflows",
+        "ListenDrops",
+        "SyncookiesSent",
+        "TCPReqQFullDrop",
+    ];
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    let mut out = BTreeMap::new();
+    if let [names, values, ..] = lines[..] {
+        for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
+            if WANTED.contains(&n)
+                && let Ok(v) = v.parse()
+            {
+                out.insert(n.to_string(), v);
+            }
+        }
+    }
+    out
+}
+
+/// Counters that grew between two readings of [`tcp_counters`].
+pub fn tcp_delta(before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    tcp_counters()
+        .into_iter()
+        .map(|(k, v)| {
+            let d = v.saturating_sub(before.get(&k).copied().unwrap_or(0));
+            (k, d)
+        })
+        .collect()
+}
+
 /// The load average over the last minute.
 pub fn loadavg() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
@@ -180,5 +215,6 @@ mod tests {
         assert!(!thread_cpu(me).is_empty());
         assert!(machine_busy_secs().unwrap() > 0.0);
         assert!(loadavg().is_some());
+        assert!(tcp_counters().contains_key("ListenOverflows"));
     }
 }

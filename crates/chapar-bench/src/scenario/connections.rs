@@ -39,7 +39,7 @@ pub struct Args {
 }
 
 pub fn server_env(_: &Args) -> Vec<(String, String)> {
-    vec![]
+    super::setup_env()
 }
 
 pub const RATIOS: &[(&str, &str)] = &[

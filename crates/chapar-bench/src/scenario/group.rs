@@ -62,10 +62,12 @@ impl Args {
 }
 
 pub fn server_env(a: &Args) -> Vec<(String, String)> {
-    vec![(
+    let mut env = super::setup_env();
+    env.push((
         "CHAPAR_LIMITS__MAX_GROUP_MEMBERS".into(),
         a.members.max(1000).to_string(),
-    )]
+    ));
+    env
 }
 
 pub const RATIOS: &[(&str, &str)] = &[
@@ -236,9 +238,9 @@ pub async fn run(a: &Args, ctx: &mut Ctx) -> anyhow::Result<Value> {
     // Members catch the "added" entries before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    // Senders stay under chapar's default 50 requests/s per connection.
+    // Senders stay under chapar's default send budget of 20 messages/s per device.
     let max_rate = rates.iter().copied().max().unwrap_or(1);
-    let senders = (max_rate.div_ceil(40) as usize).clamp(1, m);
+    let senders = (max_rate.div_ceil(15) as usize).clamp(1, m);
     let monitor = Monitor::start(ctx.target.pid(), Duration::from_millis(500));
     let step_dur = Duration::from_secs(a.step_secs.max(1));
     let budget = tokio::time::Instant::now() + Duration::from_secs(a.duration);

@@ -38,6 +38,24 @@ impl Ctx {
     }
 }
 
+/// Server configuration for scenarios whose setup signs up many accounts from a few loopback
+/// addresses: the sign-up budgets (per node and per source address) are raised so that setting
+/// up is not throttled. Nothing measured goes through them; every other limit stays default.
+pub fn setup_env() -> Vec<(String, String)> {
+    [
+        ("CHAPAR_ADMISSION__SIGNUPS_PER_SECOND", "1000000"),
+        ("CHAPAR_ADMISSION__SIGNUP_BURST", "1000000"),
+        (
+            "CHAPAR_ADMISSION__SIGNUPS_PER_ADDRESS__PER_MINUTE",
+            "60000000",
+        ),
+        ("CHAPAR_ADMISSION__SIGNUPS_PER_ADDRESS__BURST", "1000000"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// A random handle prefix (a letter first, as handles must start with one).
 pub fn new_tag() -> String {
     let mut rng = rand::thread_rng();
