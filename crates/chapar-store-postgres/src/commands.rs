@@ -10,7 +10,8 @@
 
 use crate::db::{Ctx, col, num, sql};
 use crate::rows::{
-    ConvRow, MemberRow, direct_key, kind_str, load_message, lock_member, member_ids, require_user,
+    ConvRow, MemberRow, direct_key, kind_str, load_message, lock_member, lock_member_dedup,
+    member_ids,
 };
 use chapar_core::store::{Command, Committed, Fanout, Principal, Target};
 use chapar_core::{Error, Result, rules};
@@ -101,11 +102,12 @@ pub async fn execute(ctx: &Ctx<'_>, actor: &Principal, command: Command) -> Resu
                 text.as_deref(),
                 data.as_ref(),
             )?;
-            let (conv, member) = match target {
-                Target::Conversation(id) => lock_member(ctx, id, actor.user.id).await?,
-                Target::Peer(handle) => direct_conversation(ctx, actor, &handle).await?,
+            let id = match target {
+                Target::Conversation(id) => id,
+                Target::Peer(handle) => direct_conversation_id(ctx, actor, &handle).await?,
             };
-            if let Some(first) = duplicate(ctx, conv.id, actor, &client_id).await? {
+            let (conv, member, first) = lock_member_dedup(ctx, id, actor, &client_id).await?;
+            if let Some(first) = first {
                 return Ok(first);
             }
             rules::can_post(conv.kind, member.role)?;
@@ -286,41 +288,67 @@ pub(crate) async fn direct_conversation(
     actor: &Principal,
     handle: &str,
 ) -> Result<(ConvRow, MemberRow)> {
+    let id = direct_conversation_id(ctx, actor, handle).await?;
+    lock_member(ctx, id, actor.user.id).await
+}
+
+/// The id of the direct conversation between the actor and `handle`, created (with both as
+/// members) if it does not exist yet. Not locked yet.
+pub(crate) async fn direct_conversation_id(
+    ctx: &Ctx<'_>,
+    actor: &Principal,
+    handle: &str,
+) -> Result<ConversationId> {
     let handle = rules::handle(handle)?;
-    let peer = require_user(ctx, &handle).await?;
-    if peer.id == actor.user.id {
+    // The peer and the conversation, if any, in one round trip.
+    let row = ctx
+        .opt(
+            "SELECT u.id, c.id FROM users u
+             LEFT JOIN conversations c
+                 ON c.direct_key = LEAST(u.id, $2)::text || ':' || GREATEST(u.id, $2)::text
+             WHERE u.handle = $1",
+            &[&handle, &actor.user.id.0],
+        )
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no user @{handle}")))?;
+    let peer = UserId(col(&row, 0)?);
+    if peer == actor.user.id {
         return Err(Error::invalid(
             "you cannot send a direct message to yourself",
         ));
     }
-    let key = direct_key(actor.user.id, peer.id);
-    let find = "SELECT id FROM conversations WHERE direct_key = $1";
-    let id = match ctx.opt(find, &[&key]).await? {
-        Some(r) => ConversationId(col(&r, 0)?),
+    if let Some(id) = col::<Option<i64>>(&row, 1)? {
+        return Ok(ConversationId(id));
+    }
+    let key = direct_key(actor.user.id, peer);
+    // Two nodes may create it at once: the loser's insert does nothing (after waiting for the
+    // winner's commit) and finds the winner's row.
+    let created = ctx
+        .opt(
+            "INSERT INTO conversations (kind, title, last_seq, created_at, updated_at,
+                                        direct_key)
+             VALUES ($1, '', 0, $2, $2, $3)
+             ON CONFLICT (direct_key) DO NOTHING RETURNING id",
+            &[&kind_str(ConversationKind::Direct), &ctx.now, &key],
+        )
+        .await?;
+    match created {
+        Some(r) => {
+            let id = ConversationId(col(&r, 0)?);
+            insert_member(ctx, id, actor.user.id, Role::Member, 1).await?;
+            insert_member(ctx, id, peer, Role::Member, 1).await?;
+            Ok(id)
+        }
         None => {
-            // Two nodes may create it at once: the loser's insert does nothing (after waiting
-            // for the winner's commit) and finds the winner's row.
-            let created = ctx
-                .opt(
-                    "INSERT INTO conversations (kind, title, last_seq, created_at, updated_at,
-                                                direct_key)
-                     VALUES ($1, '', 0, $2, $2, $3)
-                     ON CONFLICT (direct_key) DO NOTHING RETURNING id",
-                    &[&kind_str(ConversationKind::Direct), &ctx.now, &key],
+            let found = ctx
+                .one(
+                    "SELECT id FROM conversations WHERE direct_key = $1",
+                    &[&key],
                 )
                 .await?;
-            match created {
-                Some(r) => {
-                    let id = ConversationId(col(&r, 0)?);
-                    insert_member(ctx, id, actor.user.id, Role::Member, 1).await?;
-                    insert_member(ctx, id, peer.id, Role::Member, 1).await?;
-                    id
-                }
-                None => ConversationId(col(&ctx.one(find, &[&key]).await?, 0)?),
-            }
+            Ok(ConversationId(col(&found, 0)?))
         }
-    };
-    lock_member(ctx, id, actor.user.id).await
+    }
 }
 
 /// Add a member (joined_order continues the conversation's sequence).
@@ -381,8 +409,8 @@ pub(crate) async fn change_target(
     client_id: &str,
 ) -> Result<(ConvRow, MemberRow, std::result::Result<Message, Committed>)> {
     rules::client_id(client_id)?;
-    let (conv, member) = lock_member(ctx, conversation, actor.user.id).await?;
-    if let Some(first) = duplicate(ctx, conv.id, actor, client_id).await? {
+    let (conv, member, first) = lock_member_dedup(ctx, conversation, actor, client_id).await?;
+    if let Some(first) = first {
         return Ok((conv, member, Err(first)));
     }
     let target = match load_message(ctx, conv.id, seq).await? {
@@ -396,41 +424,17 @@ pub(crate) async fn change_target(
     Ok((conv, member, Ok(target)))
 }
 
-/// Append an entry and tell every current member.
+/// Append an entry and tell every current member: one statement (one round trip) that takes
+/// the next seq (under the conversation's row lock, which the caller holds), stores the entry,
+/// moves the actor's own markers (they have seen what they appended), and gives every member the
+/// next pts of their feed, locking the members' user rows in id order (one order for every
+/// transaction: no deadlock between them).
 pub(crate) async fn append_to_members(
     ctx: &Ctx<'_>,
     actor: &Principal,
     conv: &ConvRow,
     entry: Entry,
 ) -> Result<Committed> {
-    let message = append(ctx, actor, conv.id, entry).await?;
-    let fanout = fan_out_to_members(ctx, message).await?;
-    Ok(committed(fanout))
-}
-
-pub(crate) fn committed(fanout: Fanout) -> Committed {
-    let (conversation, seq, server_time) = match fanout.event.as_ref() {
-        Event::Message(m) => (m.conversation, Some(m.seq), m.server_time),
-        _ => (ConversationId(0), None, 0),
-    };
-    Committed {
-        conversation,
-        seq,
-        server_time,
-        duplicate: false,
-        fanout: vec![fanout],
-    }
-}
-
-/// Append one entry to the log in one statement: the next seq (under the conversation's row
-/// lock, which the caller holds), the conversation's activity time, the row, and the actor's own
-/// markers (they have seen what they appended).
-pub(crate) async fn append(
-    ctx: &Ctx<'_>,
-    actor: &Principal,
-    conversation: ConversationId,
-    entry: Entry,
-) -> Result<Message> {
     let system = match &entry.system {
         Some(s) => Some(
             serde_json::to_string(s)
@@ -442,8 +446,8 @@ pub(crate) async fn append(
     let (entities, reply_markup) = crate::rows::rich_columns(&entry.entities, &entry.reply_markup)?;
     let reply_to = entry.reply_to.map(sql);
     let target = entry.target.map(sql);
-    let row = ctx
-        .one(
+    let rows = ctx
+        .query(
             "WITH s AS (
                  UPDATE conversations SET last_seq = last_seq + 1, updated_at = $6
                  WHERE id = $1 RETURNING last_seq
@@ -459,10 +463,20 @@ pub(crate) async fn append(
                  SET delivered_seq = GREATEST(delivered_seq, (SELECT seq FROM m)),
                      read_seq = GREATEST(read_seq, (SELECT seq FROM m))
                  WHERE conversation_id = $1 AND user_id = $2
+             ), r AS (
+                 SELECT u.id FROM members mb JOIN users u ON u.id = mb.user_id
+                 WHERE mb.conversation_id = $1 ORDER BY u.id FOR NO KEY UPDATE OF u
+             ), b AS (
+                 UPDATE users u SET pts = u.pts + 1 FROM r WHERE u.id = r.id
+                 RETURNING u.id, u.pts
+             ), f AS (
+                 INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
+                 SELECT b.id, b.pts, 'message', $1, m.seq, NULL FROM b, m
+                 RETURNING user_id, pts, seq
              )
-             SELECT seq FROM m",
+             SELECT user_id, pts, seq FROM f",
             &[
-                &conversation.0,
+                &conv.id.0,
                 &actor.user.id.0,
                 &actor.device.0,
                 &entry.client_id,
@@ -480,10 +494,14 @@ pub(crate) async fn append(
             ],
         )
         .await?;
-    let seq: i64 = col(&row, 0)?;
-    Ok(Message {
-        conversation,
-        seq: num(seq),
+    let Some(first) = rows.first() else {
+        // The actor is a member, so there is always at least one recipient.
+        return Err(Error::Unavailable("an append reached no member".into()));
+    };
+    let seq = num(col(first, 2)?);
+    let message = Message {
+        conversation: conv.id,
+        seq,
         sender: actor.user.id,
         sender_handle: actor.user.handle.clone(),
         sender_device: actor.device,
@@ -502,7 +520,25 @@ pub(crate) async fn append(
         reactions: Vec::new(),
         entities: entry.entities,
         reply_markup: entry.reply_markup,
-    })
+    };
+    Ok(committed(Fanout {
+        recipients: recipients(&rows)?,
+        event: Arc::new(Event::Message(message)),
+    }))
+}
+
+pub(crate) fn committed(fanout: Fanout) -> Committed {
+    let (conversation, seq, server_time) = match fanout.event.as_ref() {
+        Event::Message(m) => (m.conversation, Some(m.seq), m.server_time),
+        _ => (ConversationId(0), None, 0),
+    };
+    Committed {
+        conversation,
+        seq,
+        server_time,
+        duplicate: false,
+        fanout: vec![fanout],
+    }
 }
 
 fn recipients(rows: &[tokio_postgres::Row]) -> Result<Vec<(UserId, u64)>> {
@@ -512,30 +548,6 @@ fn recipients(rows: &[tokio_postgres::Row]) -> Result<Vec<(UserId, u64)>> {
         .collect::<Result<Vec<_>>>()?;
     out.sort_unstable();
     Ok(out)
-}
-
-/// One feed row per current member for a log entry, each with that user's next pts. The users'
-/// rows are locked in id order (one order for every transaction: no deadlock between them).
-pub(crate) async fn fan_out_to_members(ctx: &Ctx<'_>, message: Message) -> Result<Fanout> {
-    let rows = ctx
-        .query(
-            "WITH r AS (
-                 SELECT u.id FROM members mb JOIN users u ON u.id = mb.user_id
-                 WHERE mb.conversation_id = $1 ORDER BY u.id FOR NO KEY UPDATE OF u
-             ), b AS (
-                 UPDATE users u SET pts = u.pts + 1 FROM r WHERE u.id = r.id
-                 RETURNING u.id, u.pts
-             )
-             INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
-             SELECT id, pts, 'message', $1, $2, NULL FROM b
-             RETURNING user_id, pts",
-            &[&message.conversation.0, &sql(message.seq)],
-        )
-        .await?;
-    Ok(Fanout {
-        recipients: recipients(&rows)?,
-        event: Arc::new(Event::Message(message)),
-    })
 }
 
 /// Move the actor's markers forward; tell the other members when one moved (small groups only).

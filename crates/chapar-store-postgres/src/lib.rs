@@ -36,6 +36,7 @@ pub mod testing;
 
 use async_trait::async_trait;
 use chapar_core::bots::{Bot, BotAction, BotChange, BotOp};
+use chapar_core::stats::StoreStats;
 use chapar_core::store::{
     Command, CommitListener, Committed, NewAccount, NewDevice, Principal, SecretHash, Store, Target,
 };
@@ -50,8 +51,9 @@ use sequencer::{Sequencer, Ticket};
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 
 pub use schema::SCHEMA_VERSION;
@@ -110,6 +112,23 @@ pub struct PgStore {
     cluster_id: String,
     /// Last server time handed out (never goes backwards on this node).
     clock: Mutex<i64>,
+    stats: Arc<StoreStats>,
+}
+
+/// Counts a write in flight (`queue_depth`) for as long as it lives.
+struct InFlight<'a>(&'a StoreStats);
+
+impl<'a> InFlight<'a> {
+    fn new(stats: &'a StoreStats) -> Self {
+        stats.queue_depth.fetch_add(1, Ordering::Relaxed);
+        InFlight(stats)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.queue_depth.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn wall_ms() -> i64 {
@@ -157,6 +176,7 @@ impl PgStore {
             listener: OnceLock::new(),
             cluster_id,
             clock: Mutex::new(0),
+            stats: Arc::new(StoreStats::default()),
         })
     }
 
@@ -183,20 +203,34 @@ impl PgStore {
         T: Send,
         F: for<'a> Fn(&'a Ctx<'a>) -> Job<'a, T> + Send + Sync,
     {
-        let _permit = self.writes.try_acquire().map_err(|_| Error::Overloaded {
-            reason: "too many writes waiting for the database".into(),
-            retry_after_ms: RETRY_AFTER_MS,
-        })?;
+        let Ok(_permit) = self.writes.try_acquire() else {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::Overloaded {
+                reason: "too many writes waiting for the database".into(),
+                retry_after_ms: RETRY_AFTER_MS,
+            });
+        };
+        let _depth = InFlight::new(&self.stats);
         let mut attempt = 0u32;
         loop {
             let once = self.write_once(ticketed, &job);
-            match tokio::time::timeout(self.options.op_timeout, once).await {
+            let started = Instant::now();
+            let outcome = tokio::time::timeout(self.options.op_timeout, once).await;
+            self.stats
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
+            match outcome {
                 Err(_) => {
                     return Err(Error::Unavailable(
                         "the database did not answer in time".into(),
                     ));
                 }
-                Ok(Ok(done)) => return Ok(done),
+                Ok(Ok(done)) => {
+                    // One write per transaction (PostgreSQL groups concurrent commits' WAL
+                    // flushes itself).
+                    self.stats.batch_size.observe(1.0);
+                    return Ok(done);
+                }
                 Ok(Err(Attempt::Fail(e))) => return Err(e),
                 Ok(Err(Attempt::Retry(e))) => {
                     attempt += 1;
@@ -223,8 +257,14 @@ impl PgStore {
     {
         let lease = self.pool.get().await.map_err(Attempt::Fail)?;
         let ctx = Ctx::new(lease.conn(), self.now(), &self.limits);
-        ctx.simple("BEGIN").await.map_err(Attempt::Fail)?;
-        match job(&ctx).await {
+        // BEGIN is pipelined with the job's first statement (sent without waiting for its
+        // answer; the connection answers in order), saving a round trip.
+        let (begun, outcome) = tokio::join!(ctx.simple("BEGIN"), job(&ctx));
+        if let Err(e) = begun {
+            // The connection is dropped (not clean): nothing of this attempt can commit.
+            return Err(Attempt::Fail(e));
+        }
+        match outcome {
             Ok(value) => {
                 let ticket = ticketed.then(|| self.sequencer.ticket());
                 // A failed COMMIT leaves the outcome unknown: the connection is dropped, the
@@ -270,11 +310,16 @@ impl PgStore {
         let once = async {
             let lease = self.pool.get().await?;
             let ctx = Ctx::new(lease.conn(), self.now(), &self.limits);
-            if snapshot {
-                ctx.simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await?;
-            }
-            let result = job(&ctx).await;
+            let result = if snapshot {
+                let (begun, result) = tokio::join!(
+                    ctx.simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+                    job(&ctx)
+                );
+                begun?;
+                result
+            } else {
+                job(&ctx).await
+            };
             if ctx.failure() != Failure::Broken {
                 let end = if snapshot {
                     ctx.simple("ROLLBACK").await
@@ -299,6 +344,10 @@ impl Drop for PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    fn stats(&self) -> Option<Arc<StoreStats>> {
+        Some(Arc::clone(&self.stats))
+    }
+
     fn set_commit_listener(&self, listener: CommitListener) {
         let _ = self.listener.set(listener);
     }

@@ -177,6 +177,49 @@ pub async fn lock_member(
     Ok((conv_row(&row, 0)?, member))
 }
 
+/// [`lock_member`] and, in the same round trip, the first outcome of an append this device
+/// already made in the conversation with `client_id` (idempotent retries).
+pub async fn lock_member_dedup(
+    ctx: &Ctx<'_>,
+    conversation: ConversationId,
+    actor: &chapar_core::store::Principal,
+    client_id: &str,
+) -> Result<(ConvRow, MemberRow, Option<chapar_core::store::Committed>)> {
+    let row = ctx
+        .opt(
+            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
+                    m.role, m.joined_seq, m.delivered_seq, m.read_seq,
+                    d.seq, d.server_time
+             FROM conversations c
+             LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2
+             LEFT JOIN messages d ON d.conversation_id = c.id AND d.sender_device = $3
+                                 AND d.client_id = $4
+             WHERE c.id = $1
+             FOR NO KEY UPDATE OF c",
+            &[
+                &conversation.0,
+                &actor.user.id.0,
+                &actor.device.0,
+                &client_id,
+            ],
+        )
+        .await?
+        .ok_or_else(denied)?;
+    let member = member_row_at(&row, 5)?.ok_or_else(denied)?;
+    let conv = conv_row(&row, 0)?;
+    let first = match col::<Option<i64>>(&row, 9)? {
+        Some(seq) => Some(chapar_core::store::Committed {
+            conversation: conv.id,
+            seq: Some(num(seq)),
+            server_time: col(&row, 10)?,
+            duplicate: true,
+            fanout: Vec::new(),
+        }),
+        None => None,
+    };
+    Ok((conv, member, first))
+}
+
 /// Members' user ids in the order they joined.
 pub async fn member_ids(ctx: &Ctx<'_>, conversation: ConversationId) -> Result<Vec<UserId>> {
     let rows = ctx
