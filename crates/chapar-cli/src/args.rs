@@ -106,6 +106,58 @@ pub enum Command {
         conversation: String,
         seq: Option<u64>,
     },
+    /// Create and manage your bots (Telegram-compatible Bot API).
+    #[command(subcommand)]
+    Bot(BotCmd),
+    /// Service accounts: create one, or allow or stop one sending you notifications.
+    #[command(subcommand)]
+    Service(ServiceCmd),
+    /// Press a button under a bot's message and show the bot's answer.
+    Press {
+        /// Conversation id or @handle of the direct conversation.
+        conversation: String,
+        /// The message carrying the button.
+        seq: u64,
+        /// The button's label (or its callback data).
+        button: String,
+        /// Seconds to wait for the bot's answer (0: do not wait).
+        #[arg(long, default_value_t = 10)]
+        wait: u64,
+    },
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum BotCmd {
+    /// Create a bot owned by you; prints its token `<bot id>:<secret>` (shown once).
+    Create {
+        handle: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List your bots and service accounts.
+    List,
+    /// Issue a new token (the old one stops working at once); prints it.
+    Token { handle: String },
+    /// Revoke the token without issuing a new one.
+    Revoke { handle: String },
+    /// Privacy mode: `on` (default: in groups the bot sees only commands, replies to it and
+    /// mentions of it) or `off` (it sees every message).
+    Privacy { handle: String, mode: String },
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum ServiceCmd {
+    /// Create a service account owned by you; prints its token (shown once).
+    Create {
+        handle: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Allow the service account to send you notifications.
+    Allow { handle: String },
+    /// Stop the service account sending you notifications.
+    Deny { handle: String },
 }
 
 #[derive(Subcommand, Clone, Debug)]

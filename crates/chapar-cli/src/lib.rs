@@ -12,13 +12,13 @@ pub mod commands;
 pub mod output;
 pub mod profile;
 
-pub use args::{Command, DeviceCmd, GlobalArgs, GroupCmd};
+pub use args::{BotCmd, Command, DeviceCmd, GlobalArgs, GroupCmd, ServiceCmd};
 
 use output::Printer;
 
 /// Run one client command. Errors carry a clear message for stderr (the binary exits non-zero).
 pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
-    use commands::{account, feed, groups, messages};
+    use commands::{account, bots, feed, groups, messages};
     let out = Printer { json: global.json };
     let g = &global;
     match command {
@@ -58,5 +58,13 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         } => messages::edit(g, out, conversation, seq, text).await,
         Command::Delete { conversation, seq } => messages::delete(g, out, conversation, seq).await,
         Command::Read { conversation, seq } => messages::read(g, out, conversation, seq).await,
+        Command::Bot(cmd) => bots::bot(g, out, cmd).await,
+        Command::Service(cmd) => bots::service(g, out, cmd).await,
+        Command::Press {
+            conversation,
+            seq,
+            button,
+            wait,
+        } => bots::press(g, out, conversation, seq, button, wait).await,
     }
 }

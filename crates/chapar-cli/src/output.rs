@@ -282,6 +282,12 @@ pub fn message_json(m: &Message) -> Value {
         if let Some(d) = &m.data {
             map.insert("data_bytes".into(), json!(d.len()));
         }
+        if !m.entities.is_empty() {
+            map.insert("entities".into(), json!(m.entities));
+        }
+        if let Some(k) = &m.reply_markup {
+            map.insert("reply_markup".into(), json!(k));
+        }
     }
     v
 }
@@ -365,6 +371,20 @@ pub fn message_text(m: &Message) -> String {
             .map(|r| format!("{}×{}", r.emoji, r.count))
             .collect();
         line.push_str(&format!("  [{}]", r.join(" ")));
+    }
+    if let Some(k) = &m.reply_markup
+        && !m.deleted
+    {
+        for row in &k.inline_keyboard {
+            let buttons: Vec<String> = row
+                .iter()
+                .map(|b| match &b.url {
+                    Some(u) => format!("[{} ↗ {u}]", b.text),
+                    None => format!("[{}]", b.text),
+                })
+                .collect();
+            line.push_str(&format!("\n    {}", buttons.join(" ")));
+        }
     }
     line
 }

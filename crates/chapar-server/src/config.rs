@@ -50,6 +50,8 @@ pub struct Config {
     pub bus: BusConfig,
     pub admission: crate::admission::AdmissionConfig,
     pub rate_limits: crate::ratelimit::RateLimitConfig,
+    /// The Bot API, the service API and webhooks.
+    pub bots: crate::botapi::BotConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +126,7 @@ impl Default for Config {
             bus: BusConfig::default(),
             admission: Default::default(),
             rate_limits: Default::default(),
+            bots: Default::default(),
         }
     }
 }

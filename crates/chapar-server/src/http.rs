@@ -17,6 +17,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/v1/ws", get(gateway::upgrade))
+        .merge(crate::botapi::routes())
         .route("/", get(web::index))
         .fallback(web::asset)
         .with_state(app)

@@ -72,6 +72,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let drain = Duration::from_secs(config.gateway.drain_secs);
     let app = Arc::new(App::new(config, store, bus, registry.clone()));
+    botapi::start(&app);
     // Machine-readable line first: tests and scripts wait for it.
     println!("chapar listening on http://{addr}");
     tracing::info!(%addr, store = %cluster::redact(&app.config.store.url),

@@ -80,9 +80,14 @@ struct Inner {
     by_user: HashMap<UserId, Vec<(DeviceId, Arc<ConnHandle>)>>,
 }
 
+/// Told of feed events for users without a connection on this node.
+pub type FeedHook = Arc<dyn Fn(UserId) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Registry {
     inner: Mutex<Inner>,
+    /// The bot platform's wake-up: bots have no connections, their feed is read over HTTP.
+    feed_hook: std::sync::OnceLock<FeedHook>,
     next_id: AtomicU64,
     draining: AtomicBool,
     lagging: AtomicU64,
@@ -93,6 +98,11 @@ impl Registry {
         // A panic while holding this lock cannot leave the maps inconsistent (each operation is
         // a single insert or remove), so a poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Set the hook told of feed events for users with no connection here (once).
+    pub fn set_feed_hook(&self, hook: FeedHook) {
+        let _ = self.feed_hook.set(hook);
     }
 
     /// Register a new connection with its outbound queue.
@@ -175,6 +185,10 @@ impl Deliver for Registry {
         // than copying the list of connections for every event.
         let inner = self.lock();
         let Some(targets) = inner.by_user.get(&user) else {
+            drop(inner);
+            if let (BusMessage::Feed { .. }, Some(hook)) = (&message, self.feed_hook.get()) {
+                hook(user);
+            }
             return;
         };
         for (device, conn) in targets {

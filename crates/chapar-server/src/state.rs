@@ -2,6 +2,7 @@
 //! the admission and rate-limit state.
 
 use crate::admission::Admission;
+use crate::botapi::Bots;
 use crate::config::Config;
 use crate::ratelimit::Limiters;
 use crate::registry::Registry;
@@ -16,6 +17,8 @@ pub struct App {
     pub registry: Arc<Registry>,
     pub admission: Admission,
     pub limiters: Limiters,
+    /// The bot platform: long polls, webhook senders, Bot API limits.
+    pub bots: Bots,
 }
 
 impl App {
@@ -27,6 +30,8 @@ impl App {
     ) -> App {
         let admission = Admission::new(&config.admission);
         let limiters = Limiters::new(&config.rate_limits);
+        let bots = Bots::new(&config.bots);
+        registry.set_feed_hook(bots.feed_hook());
         App {
             config,
             store,
@@ -34,6 +39,7 @@ impl App {
             registry,
             admission,
             limiters,
+            bots,
         }
     }
 

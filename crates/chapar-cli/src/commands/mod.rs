@@ -2,6 +2,7 @@
 //! and parsing targets.
 
 pub mod account;
+pub mod bots;
 pub mod feed;
 pub mod groups;
 pub mod messages;
