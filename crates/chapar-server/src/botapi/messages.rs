@@ -313,6 +313,9 @@ pub async fn delete_message(ctx: &mut Ctx<'_>, p: &Params) -> Result<Value, ApiE
 /// The message to forward or copy: a text message the bot can see in `from_chat_id`.
 async fn source(view: &mut View<'_>, p: &Params) -> Result<Message, ApiError> {
     let from = view.conversation(chat_id(p, "from_chat_id")?).await?;
+    if view.info(from).await?.is_none() {
+        return Err(ApiError::forbidden("bot is not a member of the group chat"));
+    }
     let seq = u64::try_from(p.int("message_id")?)
         .map_err(|_| ApiError::bad_request("message identifier is not specified"))?;
     let m = view

@@ -6,6 +6,8 @@ mod util;
 
 mod auth;
 mod bad_input;
+mod bots;
+mod bots_bad_input;
 mod chaos;
 mod cli;
 mod cluster;

@@ -2,6 +2,7 @@
 //! data directory, restart or kill -9 it, run CLI commands, and speak the raw protocol.
 #![allow(dead_code)]
 
+pub mod bot;
 pub mod raw;
 
 use std::io::{BufRead, BufReader};
