@@ -157,7 +157,11 @@ export class App {
         const r = await this.client.call('conversations');
         this.model.setConversations(r.conversations);
         this.renderList();
-        if (this.openKey) this.chat.renderHeader();
+        if (this.openKey) {
+          this.chat.renderHeader();
+          // The server's read marker may be behind what is on screen (a mark lost offline).
+          this.chat.maybeMarkRead();
+        }
         if (this.wantedKey && this.model.get(this.wantedKey)) {
           const key = this.wantedKey;
           this.wantedKey = null;
