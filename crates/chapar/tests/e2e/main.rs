@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod bots;
 mod bots_bad_input;
+mod bots_libraries;
 mod chaos;
 mod cli;
 mod cluster;
