@@ -18,6 +18,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/ws", get(gateway::upgrade))
         .merge(crate::botapi::routes())
+        .merge(crate::service::routes())
         .route("/", get(web::index))
         .fallback(web::asset)
         .with_state(app)

@@ -7,6 +7,8 @@
 //! * [`registry`]: this node's connections and the bus's delivery to them.
 //! * [`auth`]: tokens, codes and Ed25519 device proofs.
 //! * [`botapi`]: the bot platform (bot requests of the protocol; Bot API; webhooks).
+//! * [`service`]: the service HTTP API (notifications to people who allowed a service; its
+//!   OpenAPI document at `/v1/openapi.json`).
 //! * [`admission`]: the connection cap, accept budget and sign-up waiting room.
 //! * [`ratelimit`]: token buckets and the per-device and per-account limiters.
 //! * [`metrics`]: `/metrics` for Prometheus.
@@ -25,6 +27,7 @@ pub mod http;
 pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
+pub mod service;
 pub mod state;
 pub mod web;
 

@@ -74,6 +74,11 @@ impl Bots {
         }
     }
 
+    /// Charge one call of `bot` to its request limit; the milliseconds to wait when over it.
+    pub fn check_request(&self, bot: UserId) -> Result<(), u64> {
+        self.requests.check(bot, Instant::now())
+    }
+
     /// What the connection registry calls for every feed event of a user with no connection on
     /// this node (bots never have one): wakes that bot's long poll or webhook sender.
     pub fn feed_hook(&self) -> Arc<dyn Fn(UserId) + Send + Sync> {
@@ -157,7 +162,7 @@ async fn endpoint(
         Err(e) => return e.into_response(),
     };
     let mut ctx = Ctx { app: &app, bot };
-    if let Err(ms) = app.bots.requests.check(ctx.bot.id(), Instant::now()) {
+    if let Err(ms) = app.bots.check_request(ctx.bot.id()) {
         return ApiError::too_many(ms).into_response();
     }
     match dispatch(&mut ctx, &method, &params).await {

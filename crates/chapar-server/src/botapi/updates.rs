@@ -186,6 +186,9 @@ async fn update(
     allowed_updates: &[String],
 ) -> Result<Option<Value>, ApiError> {
     let bot = view.bot;
+    if bot.kind == chapar_proto::BotKind::Service {
+        return Ok(crate::service::event(bot, ev, now));
+    }
     let me = BotView {
         id: bot.id(),
         handle: &bot.principal.user.handle,

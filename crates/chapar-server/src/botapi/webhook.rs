@@ -51,7 +51,7 @@ impl Webhooks {
         }
     }
 
-    fn last_error(&self, bot: UserId) -> Option<(i64, String)> {
+    pub(crate) fn last_error(&self, bot: UserId) -> Option<(i64, String)> {
         self.errors
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -152,7 +152,7 @@ async fn send_loop(app: Arc<App>, id: UserId) {
             }
             continue;
         };
-        match deliver(&app, &hook, &update).await {
+        match deliver(&app, &bot, &hook, &update).await {
             Ok(answer) => {
                 failures = 0;
                 app.bots.webhooks.record(id, None);
@@ -197,6 +197,7 @@ async fn send_loop(app: Arc<App>, id: UserId) {
 /// POST one update; `Ok(Some((method, params)))` when the answer asks for a call.
 async fn deliver(
     app: &Arc<App>,
+    bot: &Bot,
     hook: &Webhook,
     update: &Value,
 ) -> Result<Option<(String, Params)>, String> {
@@ -204,7 +205,11 @@ async fn deliver(
     let body = update.to_string();
     let mut headers = Vec::new();
     if let Some(s) = &hook.secret_token {
-        headers.push(("X-Telegram-Bot-Api-Secret-Token", s.as_str()));
+        let name = match bot.kind {
+            chapar_proto::BotKind::Service => crate::service::SECRET_HEADER,
+            _ => "X-Telegram-Bot-Api-Secret-Token",
+        };
+        headers.push((name, s.as_str()));
     }
     let cfg = &app.bots.config;
     let answer = post_json(
@@ -225,7 +230,7 @@ async fn deliver(
         .content_type
         .as_deref()
         .is_some_and(|c| c.starts_with("application/json"));
-    if !is_json || answer.body.is_empty() {
+    if !is_json || answer.body.is_empty() || bot.kind != chapar_proto::BotKind::Bot {
         return Ok(None);
     }
     let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(&answer.body) else {
@@ -269,7 +274,7 @@ async fn drop_pending(ctx: &mut Ctx<'_>) -> Result<(), ApiError> {
 }
 
 /// Tell this node's poll and sender of `bot` that its webhook changed.
-fn changed(app: &Arc<App>, bot: &Bot, set: bool) {
+pub(crate) fn changed(app: &Arc<App>, bot: &Bot, set: bool) {
     if let Some(w) = app.bots.wakes.peek(bot.id()) {
         if set {
             w.by_webhook.store(true, Ordering::Relaxed);

@@ -9,6 +9,7 @@ mod bad_input;
 mod bots;
 mod bots_bad_input;
 mod bots_libraries;
+mod bots_service;
 mod chaos;
 mod cli;
 mod cluster;
