@@ -337,6 +337,7 @@ export class Client extends EventTarget {
   onEvent(frame) {
     if (frame.pts == null) {
       if (frame.event.typing) this.emit('typing', frame.event.typing);
+      if (frame.event.callback_answer) this.emit('callback_answer', frame.event.callback_answer);
       return;
     }
     this.run(this.tracker.onLive({ pts: frame.pts, event: frame.event }));

@@ -118,6 +118,7 @@ const STRINGS = {
     confirmSignOut: 'Sign out of this browser? Messages stay on the server.',
     sendFailed: 'Could not send: {reason}',
     actionFailed: 'Could not do that: {reason}',
+    botNoAnswer: 'The bot did not answer.',
     signedOutRevoked: 'This device was signed out.',
   },
   fa: {
@@ -235,6 +236,7 @@ const STRINGS = {
     confirmSignOut: 'از این مرورگر خارج می‌شوید؟ پیام‌ها روی سرور می‌مانند.',
     sendFailed: 'ارسال نشد: {reason}',
     actionFailed: 'انجام نشد: {reason}',
+    botNoAnswer: 'ربات پاسخی نداد.',
     signedOutRevoked: 'این دستگاه از حساب خارج شد.',
   },
 };

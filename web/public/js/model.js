@@ -100,6 +100,9 @@ export class Timeline {
     if (m.kind === 'edit') {
       t.text = m.text;
       t.data = m.data;
+      // Edits by bots carry the message's formatting and buttons after the edit.
+      t.entities = m.entities;
+      t.reply_markup = m.reply_markup;
       t.edited_at = m.server_time;
     } else if (m.kind === 'delete') {
       t.deleted = true;

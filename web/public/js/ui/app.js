@@ -59,6 +59,7 @@ export class App {
         if (this.openKey) this.chat.renderHeader();
       }, 6500);
     });
+    c.addEventListener('callback_answer', (e) => this.chat.onCallbackAnswer(e.detail));
     c.addEventListener('sent', (e) => this.onSent(e.detail));
     c.addEventListener('failed', (e) => {
       const { entry, error } = e.detail;

@@ -6,13 +6,47 @@
 import { h, icon, newClientId } from '../util.js';
 import { t, tn, num, timeOf, dayOf, sameDay, errorText } from '../i18n.js';
 import { VList } from '../vlist.js';
-import { avatar, confirmDialog, toast } from './common.js';
+import { avatar, confirmDialog, openDialog, toast } from './common.js';
 import { infoDialog } from './dialogs.js';
 
 const FIRST_PAGE = 50;
 const OLDER_PAGE = 200;
 const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
 const RUN_GAP_MS = 5 * 60 * 1000;
+// How long a pressed bot button waits for the bot's answer.
+const PRESS_WAIT_MS = 15000;
+const ENTITY_TAGS = { bold: 'b', italic: 'i', underline: 'u', strikethrough: 's', code: 'code', pre: 'pre', blockquote: 'blockquote' };
+
+/**
+ * Text with a bot's formatting (entities; offsets are UTF-16 units, as JavaScript strings
+ * count). Cut at every entity boundary; each piece is wrapped in every entity covering it.
+ */
+function richText(text, entities) {
+  if (!entities || !entities.length) return text;
+  const cuts = new Set([0, text.length]);
+  for (const e of entities) {
+    cuts.add(Math.min(e.offset, text.length));
+    cuts.add(Math.min(e.offset + e.length, text.length));
+  }
+  const points = [...cuts].sort((a, b) => a - b);
+  const out = [];
+  for (let i = 0; i + 1 < points.length; i++) {
+    const [a, b] = [points[i], points[i + 1]];
+    let node = text.slice(a, b);
+    for (const e of entities) {
+      if (e.offset > a || e.offset + e.length < b) continue;
+      if (e.type === 'text_link' && /^https?:\/\//i.test(e.url || '')) {
+        node = h('a', { href: e.url, target: '_blank', rel: 'noopener noreferrer' }, node);
+      } else if (e.type === 'spoiler') {
+        node = h('span', { class: 'spoiler', tabindex: 0, onclick: (ev) => ev.currentTarget.classList.add('shown') }, node);
+      } else if (ENTITY_TAGS[e.type]) {
+        node = h(ENTITY_TAGS[e.type], null, node);
+      }
+    }
+    out.push(node);
+  }
+  return out;
+}
 
 /** A system entry as a sentence of the interface language (nodes; names isolated). */
 export function systemNodes(model, m) {
@@ -336,7 +370,9 @@ export class ChatView {
     const bubble = h('div', { class: 'bubble' },
       sender,
       quote,
-      h('div', { class: 'text' + (m.deleted ? ' deleted' : ''), dir: 'auto' }, bodyText(m)),
+      h('div', { class: 'text' + (m.deleted ? ' deleted' : ''), dir: 'auto' },
+        m.deleted || m.text == null ? bodyText(m) : richText(m.text, m.entities)),
+      this.keyboard(m),
       h('div', { class: 'meta' },
         m.edited_at && !m.deleted ? h('span', { class: 'edited' }, t('edited')) : null,
         h('time', null, timeOf(m.server_time)),
@@ -354,6 +390,71 @@ export class ChatView {
       role: 'listitem', tabindex: -1, 'data-seq': m.seq, 'data-client-id': m.client_id, 'data-status': status,
       'data-own': String(own),
     }, day, h('div', { class: 'msg-line' }, bubble, more));
+  }
+
+  /** A bot's buttons under its message: callback buttons press, link buttons open. */
+  keyboard(m) {
+    const rows = !m.deleted && m.reply_markup && m.reply_markup.inline_keyboard;
+    if (!rows || !rows.length) return null;
+    return h('div', { class: 'keyboard', role: 'group' }, rows.map((row) => h('div', { class: 'kb-row' }, row.map((b) => {
+      if (b.url) {
+        return h('a', { class: 'kb-btn', href: b.url, target: '_blank', rel: 'noopener noreferrer', dir: 'auto' }, b.text, ' ↗');
+      }
+      return h('button', {
+        type: 'button', class: 'kb-btn', dir: 'auto', 'data-callback': b.callback_data,
+        disabled: Boolean(this.conv && this.conv.left),
+        onclick: (e) => {
+          e.stopPropagation();
+          this.press(m, b, e.currentTarget);
+        },
+      }, b.text);
+    }))));
+  }
+
+  /** Press a callback button; the bot's answer comes as a `callback_answer` event. */
+  async press(m, b, el) {
+    const c = this.conv;
+    if (!c || c.id == null || el.classList.contains('busy')) return;
+    el.classList.add('busy');
+    el.setAttribute('aria-busy', 'true');
+    const done = () => {
+      el.classList.remove('busy');
+      el.removeAttribute('aria-busy');
+    };
+    try {
+      const r = await this.client.call('press_button', { conversation: c.id, seq: m.seq, data: b.callback_data });
+      this.pressed = this.pressed || new Map();
+      const timer = setTimeout(() => {
+        if (this.pressed.delete(r.pressed.query_id)) {
+          done();
+          toast(t('botNoAnswer'));
+        }
+      }, PRESS_WAIT_MS);
+      this.pressed.set(r.pressed.query_id, { done, timer });
+    } catch (e) {
+      done();
+      toast(t('actionFailed', { reason: errorText(e) }));
+    }
+  }
+
+  /** The bot answered a press: show its notice (a dialog when it asks for an alert). */
+  onCallbackAnswer(a) {
+    const waiting = this.pressed && this.pressed.get(a.query_id);
+    if (waiting) {
+      clearTimeout(waiting.timer);
+      this.pressed.delete(a.query_id);
+      waiting.done();
+    }
+    if (!a.text) return;
+    if (!a.show_alert) {
+      toast(a.text);
+      return;
+    }
+    openDialog(t('appName'), (close) => h('div', { class: 'dlg-body' },
+      h('p', { dir: 'auto' }, a.text),
+      h('div', { class: 'dlg-actions' },
+        h('button', { type: 'button', class: 'primary', id: 'bot-alert-ok', autofocus: true, onclick: () => close() }, t('ok')))),
+    { id: 'bot-alert' });
   }
 
   /** Scrolls to entry `seq` if it is loaded and highlights it. */
