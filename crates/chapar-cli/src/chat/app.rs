@@ -254,6 +254,8 @@ fn apply(cache: &mut Vec<Message>, m: Message) {
     match (m.kind, target) {
         (MessageKind::Edit, Some(t)) => {
             t.text = m.text.clone();
+            t.entities = m.entities.clone();
+            t.reply_markup = m.reply_markup.clone();
             t.edited_at = Some(m.server_time);
         }
         (MessageKind::Delete, Some(t)) => {

@@ -104,6 +104,20 @@ pub fn draw(f: &mut Frame, app: &App) {
                     for r in &m.reactions {
                         spans.push(Span::raw(format!(" {}{}", r.emoji, r.count)));
                     }
+                    // A bot's buttons (press them with `chapar press CONV SEQ LABEL`).
+                    if let Some(k) = m.reply_markup.as_ref().filter(|_| !m.deleted) {
+                        let labels: Vec<String> = k
+                            .buttons()
+                            .map(|b| match &b.url {
+                                Some(_) => format!("[{} ↗]", b.text),
+                                None => format!("[{}]", b.text),
+                            })
+                            .collect();
+                        spans.push(Span::styled(
+                            format!("  #{} {}", m.seq, labels.join(" ")),
+                            Style::default().fg(Color::Yellow),
+                        ));
+                    }
                     Line::from(spans)
                 })
                 .collect()

@@ -129,7 +129,7 @@ fn offsets_confirm_updates() {
         "confirmed stays confirmed"
     );
     say(&server, &ana.profile, "@echo_bot", "four");
-    say(&server, &ana.profile, "@echo_bot", "five");
+    let (_, five) = say(&server, &ana.profile, "@echo_bot", "five");
     let last = ana.bot.ok("getUpdates", json!({"offset": -1}));
     assert_eq!(last.as_array().unwrap().len(), 1);
     assert_eq!(last[0]["message"]["text"], "five");
@@ -143,6 +143,19 @@ fn offsets_confirm_updates() {
         ana.bot.ok("getUpdates", json!({"offset": offset})),
         json!([])
     );
+    // An edit by the person is an edited_message update of the same message_id.
+    server.cli_ok(
+        &ana.profile,
+        &["edit", "@echo_bot", &five.to_string(), "FIVE!"],
+    );
+    let edited = ana.bot.wait_updates(offset, 1);
+    let e = &edited[0]["edited_message"];
+    assert_eq!(
+        (e["message_id"].clone(), e["text"].clone()),
+        (json!(five), json!("FIVE!"))
+    );
+    assert!(e["edit_date"].as_i64() >= e["date"].as_i64(), "{e}");
+    assert_eq!(e["chat"]["id"], chat);
 }
 
 #[test]
