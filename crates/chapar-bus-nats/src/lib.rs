@@ -331,6 +331,18 @@ async fn subscription(client: Client, shared: Arc<Shared>, user: UserId) {
 }
 
 impl Bus for NatsBus {
+    fn counters(&self) -> Option<chapar_core::bus::BusCounters> {
+        let s = &self.shared.stats;
+        Some(chapar_core::bus::BusCounters {
+            published: s.published.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            received: s.received.load(Ordering::Relaxed),
+            reconnects: s.reconnects.load(Ordering::Relaxed),
+            subscriptions: s.subscriptions.load(Ordering::Relaxed),
+            connected: self.is_connected(),
+        })
+    }
+
     fn publish(&self, user: UserId, message: BusMessage) {
         let remote = message.clone();
         self.shared.sink.deliver(user, message);

@@ -20,6 +20,23 @@ pub trait Deliver: Send + Sync + 'static {
     fn deliver(&self, user: UserId, message: BusMessage);
 }
 
+/// What a cluster bus has done, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BusCounters {
+    /// Messages handed to the broker.
+    pub published: u64,
+    /// Messages not published (queue full or broker unreachable); devices fill the gaps.
+    pub dropped: u64,
+    /// Messages received from other nodes.
+    pub received: u64,
+    /// Reconnections to the broker after it was lost.
+    pub reconnects: u64,
+    /// Users this node is subscribed for.
+    pub subscriptions: u64,
+    /// Connected to the broker right now.
+    pub connected: bool,
+}
+
 pub trait Bus: Send + Sync + 'static {
     /// Tell every node with connections of `user`. Never blocks; may drop under pressure
     /// (devices then resync from their pts).
@@ -28,6 +45,10 @@ pub trait Bus: Send + Sync + 'static {
     fn watch(&self, _user: UserId) {}
     /// This node has no connection of `user` any more.
     fn unwatch(&self, _user: UserId) {}
+    /// Counters of a cluster bus (`None` for the in-process one).
+    fn counters(&self) -> Option<BusCounters> {
+        None
+    }
 }
 
 /// The single-node bus: publishing is delivering to this node's connections.

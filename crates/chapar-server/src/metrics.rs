@@ -115,6 +115,44 @@ pub fn render(app: &App) -> String {
             &s.commit_seconds,
         );
     }
+    if let Some(b) = app.bus.counters() {
+        gauge(
+            &mut out,
+            "chapar_bus_connected",
+            "1 while the cluster bus (NATS) is connected.",
+            if b.connected { 1.0 } else { 0.0 },
+        );
+        gauge(
+            &mut out,
+            "chapar_bus_subscriptions",
+            "Users this node is subscribed for on the bus.",
+            b.subscriptions as f64,
+        );
+        counter(
+            &mut out,
+            "chapar_bus_published_total",
+            "Bus messages published to other nodes.",
+            b.published,
+        );
+        counter(
+            &mut out,
+            "chapar_bus_dropped_total",
+            "Bus messages dropped (queue full or bus down); devices fill the gaps from the store.",
+            b.dropped,
+        );
+        counter(
+            &mut out,
+            "chapar_bus_received_total",
+            "Bus messages received from other nodes.",
+            b.received,
+        );
+        counter(
+            &mut out,
+            "chapar_bus_reconnects_total",
+            "Reconnections to the bus after it was lost.",
+            b.reconnects,
+        );
+    }
     out
 }
 

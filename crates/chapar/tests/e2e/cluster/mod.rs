@@ -228,6 +228,17 @@ async fn a_nats_restart_during_traffic_degrades_then_recovers_by_itself() {
         p.wait_for(&want, t + Duration::from_secs(3)).await;
         p.check_view(&want);
     }
+    // The nodes report the outage and the recovery.
+    let (_, metrics) = nodes[1].http_get("/metrics");
+    assert!(metrics.contains("chapar_bus_connected 1"), "{metrics}");
+    assert!(
+        metrics.contains("chapar_bus_reconnects_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("chapar_bus_received_total 0\n"),
+        "{metrics}"
+    );
 }
 
 /// Send with a given client_id and no retries: the outcome of exactly one attempt.

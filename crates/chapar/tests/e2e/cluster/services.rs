@@ -103,8 +103,13 @@ impl Node {
 
     /// The status code of `GET path` (0 when the node does not answer).
     pub fn http_status(&self, path: &str) -> u16 {
+        self.http_get(path).0
+    }
+
+    /// `GET path`: the status code (0 when the node does not answer) and the whole response.
+    pub fn http_get(&self, path: &str) -> (u16, String) {
         let Ok(mut s) = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)) else {
-            return 0;
+            return (0, String::new());
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
         let _ = write!(
@@ -114,10 +119,12 @@ impl Node {
         );
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
-        out.split_whitespace()
+        let code = out
+            .split_whitespace()
             .nth(1)
             .and_then(|c| c.parse().ok())
-            .unwrap_or(0)
+            .unwrap_or(0);
+        (code, out)
     }
 }
 
