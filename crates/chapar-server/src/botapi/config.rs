@@ -23,9 +23,9 @@ pub struct BotConfig {
     pub max_long_polls: usize,
     /// Longest `getUpdates` wait, in seconds (Telegram's limit is 50).
     pub long_poll_max_secs: u64,
-    /// Send webhooks from this node. In cluster mode turn it on for one node only: each node
-    /// that sends delivers every update once more.
-    pub webhooks: bool,
+    /// Send webhooks from this node. Unset: on with the embedded store, off in cluster mode
+    /// (there, turn it on for exactly one node: each node that sends delivers every update).
+    pub webhooks: Option<bool>,
     /// Webhooks may point at loopback, private and link-local addresses. Off by default: a bot
     /// owner could otherwise make the server call services on its own network.
     pub webhook_allow_private: bool,
@@ -48,7 +48,7 @@ impl Default for BotConfig {
             max_keys: 100_000,
             max_long_polls: 10_000,
             long_poll_max_secs: 50,
-            webhooks: true,
+            webhooks: None,
             webhook_allow_private: false,
             webhook_timeout_secs: 30,
             webhook_max_backoff_secs: 60,

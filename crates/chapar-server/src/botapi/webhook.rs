@@ -60,9 +60,17 @@ impl Webhooks {
     }
 }
 
+/// Whether this node sends webhooks (`bots.webhooks`; unset: only with the embedded store).
+pub fn sends(app: &App) -> bool {
+    app.bots
+        .config
+        .webhooks
+        .unwrap_or(!app.config.store.is_postgres())
+}
+
 /// Start the sender supervisor (once per node).
 pub fn start(app: &Arc<App>) {
-    if !app.bots.config.webhooks {
+    if !sends(app) {
         return;
     }
     let task_app = Arc::clone(app);
@@ -88,7 +96,7 @@ pub fn start(app: &Arc<App>) {
 
 /// Make sure a sender runs for `bot` (it ends by itself when the webhook is gone).
 pub fn ensure(app: &Arc<App>, bot: UserId) {
-    if !app.bots.config.webhooks {
+    if !sends(app) {
         return;
     }
     let mut tasks = app
