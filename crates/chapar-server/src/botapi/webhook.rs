@@ -188,17 +188,26 @@ async fn send_loop(app: Arc<App>, id: UserId) {
             }
         }
     }
-    let mut tasks = app
-        .bots
-        .webhooks
-        .tasks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if tasks
-        .get(&id)
-        .is_some_and(|t| tokio::task::try_id() == Some(t.id()))
     {
-        tasks.remove(&id);
+        let mut tasks = app
+            .bots
+            .webhooks
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if tasks
+            .get(&id)
+            .is_some_and(|t| tokio::task::try_id() == Some(t.id()))
+        {
+            tasks.remove(&id);
+        }
+    }
+    // A webhook set again while this sender was stopping found it still running and started
+    // none: look once more now that it is gone.
+    if let Ok(Some(b)) = app.store.bot(id).await
+        && b.webhook.is_some()
+    {
+        ensure(&app, id);
     }
 }
 
