@@ -151,7 +151,17 @@ export async function openChatWith(page, handle) {
   await page.fill('#new-chat-handle', handle);
   await page.click('#new-chat-form-submit');
   await page.waitForSelector('#new-chat', { state: 'detached' });
-  await page.waitForSelector('.chat-body:not([hidden])');
+  await page.waitForFunction((h) => document.getElementById('chat-sub')?.textContent === h, '@' + handle.replace(/^@/, ''));
+}
+
+/** Creates a group from the dialog and waits until it is the open conversation. */
+export async function createGroup(page, title, members) {
+  await page.click('#new-group-btn');
+  await page.fill('#new-group-title', title);
+  await page.fill('#new-group-members', members);
+  await page.click('#new-group-form-submit');
+  await page.waitForSelector('#new-group', { state: 'detached' });
+  await page.waitForFunction((t) => document.getElementById('chat-title')?.textContent === t, title);
 }
 
 export async function openConversation(page, title) {
@@ -176,11 +186,22 @@ export async function shownTexts(page) {
 }
 
 export async function waitForText(page, text, timeout = 10000) {
-  await page.waitForFunction(
-    (t) => [...document.querySelectorAll('.msg .text')].some((el) => el.textContent === t),
-    text,
-    { timeout },
-  );
+  try {
+    await page.waitForFunction(
+      (t) => [...document.querySelectorAll('.msg .text')].some((el) => el.textContent === t),
+      text,
+      { timeout },
+    );
+  } catch (e) {
+    // Say what the page did show, and what went wrong in it.
+    const shown = await page.evaluate(() => ({
+      conn: document.body.dataset.conn,
+      open: document.getElementById('chat-title')?.textContent,
+      rows: [...document.querySelectorAll('.msg .text, .sys')].map((el) => el.textContent),
+    })).catch(() => null);
+    e.message += `\nwaiting for ${JSON.stringify(text)}; the page shows ${JSON.stringify(shown)}; problems: ${JSON.stringify(page.problems || [])}`;
+    throw e;
+  }
 }
 
 /** Runs the terminal client; resolves with stdout, rejects with stderr on failure. */

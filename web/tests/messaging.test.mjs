@@ -129,11 +129,7 @@ test('groups: create, add and remove members, rename, leave', async () => {
   const pat = await H.newUser(browser, server, 'pat', 'Pat');
   const quinn = await H.newUser(browser, server, 'quinn', 'Quinn');
 
-  await owner.page.click('#new-group-btn');
-  await owner.page.fill('#new-group-title', 'Hiking');
-  await owner.page.fill('#new-group-members', '@pat');
-  await owner.page.click('#new-group-form-submit');
-  await owner.page.waitForFunction(() => document.getElementById('chat-title')?.textContent === 'Hiking');
+  await H.createGroup(owner.page, 'Hiking', '@pat');
   await H.send(owner.page, 'Saturday at 8?');
 
   await H.openConversation(pat.page, 'Hiking');

@@ -26,10 +26,7 @@ test('the page loads with no console errors and no request to any other host', a
   await page.click('#link-device-btn');
   await page.locator('#link-code-value').waitFor();
   await page.keyboard.press('Escape');
-  await page.click('#new-group-btn');
-  await page.fill('#new-group-title', 'Everything');
-  await page.fill('#new-group-members', '@other');
-  await page.click('#new-group-form-submit');
+  await H.createGroup(page, 'Everything', '@other');
   await H.send(page, 'hello');
   await page.click('#info-btn');
   await page.locator('#member-list li[data-handle=other]').waitFor();
@@ -136,10 +133,7 @@ test('keyboard only: sign up, start a chat, send, move through the list', async 
   });
 
   // A second conversation, then the list: arrows move, Enter opens.
-  await friend.page.click('#new-group-btn');
-  await friend.page.fill('#new-group-title', 'Second');
-  await friend.page.fill('#new-group-members', 'keys');
-  await friend.page.click('#new-group-form-submit');
+  await H.createGroup(friend.page, 'Second', 'keys');
   await H.send(friend.page, 'in the group');
   await page.locator('.conv-item', { hasText: 'Second' }).waitFor();
   await page.focus('.conv-item[tabindex="0"]');

@@ -75,10 +75,7 @@ test('screenshots of the main screens, English and Persian, desktop and phone', 
   await bob.page.click('#back-btn');
 
   // The group.
-  await sara.page.click('#new-group-btn');
-  await sara.page.fill('#new-group-title', 'Book club');
-  await sara.page.fill('#new-group-members', '@bob @dariush');
-  await sara.page.click('#new-group-form-submit');
+  await H.createGroup(sara.page, 'Book club', '@bob @dariush');
   await H.send(sara.page, 'Has everyone finished chapter 3?');
   await bob.page.locator('.conv-item', { hasText: 'Book club' }).click();
   await H.send(bob.page, 'Almost! The ending surprised me 😮');
