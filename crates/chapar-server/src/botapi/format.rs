@@ -217,7 +217,13 @@ fn attr(attrs: &str, name: &str) -> Option<String> {
 /// Decode the entity at the start of `s` (which starts with `&`): the text and bytes used.
 fn html_entity(s: &str) -> (String, usize) {
     let literal = ("&".to_string(), 1);
-    let Some(end) = s[..s.len().min(12)].find(';') else {
+    // Entity names are short: look for the `;` among the first few characters only.
+    let Some(end) = s
+        .char_indices()
+        .take_while(|(i, _)| *i < 12)
+        .find(|(_, c)| *c == ';')
+        .map(|(i, _)| i)
+    else {
         return literal;
     };
     let name = &s[1..end];
@@ -585,6 +591,73 @@ mod tests {
         assert_eq!(legacy.1.len(), 2);
         assert!(parse(Some("BBCode"), "x").is_err());
         assert_eq!(parse(None, "*x*").unwrap().0, "*x*");
+    }
+
+    /// Random markup never panics, and whatever parses gives entities inside the text that the
+    /// store's rules accept (seeded, so a failure repeats).
+    #[test]
+    fn random_markup_parses_safely() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0xf0_4a7);
+        let pieces = [
+            "*",
+            "_",
+            "__",
+            "~",
+            "||",
+            "`",
+            "```",
+            "[",
+            "](",
+            ")",
+            "\\",
+            "<b>",
+            "</b>",
+            "<i>",
+            "</i>",
+            "<a href=\"https://x.y\">",
+            "</a>",
+            "<pre>",
+            "<code class=\"language-r\">",
+            "</code>",
+            "</pre>",
+            "&amp;",
+            "&#x1F600;",
+            "&",
+            "<",
+            ">",
+            "x",
+            " ",
+            "😀",
+            "سلام",
+            "\n",
+            "/cmd",
+            "@bot_name",
+            "#tag",
+            "https://a.b/c",
+        ];
+        for _ in 0..5000 {
+            let text: String = (0..rng.gen_range(0..16))
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            for mode in ["HTML", "MarkdownV2", "Markdown"] {
+                if let Ok((plain, entities)) = parse(Some(mode), &text)
+                    && !plain.trim().is_empty()
+                {
+                    assert!(
+                        chapar_core::bots::entities(&plain, &entities).is_ok(),
+                        "{mode} {text:?} -> {plain:?} {entities:?}"
+                    );
+                }
+            }
+            let detected = detect(&text);
+            if !detected.is_empty() {
+                assert!(
+                    chapar_core::bots::entities(&text, &detected).is_ok(),
+                    "{text:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -282,6 +282,7 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn forms_and_queries_decode() {
@@ -317,6 +318,57 @@ mod tests {
         assert!(Params::parse(None, Some("application/json"), b"{\"a\":").is_err());
         assert!(Params::parse(None, Some("text/plain"), b"hello").is_err());
         assert!(Params::parse(None, None, b"  ").unwrap().0.is_empty());
+    }
+
+    /// Random bodies of every content type never panic (seeded, so a failure repeats).
+    #[test]
+    fn random_bodies_parse_safely() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0xb0d1e5);
+        let pieces: [&[u8]; 16] = [
+            b"--b",
+            b"\r\n",
+            b"\r\n\r\n",
+            b"Content-Disposition: form-data; name=\"x\"",
+            b"filename=",
+            b"=",
+            b"&",
+            b"%",
+            b"%4",
+            b"%41",
+            b"{",
+            b"}",
+            b"\"",
+            b":",
+            b"\xff",
+            b"a",
+        ];
+        let types = [
+            Some("application/json"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=b"),
+            Some("multipart/form-data; boundary="),
+            Some("text/plain"),
+            None,
+        ];
+        for _ in 0..5000 {
+            let mut body = Vec::new();
+            for _ in 0..rng.gen_range(0..20) {
+                body.extend_from_slice(pieces[rng.gen_range(0..pieces.len())]);
+            }
+            let query: String = (0..rng.gen_range(0..6))
+                .map(|_| ["a=1", "&", "%", "%zz", "=", "b"][rng.gen_range(0..6)])
+                .collect();
+            let ct = types[rng.gen_range(0..types.len())];
+            if let Ok(p) = Params::parse(Some(&query), ct, &body) {
+                let _ = (
+                    p.opt_int("a"),
+                    p.bool("a"),
+                    p.json::<Value>("x"),
+                    p.opt_string("x"),
+                );
+            }
+        }
     }
 
     #[test]

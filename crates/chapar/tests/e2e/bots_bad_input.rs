@@ -136,6 +136,10 @@ fn malformed_bodies_wrong_types_and_oversize_fields_change_nothing() {
             json!({"chat_id": chat, "text": "hi", "parse_mode": "BBCode"}),
         ),
         (
+            "an HTML entity cut by an emoji",
+            json!({"chat_id": chat, "text": "&#x1F600😀<b>x", "parse_mode": "HTML"}),
+        ),
+        (
             "unclosed markdown",
             json!({"chat_id": chat, "text": "*hi", "parse_mode": "MarkdownV2"}),
         ),
