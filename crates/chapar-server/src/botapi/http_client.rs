@@ -279,7 +279,7 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
             break;
         }
         let start = line_end + 2;
-        let Some(chunk) = raw.get(start..start + size) else {
+        let Some(chunk) = start.checked_add(size).and_then(|end| raw.get(start..end)) else {
             out.extend_from_slice(&raw[start.min(raw.len())..]);
             break;
         };
@@ -354,6 +354,11 @@ mod tests {
         .unwrap();
         assert_eq!((c.status, c.body.as_slice()), (500, &b"abcde"[..]));
         assert!(parse_answer(b"garbage\r\n\r\n").is_err());
+        let huge = parse_answer(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab",
+        )
+        .unwrap();
+        assert_eq!(huge.body, b"ab");
         assert!(parse_answer(b"HTTP/1.1 200").is_err());
         assert!(complete(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
     }
