@@ -78,6 +78,7 @@ pub struct View<'a> {
     pub bot: &'a Bot,
     chats: HashMap<ConversationId, Option<ConversationInfo>>,
     names: HashMap<ConversationId, HashMap<UserId, UserInfo>>,
+    bots: HashMap<UserId, bool>,
 }
 
 impl<'a> View<'a> {
@@ -86,6 +87,7 @@ impl<'a> View<'a> {
             app,
             bot,
             chats: HashMap::new(),
+            bots: HashMap::new(),
             names: HashMap::new(),
         }
     }
@@ -145,7 +147,22 @@ impl<'a> View<'a> {
             handle: handle.to_string(),
             display_name: handle.to_string(),
         });
-        Ok(user(&info, false))
+        let is_bot = self.is_bot(id).await?;
+        Ok(user(&info, is_bot))
+    }
+
+    /// Whether `id` is a bot or service account (bots never get each other's messages, as on
+    /// Telegram: two bots cannot answer each other forever).
+    pub async fn is_bot(&mut self, id: UserId) -> Result<bool, ApiError> {
+        if id == self.bot.id() {
+            return Ok(true);
+        }
+        if let Some(b) = self.bots.get(&id) {
+            return Ok(*b);
+        }
+        let b = self.app.store.bot(id).await?.is_some();
+        self.bots.insert(id, b);
+        Ok(b)
     }
 
     /// One message of `conv` as the bot may see it, with its current state.

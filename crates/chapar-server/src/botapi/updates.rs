@@ -201,7 +201,7 @@ async fn update(
             }
             match m.kind {
                 MessageKind::Text if !m.deleted && m.text.is_some() => {
-                    if !allowed(allowed_updates, "message") || m.sender == bot.id() {
+                    if !allowed(allowed_updates, "message") || view.is_bot(m.sender).await? {
                         return Ok(None);
                     }
                     let Some(info) = view.info(m.conversation).await? else {
@@ -221,7 +221,7 @@ async fn update(
                     let (Some(target), Some(text)) = (m.target, &m.text) else {
                         return Ok(None);
                     };
-                    if !allowed(allowed_updates, "edited_message") || m.sender == bot.id() {
+                    if !allowed(allowed_updates, "edited_message") || view.is_bot(m.sender).await? {
                         return Ok(None);
                     }
                     let Some(info) = view.info(m.conversation).await? else {

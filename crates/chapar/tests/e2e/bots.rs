@@ -534,9 +534,31 @@ fn a_bot_reads_only_groups_it_is_in_and_in_privacy_mode_only_what_is_addressed_t
         ana.bot.ok("getMe", json!({}))["can_read_all_group_messages"],
         true
     );
+    // Other bots' messages never reach it, even without privacy mode.
+    let other = crate::util::bot::create_bot(&server, &ana.profile, "other_bot");
+    let other = BotApi {
+        addr: server.addr,
+        token: other,
+    };
+    server.cli_ok(
+        &ana.profile,
+        &["group", "add", &conv.to_string(), "@other_bot"],
+    );
+    other.ok(
+        "sendMessage",
+        json!({"chat_id": chat, "text": "/help@echo_bot from a bot"}),
+    );
     say(&server, &bob, &conv.to_string(), "more chatter");
     let got = ana.bot.wait_updates(offset, 1);
-    assert_eq!(got[0]["message"]["text"], "more chatter");
+    let texts: Vec<_> = got
+        .iter()
+        .filter_map(|u| u["message"]["text"].as_str())
+        .collect();
+    assert_eq!(texts, vec!["more chatter"], "{got:?}");
+    let got: Vec<_> = got
+        .into_iter()
+        .filter(|u| u["message"].is_object())
+        .collect();
     offset = got[0]["update_id"].as_i64().unwrap() + 1;
     // Leaving: my_chat_member again, then nothing more.
     ana.bot.ok("leaveChat", json!({"chat_id": chat}));
