@@ -240,7 +240,12 @@ impl Config {
                 continue;
             };
             // Client-side and meta variables are not server keys.
-            if matches!(key, "CONFIG" | "SERVER" | "PROFILE" | "LOG") || key.starts_with("TEST_") {
+            // Test and tool variables (CHAPAR_TEST_POSTGRES_URL, CHAPAR_BOT_PYTHON,
+            // CHAPAR_CHAOS_SEED, ...) are inherited by the servers tests start: not keys either.
+            let tool = ["TEST_", "BOT_", "CHAOS_", "BENCH_"]
+                .iter()
+                .any(|p| key.starts_with(p));
+            if matches!(key, "CONFIG" | "SERVER" | "PROFILE" | "LOG") || tool {
                 continue;
             }
             let mut path: Vec<String> = key.split("__").map(|s| s.to_ascii_lowercase()).collect();
@@ -402,6 +407,7 @@ mod tests {
                 "CHAPAR_TEST_POSTGRES_URL".to_string(),
                 "ignored".to_string(),
             ),
+            ("CHAPAR_BOT_PYTHON".to_string(), "ignored".to_string()),
         ];
         let c = Config::from_sources(None, &env).unwrap();
         assert_eq!(c.store.url, "postgres://x@y/z");
