@@ -239,13 +239,15 @@ impl Config {
             let Some(key) = name.strip_prefix("CHAPAR_") else {
                 continue;
             };
-            // Client-side and meta variables are not server keys.
-            // Test and tool variables (CHAPAR_TEST_POSTGRES_URL, CHAPAR_BOT_PYTHON,
-            // CHAPAR_CHAOS_SEED, ...) are inherited by the servers tests start: not keys either.
-            let tool = ["TEST_", "BOT_", "CHAOS_", "BENCH_"]
-                .iter()
-                .any(|p| key.starts_with(p));
-            if matches!(key, "CONFIG" | "SERVER" | "PROFILE" | "LOG") || tool {
+            // Only variables naming a configuration section or key are configuration: client,
+            // test and tool variables (CHAPAR_SERVER, CHAPAR_TEST_POSTGRES_URL, CHAPAR_BOT_PYTHON,
+            // ...) are inherited by servers that tests start and must not stop them.
+            let first = key
+                .split("__")
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if key == "CONFIG" || !(table.contains_key(&first) || matches!(key, "STORE" | "BUS")) {
                 continue;
             }
             let mut path: Vec<String> = key.split("__").map(|s| s.to_ascii_lowercase()).collect();
@@ -424,6 +426,15 @@ mod tests {
     fn unknown_keys_are_errors() {
         let env = vec![("CHAPAR_LIMITS__NO_SUCH_LIMIT".to_string(), "1".to_string())];
         assert!(Config::from_sources(None, &env).is_err());
+        // Variables that name no configuration section belong to clients, tests and tools.
+        let env = vec![
+            ("CHAPAR_SOME_TOOL_SETTING".to_string(), "x".to_string()),
+            (
+                "CHAPAR_TEST_POSTGRES_URL".to_string(),
+                "postgres://x".to_string(),
+            ),
+        ];
+        assert!(Config::from_sources(None, &env).is_ok());
     }
 
     #[test]
