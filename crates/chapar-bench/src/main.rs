@@ -219,7 +219,10 @@ impl Cmd {
                     connections::chart(c, relay),
                 )]
             }
-            Cmd::Group(_) => vec![("group-latency.svg".into(), group::chart(c, relay))],
+            Cmd::Group(a) => vec![(
+                format!("group-{}-latency.svg", a.members),
+                group::chart(c, relay),
+            )],
             _ => vec![],
         }
     }

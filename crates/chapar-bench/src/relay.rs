@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{
@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// Frames queued per connection (as in chapar's default); a full queue drops the frame.
 const QUEUE: usize = 512;
 const WRITE_BATCH: usize = 64;
+const LISTEN_BACKLOG: u32 = 65_535;
 
 /// A signed-in connection, as the fan-out sees it.
 #[derive(Clone)]
@@ -58,7 +59,16 @@ struct Relay {
 
 /// `chapar-bench relay`: serve until killed. Prints `relay listening on http://ADDR` first.
 pub async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen).await?;
+    // A deep accept queue (the kernel caps it at net.core.somaxconn): a crowd reconnecting at
+    // once must wait in it, not have its SYNs dropped and retried seconds later.
+    let socket = if listen.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    let listener = socket.listen(LISTEN_BACKLOG)?;
     println!("relay listening on http://{}", listener.local_addr()?);
     let relay = Arc::new(Relay::default());
     loop {

@@ -128,6 +128,9 @@ impl Driver {
         loop {
             let end = self.serve(&mut ws, &session).await;
             let _ = futures_util::SinkExt::close(&mut ws).await;
+            // Free the dead socket before reconnecting: a reconnecting client must not hold
+            // two descriptors (15,000 clients in one process would need 30,000).
+            drop(ws);
             let hint = match end {
                 End::Closed => return,
                 End::Revoked => {

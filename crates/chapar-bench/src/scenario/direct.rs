@@ -254,7 +254,7 @@ pub async fn run(a: &Args, ctx: &mut Ctx) -> anyhow::Result<Value> {
         let secs = step_dur.as_secs_f64();
         let delivered = step.delivered.load(Ordering::Relaxed);
         let e2e = step.e2e.snapshot().summary();
-        let row = json!({
+        let mut row = json!({
             "offered": rate,
             "secs": secs,
             "sent": sent - step.not_offered.load(Ordering::Relaxed),
@@ -268,6 +268,19 @@ pub async fn run(a: &Args, ctx: &mut Ctx) -> anyhow::Result<Value> {
             "server_cpu": server_cpu.map(|m| m.since()),
             "generator_cpu": gen_cpu.since(),
         });
+        // CPU time per delivered message: steadier than rates on a shared machine, and what
+        // capacity projections are made from.
+        if let Some(obj) = row.as_object_mut() {
+            let per = |cores: Option<f64>| {
+                cores
+                    .filter(|_| delivered > 0)
+                    .map(|c| round(c * secs * 1e6 / delivered as f64, 1))
+            };
+            let srv = num(&obj["server_cpu"], "/cores");
+            let gen_ = num(&obj["generator_cpu"], "/cores");
+            obj.insert("server_cpu_us_per_message".into(), json!(per(srv)));
+            obj.insert("generator_cpu_us_per_message".into(), json!(per(gen_)));
+        }
         let share = delivered as f64 / (rate as f64 * secs);
         let far = share < FAR_SHARE || e2e.p99_ms > FAR_P99_MS;
         rows.push(row);
@@ -337,6 +350,7 @@ pub fn summary(v: &Value) -> String {
         "errors".into(),
         "srv cpu".into(),
         "gen cpu".into(),
+        "srv us/msg".into(),
     ]];
     for s in v["steps"].as_array().into_iter().flatten() {
         let errors: u64 = s["errors"]
@@ -354,6 +368,7 @@ pub fn summary(v: &Value) -> String {
             fmt(Some(errors as f64)),
             fmt(num(s, "/server_cpu/cores")),
             fmt(num(s, "/generator_cpu/cores")),
+            fmt(num(s, "/server_cpu_us_per_message")),
         ]);
     }
     format!(

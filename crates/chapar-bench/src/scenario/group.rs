@@ -300,6 +300,17 @@ pub async fn run(a: &Args, ctx: &mut Ctx) -> anyhow::Result<Value> {
             "server_cpu": server_cpu.map(|m| m.since()),
             "generator_cpu": gen_cpu.since(),
         }));
+        if let Some(row) = rows.last_mut().and_then(|r| r.as_object_mut()) {
+            let per = |cores: Option<f64>| {
+                cores
+                    .filter(|_| deliveries > 0)
+                    .map(|c| round(c * secs * 1e6 / deliveries as f64, 2))
+            };
+            let srv = num(&row["server_cpu"], "/cores");
+            let gen_ = num(&row["generator_cpu"], "/cores");
+            row.insert("server_cpu_us_per_delivery".into(), json!(per(srv)));
+            row.insert("generator_cpu_us_per_delivery".into(), json!(per(gen_)));
+        }
         let share = deliveries as f64 / offered.max(1.0);
         if (share < FAR_SHARE || complete.p99_ms > FAR_P99_MS) && !a.all_steps {
             break;
@@ -370,6 +381,7 @@ pub fn summary(v: &Value) -> String {
         "all p99".into(),
         "srv cpu".into(),
         "gen cpu".into(),
+        "srv us/deliv".into(),
     ]];
     for s in v["steps"].as_array().into_iter().flatten() {
         rows.push(vec![
@@ -382,6 +394,7 @@ pub fn summary(v: &Value) -> String {
             fmt(num(s, "/all_members/p99_ms")),
             fmt(num(s, "/server_cpu/cores")),
             fmt(num(s, "/generator_cpu/cores")),
+            fmt(num(s, "/server_cpu_us_per_delivery")),
         ]);
     }
     format!(

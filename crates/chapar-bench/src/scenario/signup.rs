@@ -28,10 +28,18 @@ pub struct Args {
     /// Upper bound in seconds.
     #[arg(long, default_value_t = 30)]
     pub duration: u64,
+    /// Raise the spawned server's sign-up budgets (per node and per address) out of the way, to
+    /// measure what the node can do rather than what its admission control lets through.
+    #[arg(long)]
+    pub unthrottled: bool,
 }
 
-pub fn server_env(_: &Args) -> Vec<(String, String)> {
-    vec![]
+pub fn server_env(a: &Args) -> Vec<(String, String)> {
+    if a.unthrottled {
+        super::setup_env()
+    } else {
+        vec![]
+    }
 }
 
 pub const RATIOS: &[(&str, &str)] = &[
