@@ -28,18 +28,24 @@ pub struct Args {
     /// Upper bound in seconds.
     #[arg(long, default_value_t = 30)]
     pub duration: u64,
-    /// Raise the spawned server's sign-up budgets (per node and per address) out of the way, to
-    /// measure what the node can do rather than what its admission control lets through.
+    /// Raise the spawned server's sign-up and accept budgets out of the way, to measure what the
+    /// node can do rather than what its admission control lets through.
     #[arg(long)]
     pub unthrottled: bool,
 }
 
 pub fn server_env(a: &Args) -> Vec<(String, String)> {
-    if a.unthrottled {
-        super::setup_env()
-    } else {
-        vec![]
+    if !a.unthrottled {
+        return vec![];
     }
+    // Every sign-up is a new connection: the accept budget goes out of the way too.
+    let mut env = super::setup_env();
+    env.push((
+        "CHAPAR_ADMISSION__ACCEPTS_PER_SECOND".into(),
+        "1000000".into(),
+    ));
+    env.push(("CHAPAR_ADMISSION__ACCEPT_BURST".into(), "1000000".into()));
+    env
 }
 
 pub const RATIOS: &[(&str, &str)] = &[

@@ -44,10 +44,11 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     pub after: u64,
     /// Seconds an admitted newcomer stays connected.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 5)]
     pub stay: u64,
-    /// Most newcomer connections the generator keeps at once (its own descriptors).
-    #[arg(long, default_value_t = 12_000)]
+    /// Most newcomer sockets the generator holds at once (its own descriptors); arrivals beyond
+    /// are counted as skipped. Refused newcomers waiting to retry hold none.
+    #[arg(long, default_value_t = 15_000)]
     pub max_open: usize,
     /// Times a refused newcomer tries again.
     #[arg(long, default_value_t = 2)]
@@ -89,7 +90,10 @@ struct Shared {
     /// Start of the timeline (microseconds since the epoch): second 0 begins here.
     start: AtomicU64,
     secs: Vec<Sec>,
+    /// Newcomer sockets open now.
     open: AtomicUsize,
+    /// Newcomer tasks alive (connected, or waiting to retry).
+    tasks: AtomicUsize,
     ended: AtomicBool,
     resident_acked: AtomicU64,
     resident_delivered: AtomicU64,
@@ -148,6 +152,22 @@ fn resident(sh: Arc<Shared>, me: UserId) -> impl FnMut(Incoming<'_>) + std::mark
     }
 }
 
+/// Counts one open socket for as long as it lives.
+struct OpenSocket<'a>(&'a AtomicUsize);
+
+impl<'a> OpenSocket<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        OpenSocket(count)
+    }
+}
+
+impl Drop for OpenSocket<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Arrivals due by `t` seconds: zero before the ramp, then the integral of a linear ramp to
 /// `peak`, then `peak` per second, then nothing more.
 fn arrivals_due(a: &Args, t: f64) -> f64 {
@@ -169,11 +189,18 @@ async fn newcomer(
     resident: String,
     retries: u32,
     stay: Duration,
+    max_open: usize,
 ) {
     let mut attempt = 0;
     loop {
         let s = sh.sec();
+        if attempt > 0 && sh.open.load(Ordering::Relaxed) >= max_open {
+            s.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         s.attempts.fetch_add(1, Ordering::Relaxed);
+        // This socket counts against the generator's own descriptors until it is closed.
+        let socket = OpenSocket::new(&sh.open);
         let hint = match dialer.open().await {
             Err(OpenError::Refused { retry_after_ms, .. }) => {
                 let s = sh.sec();
@@ -231,6 +258,8 @@ async fn newcomer(
                 }
             },
         };
+        // Refused: the socket is closed; waiting to retry holds none.
+        drop(socket);
         if attempt >= retries || sh.ended.load(Ordering::Relaxed) {
             return;
         }
@@ -274,6 +303,7 @@ pub async fn run(a: &Args, ctx: &mut Ctx) -> anyhow::Result<Value> {
         start: AtomicU64::new(lean::now_micros()),
         secs: (0..total + 60).map(|_| Sec::default()).collect(),
         open: AtomicUsize::new(0),
+        tasks: AtomicUsize::new(0),
         ended: AtomicBool::new(false),
         resident_acked: AtomicU64::new(0),
         resident_delivered: AtomicU64::new(0),
@@ -335,15 +365,25 @@ pub async fn run(a: &Args, ctx: &mut Ctx) -> anyhow::Result<Value> {
                     if sh.open.load(Ordering::Relaxed) >= a2.max_open {
                         s.skipped.fetch_add(1, Ordering::Relaxed);
                     } else {
-                        sh.open.fetch_add(1, Ordering::Relaxed);
                         let sh = sh.clone();
                         let dialer = dialer.clone();
                         let handle = format!("{tag}_n{spawned}");
                         let resident = residents[spawned as usize % residents.len()].clone();
                         let (retries, stay) = (a2.retries, Duration::from_secs(a2.stay));
+                        let max_open = a2.max_open;
+                        sh.tasks.fetch_add(1, Ordering::Relaxed);
                         tokio::spawn(async move {
-                            newcomer(sh.clone(), dialer, handle, resident, retries, stay).await;
-                            sh.open.fetch_sub(1, Ordering::Relaxed);
+                            newcomer(
+                                sh.clone(),
+                                dialer,
+                                handle,
+                                resident,
+                                retries,
+                                stay,
+                                max_open,
+                            )
+                            .await;
+                            sh.tasks.fetch_sub(1, Ordering::Relaxed);
                         });
                     }
                     spawned += 1;
@@ -390,7 +430,7 @@ pub async fn run(a: &Args, ctx: &mut Ctx) -> anyhow::Result<Value> {
     let arrivals_spawned = arrivals.await.unwrap_or(0);
     // Newcomers still connected finish their stay; refused ones stop retrying.
     let drain_until = Instant::now() + Duration::from_secs(a.stay + 15);
-    while sh.open.load(Ordering::Relaxed) > 0 && Instant::now() < drain_until {
+    while sh.tasks.load(Ordering::Relaxed) > 0 && Instant::now() < drain_until {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let settle = Instant::now() + Duration::from_secs(10);
