@@ -9,7 +9,7 @@ use chapar_proto::{Control, DeviceId, Event, Pts, ServerFrame, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 
 /// What a connection's writer sends.
 #[derive(Debug)]
@@ -28,39 +28,69 @@ pub struct ConnHandle {
     pub id: u64,
     tx: mpsc::Sender<Outbound>,
     /// Set once, when the connection must close; the control frame tells the client why.
-    closing: watch::Sender<Option<Control>>,
+    closing: Mutex<Option<Control>>,
+    /// Wake the reading and the writing task on close: one each, because `notify_one` keeps a
+    /// permit for a task that is busy elsewhere, so neither can miss it. (A `watch` channel
+    /// would do the same at several times the size, and every idle connection holds one.)
+    wake_reader: Notify,
+    wake_writer: Notify,
 }
 
 impl ConnHandle {
-    /// Ask the connection to close with this reason (the first reason wins).
-    pub fn close(&self, control: Control) {
-        self.closing.send_if_modified(|c| {
-            if c.is_none() {
-                *c = Some(control);
-                true
-            } else {
-                false
-            }
-        });
+    fn new(id: u64, tx: mpsc::Sender<Outbound>) -> ConnHandle {
+        ConnHandle {
+            id,
+            tx,
+            closing: Mutex::new(None),
+            wake_reader: Notify::new(),
+            wake_writer: Notify::new(),
+        }
     }
 
-    pub fn closing(&self) -> watch::Receiver<Option<Control>> {
-        self.closing.subscribe()
+    fn reason(&self) -> std::sync::MutexGuard<'_, Option<Control>> {
+        // Only ever a plain assignment under this lock: a poisoned one is still consistent.
+        self.closing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ask the connection to close with this reason. The first reason wins: true when this
+    /// call was the first.
+    pub fn close(&self, control: Control) -> bool {
+        {
+            let mut reason = self.reason();
+            if reason.is_some() {
+                return false;
+            }
+            *reason = Some(control);
+        }
+        self.wake_reader.notify_one();
+        self.wake_writer.notify_one();
+        true
+    }
+
+    /// Why the connection is closing, once it is.
+    pub fn close_reason(&self) -> Option<Control> {
+        self.reason().clone()
+    }
+
+    /// Resolves when the connection is asked to close. For the reading task only.
+    pub async fn reader_closing(&self) {
+        self.wake_reader.notified().await
+    }
+
+    /// Resolves when the connection is asked to close. For the writing task only.
+    pub async fn writer_closing(&self) {
+        self.wake_writer.notified().await
     }
 
     /// Queue a pushed event; true when the queue was full and the connection is now closing.
     fn push(&self, item: Outbound) -> bool {
         match self.tx.try_send(item) {
             Ok(()) => false,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let first = self.closing.borrow().is_none();
-                self.close(control(
-                    "lagging",
-                    "you are not reading fast enough; reconnect and sync from your last pts",
-                    None,
-                ));
-                first
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => self.close(control(
+                "lagging",
+                "you are not reading fast enough; reconnect and sync from your last pts",
+                None,
+            )),
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
@@ -108,8 +138,7 @@ impl Registry {
     /// Register a new connection with its outbound queue.
     pub fn open(&self, tx: mpsc::Sender<Outbound>) -> Arc<ConnHandle> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (closing, _) = watch::channel(None);
-        let handle = Arc::new(ConnHandle { id, tx, closing });
+        let handle = Arc::new(ConnHandle::new(id, tx));
         self.lock().all.insert(id, handle.clone());
         handle
     }

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// Most queued frames the writer sends before flushing the socket.
 const WRITE_BATCH: usize = 64;
@@ -106,13 +106,13 @@ async fn read_loop(
     start: Instant,
     last_heard: &AtomicU64,
 ) {
-    let mut closing = session.conn.closing();
+    let conn = session.conn.clone();
     let auth_deadline = tokio::time::Instant::now()
         + Duration::from_secs(app.config.gateway.auth_timeout_secs.max(1));
     loop {
         let frame = tokio::select! {
             frame = stream.next() => frame,
-            _ = closing.changed() => return,
+            _ = conn.reader_closing() => return,
             _ = tokio::time::sleep_until(auth_deadline), if session.principal.is_none() => {
                 session.conn.close(control("idle", "sign in sooner after connecting", None));
                 return;
@@ -153,7 +153,9 @@ async fn read_loop(
                         app.limiters.refused[Limiters::CONNECTION].fetch_add(1, Ordering::Relaxed);
                         Err(Error::RateLimited { retry_after_ms })
                     }
-                    Ok(()) => dispatch::handle(app, session, frame.request).await,
+                    // Boxed: the request's future lives on the heap only while it runs, so an
+                    // idle connection's task stays small.
+                    Ok(()) => Box::pin(dispatch::handle(app, session, frame.request)).await,
                 };
                 match result {
                     Ok(result) => ServerFrame::Reply {
@@ -193,23 +195,22 @@ async fn write_loop(
     start: Instant,
     last_heard: Arc<AtomicU64>,
 ) {
-    let mut closing = conn.closing();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     loop {
         let outcome = tokio::select! {
             biased;
-            _ = closing.changed() => Write::Closing,
+            _ = conn.writer_closing() => Write::Closing,
             item = rx.recv() => {
                 let Some(item) = item else { break };
-                let mut outcome = write(&mut sink, Some(encode(encoding, item)), false, &mut closing).await;
+                let mut outcome = write(&mut sink, Some(encode(encoding, item)), false, &conn).await;
                 let mut n = 1;
                 while outcome == Write::Done && n < WRITE_BATCH {
                     let Ok(item) = rx.try_recv() else { break };
-                    outcome = write(&mut sink, Some(encode(encoding, item)), false, &mut closing).await;
+                    outcome = write(&mut sink, Some(encode(encoding, item)), false, &conn).await;
                     n += 1;
                 }
                 if outcome == Write::Done {
-                    outcome = write(&mut sink, None, true, &mut closing).await;
+                    outcome = write(&mut sink, None, true, &conn).await;
                 }
                 outcome
             }
@@ -219,7 +220,7 @@ async fn write_loop(
                     conn.close(control("idle", "no frame or pong received in time", None));
                     Write::Closing
                 } else {
-                    write(&mut sink, Some(Message::Ping(Default::default())), true, &mut closing).await
+                    write(&mut sink, Some(Message::Ping(Default::default())), true, &conn).await
                 }
             }
         };
@@ -233,11 +234,14 @@ async fn write_loop(
             Write::Closing => break,
         }
     }
-    let close_with = closing.borrow().clone();
-    if let Some(c) = close_with {
-        say_goodbye(&mut sink, encoding, c).await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    // Boxed: only a closing connection needs this state, not every idle one.
+    Box::pin(async move {
+        if let Some(c) = conn.close_reason() {
+            say_goodbye(&mut sink, encoding, c).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    })
+    .await;
 }
 
 /// Tell the client why it is being closed, if its socket takes it within a short time (a
@@ -283,7 +287,7 @@ async fn write(
     sink: &mut SplitSink<WebSocket, Message>,
     msg: Option<Message>,
     flush: bool,
-    closing: &mut watch::Receiver<Option<Control>>,
+    conn: &ConnHandle,
 ) -> Write {
     let io = async {
         match msg {
@@ -297,7 +301,7 @@ async fn write(
             Ok(Ok(())) => Write::Done,
             _ => Write::Failed,
         },
-        _ = closing.changed() => Write::Closing,
+        _ = conn.writer_closing() => Write::Closing,
     }
 }
 

@@ -17,6 +17,10 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// Bytes the socket reads at a time. Every idle connection holds this much: small frames (the
+/// usual ones) still arrive several per read; a large frame is read in pieces of this size.
+const READ_BUFFER: usize = 1024;
+
 #[derive(Deserialize)]
 pub struct WsQuery {
     encoding: Option<String>,
@@ -62,7 +66,7 @@ pub async fn upgrade(
     let encoding = offered.or(from_query).unwrap_or(Encoding::Json);
     let max = app.config.limits.max_frame_bytes as usize;
     let ws = ws
-        .read_buffer_size(4096)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         // Only used while the client's socket is full; must hold the largest reply (a page is
         // cut at max_page_bytes) plus whatever queued frames were already being written.
