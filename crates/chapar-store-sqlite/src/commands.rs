@@ -520,29 +520,45 @@ pub(crate) fn next_pts(ctx: &Ctx<'_>, user: UserId) -> Result<i64> {
 }
 
 /// One feed row per recipient for a log entry.
+///
+/// Set-based: one UPDATE takes the next pts of every recipient and one INSERT ... SELECT writes
+/// their feed rows, whatever the number of recipients. (A statement per recipient cost ~50 µs
+/// each in a group of 10,000, most of it SQLite opening and closing a statement journal.)
 pub(crate) fn fan_out_message(
     ctx: &Ctx<'_>,
     message: Message,
     recipients: &[UserId],
 ) -> Result<Fanout> {
+    let mut ids: Vec<i64> = recipients.iter().map(|u| u.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let ids = serde_json::to_string(&ids)
+        .map_err(|e| Error::Unavailable(format!("cannot encode recipients: {e}")))?;
     let mut out = Vec::with_capacity(recipients.len());
-    for &user in recipients {
-        let pts = next_pts(ctx, user)?;
-        ctx.conn
+    {
+        let mut stmt = ctx
+            .conn
             .prepare_cached(
-                "INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
-                 VALUES (?1, ?2, 'message', ?3, ?4, NULL)",
+                "UPDATE users SET pts = pts + 1 WHERE id IN (SELECT value FROM json_each(?1))
+                 RETURNING id, pts",
             )
-            .db()?
-            .execute(params![
-                user.0,
-                pts,
-                message.conversation.0,
-                sql(message.seq)
-            ])
             .db()?;
-        out.push((user, num(pts)));
+        let rows = stmt
+            .query_map([&ids], |r| Ok((UserId(r.get(0)?), num(r.get(1)?))))
+            .db()?;
+        for row in rows {
+            out.push(row.db()?);
+        }
     }
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
+             SELECT id, pts, 'message', ?2, ?3, NULL FROM users
+             WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .db()?
+        .execute(params![ids, message.conversation.0, sql(message.seq)])
+        .db()?;
     Ok(Fanout {
         event: Arc::new(Event::Message(message)),
         recipients: out,
