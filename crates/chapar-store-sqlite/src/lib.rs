@@ -7,6 +7,7 @@
 //!   embedded migrations (`migrations/*.sql`, tracked with `PRAGMA user_version`).
 //! * [`writer`]: the single writer thread behind a bounded queue, with group commit (one
 //!   transaction per batch, one savepoint per job, answers only after COMMIT).
+//! * [`checkpointer`]: WAL checkpoints on their own thread, nudged by the writer.
 //! * [`readers`]: a small pool of read-only connections on their own threads, also bounded.
 //! * [`accounts`]: users, devices, sessions, link codes, invites.
 //! * [`commands`]: `execute` for messages (send, edit, delete, react) and markers; appends and
@@ -23,6 +24,7 @@
 mod accounts;
 mod bot_actions;
 mod bots;
+mod checkpointer;
 mod commands;
 mod membership;
 mod queries;
@@ -121,6 +123,7 @@ impl SqliteStore {
         let stats = Arc::new(StoreStats::default());
         let writer = Writer::start(
             conn,
+            schema::connect(&path, options.durability, false)?,
             options.write_queue,
             options.max_batch,
             Arc::clone(&limits),

@@ -8,9 +8,12 @@
 //! all in ONE transaction, each inside its own SAVEPOINT so a failing job rolls back only itself.
 //! One COMMIT (one fsync) then covers the whole batch, and only after it succeeds is any job
 //! answered: acknowledged means committed. If the COMMIT fails, every job in the batch gets
-//! `Error::Unavailable` (nothing of the batch was written, so retrying is safe).
+//! `Error::Unavailable` (nothing of the batch was written, so retrying is safe). After each
+//! commit the thread nudges the [`Checkpointer`], which copies the WAL into the database file on
+//! its own thread.
 
 use crate::Db;
+use crate::checkpointer::{Checkpointer, Nudger};
 use chapar_core::stats::StoreStats;
 use chapar_core::{Error, Limits, Result};
 use rusqlite::Connection;
@@ -86,27 +89,37 @@ pub struct Writer {
     queue: Option<SyncSender<Box<dyn Job>>>,
     stats: Arc<StoreStats>,
     thread: Option<JoinHandle<()>>,
+    /// Dropped after the writer thread has stopped (fields drop after `Drop::drop`).
+    _checkpointer: Checkpointer,
 }
 
 impl Writer {
-    /// Start the writer thread on `conn` (already migrated).
+    /// Start the writer thread on `conn` (already migrated), with automatic checkpoints moved
+    /// to a [`Checkpointer`] on `checkpoint_conn`.
     pub fn start(
         conn: Connection,
+        checkpoint_conn: Connection,
         queue_len: usize,
         max_batch: usize,
         limits: Arc<Limits>,
         stats: Arc<StoreStats>,
     ) -> Result<Writer> {
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0").db()?;
+        let checkpointer = Checkpointer::start(checkpoint_conn)?;
+        let nudger = checkpointer.nudger();
         let (tx, rx) = sync_channel::<Box<dyn Job>>(queue_len.max(1));
         let thread_stats = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
             .name("chapar-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch.max(1), &limits, &thread_stats))
+            .spawn(move || {
+                writer_loop(conn, rx, max_batch.max(1), &limits, &thread_stats, &nudger)
+            })
             .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             queue: Some(tx),
             stats,
             thread: Some(thread),
+            _checkpointer: checkpointer,
         })
     }
 
@@ -175,6 +188,7 @@ fn writer_loop(
     max_batch: usize,
     limits: &Limits,
     stats: &StoreStats,
+    checkpoint: &Nudger,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch + 1);
     let mut clock = Clock::default();
@@ -195,8 +209,9 @@ fn writer_loop(
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
         stats.batch_size.observe(batch.len() as f64);
-        if let Some(e) = &failed {
-            tracing::error!(error = %e, jobs = batch.len(), "sqlite batch failed");
+        match &failed {
+            Some(e) => tracing::error!(error = %e, jobs = batch.len(), "sqlite batch failed"),
+            None => checkpoint.nudge(),
         }
         for job in batch.drain(..) {
             job.answer(failed.clone());
