@@ -42,11 +42,13 @@ impl Default for AdmissionConfig {
     fn default() -> Self {
         AdmissionConfig {
             max_connections: 0,
-            accepts_per_second: 2000,
-            accept_burst: 4000,
+            // What one node measured it can take on 2 cores (docs/benchmarks.md): a sign-up
+            // storm runs at ~4,000-5,000/s; more only queues.
+            accepts_per_second: 5000,
+            accept_burst: 5000,
             retry_after_secs: 2,
-            signups_per_second: 2000,
-            signup_burst: 4000,
+            signups_per_second: 5000,
+            signup_burst: 5000,
             signups_per_address: Rate {
                 per_minute: 600,
                 burst: 100,
