@@ -24,6 +24,10 @@ mod report;
 mod scenario;
 mod target;
 
+/// The same allocator as the `chapar` binary, for the generator and the relay alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use scenario::{Ctx, connections, direct, group, reconnect, signup, surge};

@@ -111,9 +111,7 @@ impl Writer {
         let thread_stats = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
             .name("chapar-sqlite-writer".into())
-            .spawn(move || {
-                writer_loop(conn, rx, max_batch.max(1), &limits, &thread_stats, &nudger)
-            })
+            .spawn(move || writer_loop(conn, rx, max_batch.max(1), &limits, &thread_stats, &nudger))
             .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             queue: Some(tx),
