@@ -96,7 +96,9 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
                     invite_hash,
                 })
                 .await?;
-            sign_in(app, s, principal, Some(token)).await
+            // A new account's feed starts empty: syncing from 0 is exact, and a sign-up storm
+            // saves a read per account.
+            sign_in(app, s, principal, Some(token), Some(0)).await
         }
         Request::Login(l) => {
             auth::verify_device(&l.public_key.0, &l.signature.0, &s.challenge)?;
@@ -104,7 +106,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
             let principal = store
                 .login(&l.public_key.0, auth::hash_secret(&token))
                 .await?;
-            sign_in(app, s, principal, Some(token)).await
+            sign_in(app, s, principal, Some(token), None).await
         }
         Request::Authenticate(a) => {
             if a.token.is_empty() || a.token.len() > 256 {
@@ -115,7 +117,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
                 Error::Unauthorized("session expired or device revoked; sign in again".into())
             })?;
             s.token_hash = Some(hash);
-            sign_in(app, s, principal, None).await
+            sign_in(app, s, principal, None, None).await
         }
         Request::LinkDevice(l) => {
             auth::verify_device(&l.public_key.0, &l.signature.0, &s.challenge)?;
@@ -135,7 +137,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
                     token_hash: auth::hash_secret(&token),
                 })
                 .await?;
-            sign_in(app, s, principal, Some(token)).await
+            sign_in(app, s, principal, Some(token), None).await
         }
         other => {
             let p = s
@@ -152,6 +154,7 @@ async fn sign_in(
     s: &mut ConnSession,
     principal: Principal,
     token: Option<String>,
+    known_head: Option<chapar_proto::Pts>,
 ) -> Result<Response> {
     if let Some(t) = &token {
         s.token_hash = Some(auth::hash_secret(t));
@@ -164,7 +167,10 @@ async fn sign_in(
     {
         app.bus.watch(principal.user_id());
     }
-    let pts = app.store.head_pts(principal.user_id()).await?;
+    let pts = match known_head {
+        Some(pts) => pts,
+        None => app.store.head_pts(principal.user_id()).await?,
+    };
     let session = Session {
         user: principal.user.clone(),
         device_id: principal.device,
