@@ -407,8 +407,7 @@ pub(crate) fn append_to_members(
     entry: Entry,
 ) -> Result<Committed> {
     let message = append(ctx, actor, conv.id, entry)?;
-    let recipients = member_ids(ctx.conn, conv.id)?;
-    let fanout = fan_out_message(ctx, message, &recipients)?;
+    let fanout = fan_out_to_members(ctx, message)?;
     Ok(committed(fanout))
 }
 
@@ -558,6 +557,43 @@ pub(crate) fn fan_out_message(
         )
         .db()?
         .execute(params![ids, message.conversation.0, sql(message.seq)])
+        .db()?;
+    Ok(Fanout {
+        event: Arc::new(Event::Message(message)),
+        recipients: out,
+    })
+}
+
+/// One feed row per current member of the message's conversation: [`fan_out_message`] with
+/// the members read inside the same two statements (no list of ids to pass in).
+pub(crate) fn fan_out_to_members(ctx: &Ctx<'_>, message: Message) -> Result<Fanout> {
+    let conversation = message.conversation.0;
+    let mut out = Vec::new();
+    {
+        let mut stmt = ctx
+            .conn
+            .prepare_cached(
+                "UPDATE users SET pts = pts + 1
+                 WHERE id IN (SELECT user_id FROM members WHERE conversation_id = ?1)
+                 RETURNING id, pts",
+            )
+            .db()?;
+        let rows = stmt
+            .query_map([conversation], |r| Ok((UserId(r.get(0)?), num(r.get(1)?))))
+            .db()?;
+        for row in rows {
+            out.push(row.db()?);
+        }
+    }
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
+             SELECT u.id, u.pts, 'message', ?1, ?2, NULL
+             FROM members m JOIN users u ON u.id = m.user_id
+             WHERE m.conversation_id = ?1",
+        )
+        .db()?
+        .execute(params![conversation, sql(message.seq)])
         .db()?;
     Ok(Fanout {
         event: Arc::new(Event::Message(message)),
