@@ -68,6 +68,10 @@ pub struct GatewayConfig {
     /// On SIGTERM, clients are told to reconnect at random times spread over this window, and the
     /// node exits when all are gone or the window (plus a grace second) has passed.
     pub drain_secs: u64,
+    /// Connections the kernel may hold waiting to be accepted (capped by
+    /// `net.core.somaxconn`). A crowd connecting at once waits here instead of having its SYNs
+    /// dropped and retried a second or more later.
+    pub listen_backlog: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +143,7 @@ impl Default for GatewayConfig {
             idle_timeout_secs: 90,
             auth_timeout_secs: 30,
             drain_secs: 5,
+            listen_backlog: 4096,
         }
     }
 }
@@ -276,6 +281,9 @@ impl Config {
             || self.store.max_batch == 0
         {
             bail!("queue sizes must be positive");
+        }
+        if self.gateway.listen_backlog == 0 || self.gateway.listen_backlog > 65_535 {
+            bail!("gateway.listen_backlog must be between 1 and 65535");
         }
         if self.store.readers == 0 || self.store.readers > 64 {
             bail!("store.readers must be between 1 and 64");

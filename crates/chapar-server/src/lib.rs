@@ -57,6 +57,18 @@ fn publisher(bus: Arc<dyn Bus>) -> CommitListener {
     })
 }
 
+/// A listening socket with a deep accept queue (`TcpListener::bind` would give 1,024).
+fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// `chapar serve`: run a node until SIGTERM or Ctrl-C, then drain and exit.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(&args)?;
@@ -69,8 +81,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let bus = cluster::open_bus(&config, &opened, registry.clone()).await?;
     let store = opened.store;
     store.set_commit_listener(publisher(bus.clone()));
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = listen(config.listen, config.gateway.listen_backlog)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let drain = Duration::from_secs(config.gateway.drain_secs);
