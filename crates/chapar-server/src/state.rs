@@ -43,14 +43,10 @@ impl App {
         }
     }
 
-    /// How full the store's write queue is, 0 to 1 (0 when the store does not say).
-    pub fn write_pressure(&self) -> f64 {
-        match self.store.stats() {
-            Some(s) => {
-                let depth = s.queue_depth.load(std::sync::atomic::Ordering::Relaxed) as f64;
-                depth / self.config.store.write_queue.max(1) as f64
-            }
-            None => 0.0,
-        }
+    /// Writes waiting for the store (0 when the store does not say).
+    pub fn queued_writes(&self) -> u64 {
+        self.store.stats().map_or(0, |s| {
+            s.queue_depth.load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 }

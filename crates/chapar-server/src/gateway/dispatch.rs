@@ -69,7 +69,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
             }
             auth::verify_device(&r.public_key.0, &r.signature.0, &s.challenge)?;
             let handle = rules::handle(&r.handle)?;
-            app.admission.admit_signup(s.peer, app.write_pressure())?;
+            app.admission.admit_signup(s.peer, app.queued_writes())?;
             let limits = &app.config.limits;
             let display_name = rules::label(
                 "display name",
@@ -122,7 +122,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
         Request::LinkDevice(l) => {
             auth::verify_device(&l.public_key.0, &l.signature.0, &s.challenge)?;
             // Link codes are short: the sign-up budgets also bound how fast they can be guessed.
-            app.admission.admit_signup(s.peer, app.write_pressure())?;
+            app.admission.admit_signup(s.peer, app.queued_writes())?;
             let device_name = rules::label(
                 "device name",
                 l.device_name.as_deref().unwrap_or("device"),
