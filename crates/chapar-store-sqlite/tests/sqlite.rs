@@ -234,36 +234,3 @@ async fn a_directory_holds_chapar_db() {
     assert_eq!(s.path(), data.join("chapar.db").as_path());
     assert!(data.join("chapar.db").exists());
 }
-
-/// Rough write throughput (run with `--ignored --nocapture`, ideally in release).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore]
-async fn throughput() {
-    let dir = tempdir();
-    let s = Arc::new(open(dir.path(), SqliteOptions::default()));
-    let (alice, _, conv) = pair(&s).await;
-    let (tasks_n, each) = (64, 400);
-    let start = std::time::Instant::now();
-    let mut tasks = JoinSet::new();
-    for t in 0..tasks_n {
-        let (s, alice) = (Arc::clone(&s), alice.clone());
-        tasks.spawn(async move {
-            for i in 0..each {
-                let cid = format!("t{t}-{i}");
-                loop {
-                    match s.execute(&alice, text(conv, &cid, "hello there")).await {
-                        Err(Error::Overloaded { .. }) => tokio::task::yield_now().await,
-                        other => {
-                            other.unwrap_or_else(|e| panic!("send: {e}"));
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
-    let n = tasks_n * each;
-    let secs = start.elapsed().as_secs_f64();
-    println!("{n} sends in {secs:.2}s: {:.0}/s", n as f64 / secs);
-}
