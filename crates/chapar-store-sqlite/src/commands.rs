@@ -15,7 +15,7 @@ use crate::writer::Ctx;
 use chapar_core::store::{Command, Committed, Fanout, Principal, Target};
 use chapar_core::{Error, Result, rules};
 use chapar_proto::{
-    Bytes, ConversationId, ConversationKind, Entity, Event, Message, MessageKind, Receipt,
+    Bytes, ConversationId, ConversationKind, Entity, Event, Message, MessageKind, Pts, Receipt,
     ReplyMarkup, Role, Seq, SystemEvent, TEXT_PLAIN, UserId,
 };
 use rusqlite::{OptionalExtension, params};
@@ -518,6 +518,20 @@ pub(crate) fn next_pts(ctx: &Ctx<'_>, user: UserId) -> Result<i64> {
         .db()
 }
 
+/// Run an `UPDATE users SET pts = pts + 1 ... RETURNING id, pts` taking one parameter: each
+/// chosen user's next pts.
+fn next_pts_of(
+    ctx: &Ctx<'_>,
+    update: &str,
+    param: impl rusqlite::ToSql,
+) -> Result<Vec<(UserId, Pts)>> {
+    let mut stmt = ctx.conn.prepare_cached(update).db()?;
+    let rows = stmt
+        .query_map([param], |r| Ok((UserId(r.get(0)?), num(r.get(1)?))))
+        .db()?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().db()
+}
+
 /// One feed row per recipient for a log entry.
 ///
 /// Set-based: one UPDATE takes the next pts of every recipient and one INSERT ... SELECT writes
@@ -533,22 +547,12 @@ pub(crate) fn fan_out_message(
     ids.dedup();
     let ids = serde_json::to_string(&ids)
         .map_err(|e| Error::Unavailable(format!("cannot encode recipients: {e}")))?;
-    let mut out = Vec::with_capacity(recipients.len());
-    {
-        let mut stmt = ctx
-            .conn
-            .prepare_cached(
-                "UPDATE users SET pts = pts + 1 WHERE id IN (SELECT value FROM json_each(?1))
-                 RETURNING id, pts",
-            )
-            .db()?;
-        let rows = stmt
-            .query_map([&ids], |r| Ok((UserId(r.get(0)?), num(r.get(1)?))))
-            .db()?;
-        for row in rows {
-            out.push(row.db()?);
-        }
-    }
+    let out = next_pts_of(
+        ctx,
+        "UPDATE users SET pts = pts + 1 WHERE id IN (SELECT value FROM json_each(?1))
+         RETURNING id, pts",
+        &ids,
+    )?;
     ctx.conn
         .prepare_cached(
             "INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
@@ -568,23 +572,13 @@ pub(crate) fn fan_out_message(
 /// the members read inside the same two statements (no list of ids to pass in).
 pub(crate) fn fan_out_to_members(ctx: &Ctx<'_>, message: Message) -> Result<Fanout> {
     let conversation = message.conversation.0;
-    let mut out = Vec::new();
-    {
-        let mut stmt = ctx
-            .conn
-            .prepare_cached(
-                "UPDATE users SET pts = pts + 1
-                 WHERE id IN (SELECT user_id FROM members WHERE conversation_id = ?1)
-                 RETURNING id, pts",
-            )
-            .db()?;
-        let rows = stmt
-            .query_map([conversation], |r| Ok((UserId(r.get(0)?), num(r.get(1)?))))
-            .db()?;
-        for row in rows {
-            out.push(row.db()?);
-        }
-    }
+    let out = next_pts_of(
+        ctx,
+        "UPDATE users SET pts = pts + 1
+         WHERE id IN (SELECT user_id FROM members WHERE conversation_id = ?1)
+         RETURNING id, pts",
+        conversation,
+    )?;
     ctx.conn
         .prepare_cached(
             "INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
