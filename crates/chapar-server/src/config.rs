@@ -309,6 +309,15 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
     }
+
+    /// [`Config::to_toml`] with the passwords of the store and bus URLs shown as `***`: what
+    /// `--print-config` prints (it ends up in terminals, tickets and logs).
+    pub fn to_toml_redacted(&self) -> String {
+        let mut shown = self.clone();
+        shown.store.url = crate::cluster::redact(&shown.store.url);
+        shown.bus.url = crate::cluster::redact(&shown.bus.url);
+        shown.to_toml()
+    }
 }
 
 /// `store = "URL"` and `bus = "URL"` in a file mean `[store] url = "URL"` (and the same for bus).

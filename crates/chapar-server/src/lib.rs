@@ -73,7 +73,7 @@ fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::ne
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(&args)?;
     if args.print_config {
-        print!("{}", config.to_toml());
+        print!("{}", config.to_toml_redacted());
         return Ok(());
     }
     let opened = cluster::open_store(&config).await?;

@@ -143,3 +143,34 @@ fn bad_targets_and_unknown_users_fail_clearly() {
         assert!(!out.stderr.is_empty(), "{args:?}: no message on stderr");
     }
 }
+
+#[test]
+fn print_config_shows_every_key_but_no_password() {
+    let out = std::process::Command::new(crate::util::BIN)
+        .args([
+            "serve",
+            "--print-config",
+            "--store",
+            "postgres://chapar:hunter2@127.0.0.1:5432/chapar",
+            "--bus",
+            "nats://relay:natspw@127.0.0.1:4222",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("hunter2") && !text.contains("natspw"),
+        "{text}"
+    );
+    assert!(
+        text.contains("postgres://chapar:***@127.0.0.1:5432/chapar"),
+        "{text}"
+    );
+    assert!(text.contains("nats://relay:***@127.0.0.1:4222"), "{text}");
+    assert!(text.contains("listen_backlog = 4096"), "{text}");
+}
