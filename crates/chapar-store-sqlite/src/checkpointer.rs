@@ -12,66 +12,57 @@
 use crate::Db;
 use chapar_core::{Error, Result};
 use rusqlite::Connection;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Shortest time between two checkpoints.
 const PACE: Duration = Duration::from_millis(100);
 
-/// The checkpoint thread. Dropping it runs a last checkpoint and stops the thread.
+/// The checkpoint thread. Dropped after the writer (and with it the [`Nudger`]) is gone, it
+/// waits for the thread's last checkpoint.
 pub struct Checkpointer {
-    nudge: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Checkpointer {
-    /// Start the thread on its own read-write connection to the database.
-    pub fn start(conn: Connection) -> Result<Checkpointer> {
+    /// Start the thread on its own read-write connection to the database. The thread runs until
+    /// the returned nudger, the writer's end, is dropped.
+    pub fn start(conn: Connection) -> Result<(Checkpointer, Nudger)> {
         // One pending nudge is enough: it means "there is something new to copy".
         let (tx, rx) = sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("chapar-sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(&conn, &rx))
             .map_err(|e| Error::Unavailable(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Checkpointer {
-            nudge: Some(tx),
+        let checkpointer = Checkpointer {
             thread: Some(thread),
-        })
-    }
-
-    /// A sender the writer uses to say "committed": it never blocks.
-    pub fn nudger(&self) -> Nudger {
-        Nudger(self.nudge.clone())
+        };
+        Ok((checkpointer, Nudger(tx)))
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.nudge.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-/// The writer's end: tells the checkpoint thread that the WAL has grown.
-pub struct Nudger(Option<SyncSender<()>>);
+/// The writer's end: tells the checkpoint thread that the WAL has grown. Never blocks: a full
+/// channel means a nudge is already pending, a closed one that the store is closing.
+pub struct Nudger(SyncSender<()>);
 
 impl Nudger {
     pub fn nudge(&self) {
-        if let Some(tx) = &self.0 {
-            // Full means a nudge is already pending; disconnected means the store is closing.
-            match tx.try_send(()) {
-                Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
-            }
-        }
+        let _ = self.0.try_send(());
     }
 }
 
 fn checkpoint_loop(conn: &Connection, rx: &Receiver<()>) {
     let mut last: Option<Instant> = None;
-    // Ends when the writer (the last nudger) and the store's handle are gone.
+    // Ends when the writer's nudger is dropped.
     while rx.recv().is_ok() {
         if let Some(wait) = last.map(|t| PACE.saturating_sub(t.elapsed()))
             && !wait.is_zero()

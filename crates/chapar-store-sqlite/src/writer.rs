@@ -105,8 +105,7 @@ impl Writer {
         stats: Arc<StoreStats>,
     ) -> Result<Writer> {
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0").db()?;
-        let checkpointer = Checkpointer::start(checkpoint_conn)?;
-        let nudger = checkpointer.nudger();
+        let (checkpointer, nudger) = Checkpointer::start(checkpoint_conn)?;
         let (tx, rx) = sync_channel::<Box<dyn Job>>(queue_len.max(1));
         let thread_stats = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
