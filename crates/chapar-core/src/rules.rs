@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use chapar_proto::{Bytes, ConversationKind, MessageKind, Role, TEXT_PLAIN};
+use chapar_proto::{Bytes, ConversationKind, MessageKind, Role, Seq, TEXT_PLAIN};
 
 /// Normalise a handle as typed by a person (`@Sara` → `sara`) and check it: 3 to 32 characters
 /// of `a-z`, `0-9` and `_`, starting with a letter.
@@ -120,6 +120,17 @@ pub fn page(limits: &Limits, asked: Option<u32>, default: u32) -> u32 {
     asked.unwrap_or(default).clamp(1, limits.max_page)
 }
 
+/// A reply must point at a message of the conversation that the member may see: from the
+/// first seq they joined at up to the newest.
+pub fn reply_to(reply_to: Option<Seq>, last_seq: Seq, joined_seq: Seq) -> Result<()> {
+    match reply_to {
+        Some(r) if r == 0 || r > last_seq || r < joined_seq => Err(Error::invalid(format!(
+            "reply_to {r} is not a message of this conversation"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// May a member with `role` append a message to a conversation of `kind`?
 pub fn can_post(kind: ConversationKind, role: Role) -> Result<()> {
     let ok = match kind {
@@ -231,6 +242,18 @@ pub fn next_owner(members: &[(Role, i64)]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_points_at_a_message_the_member_may_see() {
+        assert!(reply_to(None, 0, 1).is_ok());
+        assert!(reply_to(Some(5), 9, 5).is_ok());
+        for bad in [0, 4, 10] {
+            assert!(
+                matches!(reply_to(Some(bad), 9, 5), Err(Error::Invalid(_))),
+                "{bad} accepted"
+            );
+        }
+    }
 
     #[test]
     fn handles_are_normalised_and_checked() {

@@ -134,13 +134,7 @@ fn send(
         return Ok(first);
     }
     rules::can_post(conv.kind, member.role)?;
-    if let Some(r) = reply_to
-        && (r == 0 || r > conv.last_seq || r < member.joined_seq)
-    {
-        return Err(Error::invalid(format!(
-            "reply_to {r} is not a message of this conversation"
-        )));
-    }
+    rules::reply_to(reply_to, conv.last_seq, member.joined_seq)?;
     let entry = Entry {
         kind: MessageKind::Text,
         client_id: Some(client_id),
