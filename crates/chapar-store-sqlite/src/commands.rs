@@ -15,7 +15,7 @@ use crate::writer::Ctx;
 use chapar_core::store::{Command, Committed, Fanout, Principal, Target};
 use chapar_core::{Error, Result, rules};
 use chapar_proto::{
-    Bytes, ConversationId, ConversationKind, Entity, Event, Message, MessageKind, Pts, Receipt,
+    Bytes, ConversationId, ConversationKind, Entity, Event, Message, MessageKind, Receipt,
     ReplyMarkup, Role, Seq, SystemEvent, TEXT_PLAIN, UserId,
 };
 use rusqlite::{OptionalExtension, params};
@@ -512,67 +512,25 @@ pub(crate) fn next_pts(ctx: &Ctx<'_>, user: UserId) -> Result<i64> {
         .db()
 }
 
-/// Run an `UPDATE users SET pts = pts + 1 ... RETURNING id, pts` taking one parameter: each
-/// chosen user's next pts.
-fn next_pts_of(
-    ctx: &Ctx<'_>,
-    update: &str,
-    param: impl rusqlite::ToSql,
-) -> Result<Vec<(UserId, Pts)>> {
-    let mut stmt = ctx.conn.prepare_cached(update).db()?;
-    let rows = stmt
-        .query_map([param], |r| Ok((UserId(r.get(0)?), num(r.get(1)?))))
-        .db()?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().db()
-}
-
-/// One feed row per recipient for a log entry.
+/// One feed row per current member of the message's conversation.
 ///
-/// Set-based: one UPDATE takes the next pts of every recipient and one INSERT ... SELECT writes
-/// their feed rows, whatever the number of recipients. (A statement per recipient cost ~50 µs
-/// each in a group of 10,000, most of it SQLite opening and closing a statement journal.)
-pub(crate) fn fan_out_message(
-    ctx: &Ctx<'_>,
-    message: Message,
-    recipients: &[UserId],
-) -> Result<Fanout> {
-    let mut ids: Vec<i64> = recipients.iter().map(|u| u.0).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let ids = serde_json::to_string(&ids)
-        .map_err(|e| Error::Unavailable(format!("cannot encode recipients: {e}")))?;
-    let out = next_pts_of(
-        ctx,
-        "UPDATE users SET pts = pts + 1 WHERE id IN (SELECT value FROM json_each(?1))
-         RETURNING id, pts",
-        &ids,
-    )?;
-    ctx.conn
-        .prepare_cached(
-            "INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
-             SELECT id, pts, 'message', ?2, ?3, NULL FROM users
-             WHERE id IN (SELECT value FROM json_each(?1))",
-        )
-        .db()?
-        .execute(params![ids, message.conversation.0, sql(message.seq)])
-        .db()?;
-    Ok(Fanout {
-        event: Arc::new(Event::Message(message)),
-        recipients: out,
-    })
-}
-
-/// One feed row per current member of the message's conversation: [`fan_out_message`] with
-/// the members read inside the same two statements (no list of ids to pass in).
+/// Set-based: one UPDATE takes the next pts of every member and one INSERT ... SELECT writes
+/// their feed rows, whatever the group's size. (A statement per member cost ~50 µs each in a
+/// group of 10,000, most of it SQLite opening and closing a statement journal.)
 pub(crate) fn fan_out_to_members(ctx: &Ctx<'_>, message: Message) -> Result<Fanout> {
     let conversation = message.conversation.0;
-    let out = next_pts_of(
-        ctx,
-        "UPDATE users SET pts = pts + 1
-         WHERE id IN (SELECT user_id FROM members WHERE conversation_id = ?1)
-         RETURNING id, pts",
-        conversation,
-    )?;
+    let recipients = ctx
+        .conn
+        .prepare_cached(
+            "UPDATE users SET pts = pts + 1
+             WHERE id IN (SELECT user_id FROM members WHERE conversation_id = ?1)
+             RETURNING id, pts",
+        )
+        .db()?
+        .query_map([conversation], |r| Ok((UserId(r.get(0)?), num(r.get(1)?))))
+        .db()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .db()?;
     ctx.conn
         .prepare_cached(
             "INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
@@ -585,7 +543,7 @@ pub(crate) fn fan_out_to_members(ctx: &Ctx<'_>, message: Message) -> Result<Fano
         .db()?;
     Ok(Fanout {
         event: Arc::new(Event::Message(message)),
-        recipients: out,
+        recipients,
     })
 }
 

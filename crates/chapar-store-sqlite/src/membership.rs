@@ -7,7 +7,7 @@
 
 use crate::Db;
 use crate::commands::{
-    Entry, append, append_to_members, committed, event, fan_out_message, insert_member,
+    Entry, append, append_to_members, committed, event, fan_out_to_members, insert_member,
 };
 use crate::rows::{
     ConvRow, MemberRow, kind_str, member_ids, member_row, parse_role, require_member, require_user,
@@ -203,8 +203,8 @@ pub fn leave(ctx: &Ctx<'_>, actor: &Principal, id: ConversationId) -> Result<Com
         conv.id,
         Entry::system(event("left", vec![actor.user.handle.clone()])),
     )?;
-    let recipients = member_ids(ctx.conn, conv.id)?;
-    let fanout = fan_out_message(ctx, message, &recipients)?;
+    // Told before leaving: the one who leaves gets the entry too.
+    let fanout = fan_out_to_members(ctx, message)?;
     delete_member(ctx, conv.id, actor.user.id)?;
     if member.role == Role::Owner {
         let mut stmt = ctx
