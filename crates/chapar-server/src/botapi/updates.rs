@@ -332,9 +332,39 @@ pub async fn get_updates(ctx: &mut Ctx<'_>, p: &Params) -> Result<Value, ApiErro
         }
         _ => {}
     }
-    let app = ctx.app;
-    let guard = app.bots.wakes.hold(ctx.bot.id());
-    // A newer poll ends this one, as on Telegram.
+    let allowed = ctx.bot.allowed_updates.clone();
+    match long_poll(ctx.app, &mut ctx.bot, timeout, limit, &allowed).await? {
+        Polled::Found(updates) => Ok(Value::Array(updates)),
+        Polled::Superseded { by_webhook: true } => {
+            Err(ApiError::conflict("terminated by setWebhook request"))
+        }
+        Polled::Superseded { by_webhook: false } => Err(ApiError::conflict(
+            "terminated by other getUpdates request; make sure that only one bot instance is \
+             running",
+        )),
+    }
+}
+
+/// How a long poll ended.
+pub enum Polled {
+    /// These updates (none when the wait ran out or the node is draining).
+    Found(Vec<Value>),
+    /// A newer poll of the same bot (or a webhook set meanwhile) ended this one.
+    Superseded { by_webhook: bool },
+}
+
+/// Wait up to `timeout` seconds for a bot's next updates (up to `limit`), confirming what it
+/// skips. Bounded: one wait per bot (a newer poll ends an older one, as on Telegram) and at most
+/// `bots.max_long_polls` waits on the node (beyond, the poll answers at once). `getUpdates` and
+/// the service API's events both wait here.
+pub async fn long_poll(
+    app: &Arc<App>,
+    bot: &mut Bot,
+    timeout: u64,
+    limit: usize,
+    allowed_updates: &[String],
+) -> Result<Polled, ApiError> {
+    let guard = app.bots.wakes.hold(bot.id());
     let my_gen = guard.wake.poll_gen.fetch_add(1, Ordering::Relaxed) + 1;
     guard.wake.by_webhook.store(false, Ordering::Relaxed);
     guard.wake.notify.notify_waiters();
@@ -349,38 +379,25 @@ pub async fn get_updates(ctx: &mut Ctx<'_>, p: &Params) -> Result<Value, ApiErro
         let notified = guard.wake.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let allowed_updates = ctx.bot.allowed_updates.clone();
-        let found = collect(
-            app,
-            &ctx.bot,
-            ctx.bot.offset.max(1),
-            limit,
-            &allowed_updates,
-        )
-        .await?;
-        confirm(app, &mut ctx.bot, found.confirm_below).await?;
+        let found = collect(app, bot, bot.offset.max(1), limit, allowed_updates).await?;
+        confirm(app, bot, found.confirm_below).await?;
         if !found.updates.is_empty() {
-            return Ok(Value::Array(
+            return Ok(Polled::Found(
                 found.updates.into_iter().map(|(_, u)| u).collect(),
             ));
         }
         let now = tokio::time::Instant::now();
         if now >= deadline || app.registry.is_draining() {
-            return Ok(json!([]));
+            return Ok(Polled::Found(Vec::new()));
         }
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep((deadline - now).min(POLL_INTERVAL)) => {}
         }
         if guard.wake.poll_gen.load(Ordering::Relaxed) != my_gen {
-            return Err(ApiError::conflict(
-                if guard.wake.by_webhook.load(Ordering::Relaxed) {
-                    "terminated by setWebhook request"
-                } else {
-                    "terminated by other getUpdates request; make sure that only one bot instance \
-                 is running"
-                },
-            ));
+            return Ok(Polled::Superseded {
+                by_webhook: guard.wake.by_webhook.load(Ordering::Relaxed),
+            });
         }
     }
 }

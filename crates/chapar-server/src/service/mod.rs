@@ -11,7 +11,7 @@
 //! notification; a person's replies are ordinary messages in their direct conversation.
 
 use crate::botapi::http_client::{HttpUrl, resolve};
-use crate::botapi::updates::{collect, confirm};
+use crate::botapi::updates::{Polled, confirm, long_poll};
 use crate::botapi::{Ctx, authenticate, new_client_id, reply::ApiError, webhook};
 use crate::state::App;
 use axum::Router;
@@ -27,7 +27,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// The OpenAPI document of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -275,33 +274,24 @@ async fn events(
     if bot.webhook.is_some() {
         return Err(Error::Conflict("a webhook is set: events are pushed to it".into()).into());
     }
-    let mut ctx = Ctx { app: &app, bot };
+    let mut bot = bot;
     if let Some(after) = q.after {
-        confirm(&app, &mut ctx.bot, after + 1).await?;
+        confirm(&app, &mut bot, after.saturating_add(1)).await?;
     }
     let timeout = q
         .timeout
         .unwrap_or(0)
         .min(app.bots.config.long_poll_max_secs);
-    let deadline = Instant::now() + Duration::from_secs(timeout);
-    let guard = app.bots.wakes.hold(ctx.bot.id());
-    loop {
-        let notified = guard.wake.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let from = ctx.bot.offset.max(1);
-        let found = collect(&app, &ctx.bot, from, MAX_EVENTS, &[]).await?;
-        confirm(&app, &mut ctx.bot, found.confirm_below).await?;
-        if !found.updates.is_empty() || Instant::now() >= deadline || app.registry.is_draining() {
-            let events: Vec<Value> = found.updates.into_iter().map(|(_, e)| e).collect();
-            return Ok(axum::Json(json!({ "events": events })));
+    let events = match long_poll(&app, &mut bot, timeout, MAX_EVENTS, &[]).await? {
+        Polled::Found(events) => events,
+        Polled::Superseded { .. } => {
+            return Err(Error::Conflict(
+                "a newer wait for events of this account took over".into(),
+            )
+            .into());
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        tokio::select! {
-            _ = &mut notified => {}
-            _ = tokio::time::sleep(left.min(crate::botapi::updates::POLL_INTERVAL)) => {}
-        }
-    }
+    };
+    Ok(axum::Json(json!({ "events": events })))
 }
 
 /// A feed event as a service event: text messages people send it (replies).
