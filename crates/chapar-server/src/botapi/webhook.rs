@@ -29,8 +29,11 @@ use tokio::task::JoinHandle;
 const RELOAD: Duration = Duration::from_secs(30);
 /// How long an idle sender waits before looking at the store again without a wake-up.
 const IDLE: Duration = Duration::from_secs(3);
+/// Characters of a delivery error kept for getWebhookInfo (the remote server chooses them).
+const MAX_ERROR_CHARS: usize = 256;
 
-/// This node's webhook senders and the last error each saw.
+/// This node's webhook senders and the last error each saw. A sender forgets its error when
+/// it ends, so both maps hold at most `bots.max_webhooks` entries.
 #[derive(Default)]
 pub struct Webhooks {
     tasks: Mutex<HashMap<UserId, JoinHandle<()>>>,
@@ -43,6 +46,7 @@ impl Webhooks {
         let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
         match error {
             Some(e) => {
+                let e = e.chars().take(MAX_ERROR_CHARS).collect();
                 errors.insert(bot, (now_ms() / 1000, e));
             }
             None => {
@@ -120,7 +124,17 @@ pub fn ensure(app: &Arc<App>, bot: UserId) {
     tasks.insert(bot, tokio::spawn(send_loop(task_app, bot)));
 }
 
+/// Forgets a sender's last error when the sender ends.
+struct ForgetError<'a>(&'a Webhooks, UserId);
+
+impl Drop for ForgetError<'_> {
+    fn drop(&mut self) {
+        self.0.record(self.1, None);
+    }
+}
+
 async fn send_loop(app: Arc<App>, id: UserId) {
+    let _forget = ForgetError(&app.bots.webhooks, id);
     let guard = app.bots.wakes.hold(id);
     let mut failures = 0u32;
     loop {
