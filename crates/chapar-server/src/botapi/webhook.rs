@@ -109,9 +109,13 @@ pub fn ensure(app: &Arc<App>, bot: UserId) {
         .tasks
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    tasks.retain(|_, t| !t.is_finished());
-    if tasks.contains_key(&bot) {
+    if tasks.get(&bot).is_some_and(|t| !t.is_finished()) {
         return;
+    }
+    // Finished senders are swept only when the table is full: the supervisor calls this for
+    // every bot each pass, and a sweep per call made a pass quadratic.
+    if tasks.len() >= app.bots.config.max_webhooks {
+        tasks.retain(|_, t| !t.is_finished());
     }
     if tasks.len() >= app.bots.config.max_webhooks {
         tracing::warn!(
