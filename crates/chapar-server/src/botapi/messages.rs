@@ -16,7 +16,7 @@ use chapar_core::bus::BusMessage;
 use chapar_core::store::{Command, Committed, Target};
 use chapar_proto::{
     CallbackAnswer, ConversationId, ConversationKind, Entity, Event, InlineButton, Message,
-    ReplyMarkup, Seq, Typing,
+    ReplyMarkup, Seq,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -416,7 +416,7 @@ pub async fn answer_callback_query(ctx: &mut Ctx<'_>, p: &Params) -> Result<Valu
         },
         _ => return Err(invalid()),
     };
-    if super::updates::now_ms() - query.server_time > chapar_core::bots::UPDATE_RETENTION_MS {
+    if crate::state::now_ms() - query.server_time > chapar_core::bots::UPDATE_RETENTION_MS {
         return Err(invalid());
     }
     let answer = Event::CallbackAnswer(CallbackAnswer {
@@ -457,19 +457,7 @@ pub async fn send_chat_action(ctx: &mut Ctx<'_>, p: &Params) -> Result<Value, Ap
     let mut view = View::new(app, &bot);
     let conv = view.conversation(chat_id(p, "chat_id")?).await?;
     ctx.charge_bot()?;
-    let members = app
-        .store
-        .member_ids(&bot.principal, conv)
-        .await
-        .map_err(not_member)?;
-    let event = Arc::new(Event::Typing(Typing {
-        conversation: conv,
-        user: bot.id(),
-        handle: bot.principal.user.handle.clone(),
-    }));
-    for user in members.into_iter().filter(|u| *u != bot.id()) {
-        app.bus.publish(user, BusMessage::Ephemeral(event.clone()));
-    }
+    app.typing(&bot.principal, conv).await.map_err(not_member)?;
     Ok(json!(true))
 }
 

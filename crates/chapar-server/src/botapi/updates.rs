@@ -17,13 +17,14 @@ use super::params::Params;
 use super::reply::ApiError;
 use super::types::{View, chat_member, seconds};
 use crate::state::App;
+use crate::state::now_ms;
 use chapar_core::bots::{Bot, BotChange, BotView, UPDATE_RETENTION_MS, bot_sees};
 use chapar_proto::{Event, FeedEvent, MessageKind, Pts, Role, UserId};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Update types chapar produces.
@@ -39,13 +40,6 @@ const PAGE: u32 = 100;
 const MAX_PAGES: usize = 20;
 /// How often a waiting poll looks at the store even without a local wake-up.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// Wake-ups for bots whose feed grew, keyed by bot; entries exist only while someone waits.
 #[derive(Default)]

@@ -12,9 +12,10 @@
 use super::http_client::{HttpUrl, post_json, resolve};
 use super::params::Params;
 use super::reply::ApiError;
-use super::updates::{UPDATE_TYPES, collect, confirm, now_ms};
+use super::updates::{UPDATE_TYPES, collect, confirm};
 use super::{Ctx, dispatch};
 use crate::state::App;
+use crate::state::now_ms;
 use chapar_core::bots::{Bot, BotChange, Webhook};
 use chapar_proto::UserId;
 use rand::Rng as _;

@@ -7,6 +7,7 @@ use crate::admission::Permit;
 use crate::ratelimit::{Limiters, TokenBucket};
 use crate::registry::{ConnHandle, Outbound, control};
 use crate::state::App;
+use crate::state::now_ms;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chapar_core::Error;
 use chapar_proto::{Control, Encoding, ErrorBody, Hello, ServerFrame};
@@ -15,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Most queued frames the writer sends before flushing the socket.
@@ -24,13 +25,6 @@ const WRITE_BATCH: usize = 64;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the close reason may take to reach a client before it is simply disconnected.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 pub async fn run(
     app: Arc<App>,

@@ -2,16 +2,16 @@
 //! and validation rules live in the core and are applied by the store inside its transactions;
 //! this layer decodes, authenticates, and publishes what a commit produced.
 
-use super::connection::now_ms;
 use crate::auth;
 use crate::config::SignupPolicy;
 use crate::ratelimit::TokenBucket;
 use crate::registry::ConnHandle;
 use crate::state::App;
+use crate::state::now_ms;
 use chapar_core::bus::BusMessage;
 use chapar_core::store::{Command, NewAccount, NewDevice, Principal, SecretHash, Target};
 use chapar_core::{Error, Result, paging, rules};
-use chapar_proto::{ConversationId, Event, Request, Response, Sent, Session, Typing};
+use chapar_proto::{ConversationId, Request, Response, Sent, Session};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -237,15 +237,7 @@ async fn signed_in(
             return Ok(Response::Sync(page));
         }
         Request::Typing(c) => {
-            let members = store.member_ids(p, c.conversation).await?;
-            let event = Arc::new(Event::Typing(Typing {
-                conversation: c.conversation,
-                user: p.user_id(),
-                handle: p.user.handle.clone(),
-            }));
-            for user in members.into_iter().filter(|u| *u != p.user_id()) {
-                app.bus.publish(user, BusMessage::Ephemeral(event.clone()));
-            }
+            app.typing(p, c.conversation).await?;
             return Ok(Response::Ok);
         }
         Request::Send(m) => Command::Send {

@@ -235,7 +235,7 @@ async fn set_webhook(State(app): State<Arc<App>>, request: Request) -> Result<ax
         url: w.url,
         secret_token: w.secret,
         max_connections: 1,
-        set_at: crate::botapi::updates::now_ms(),
+        set_at: crate::state::now_ms(),
     };
     app.store
         .update_bot(&bot.principal, BotChange::Webhook(Some(hook.clone())))
