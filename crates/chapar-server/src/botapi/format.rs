@@ -488,7 +488,7 @@ pub fn detect(text: &str) -> Vec<Entity> {
 
 /// Length of `text` in UTF-16 code units.
 pub fn utf16(text: &str) -> u32 {
-    u32::try_from(text.encode_utf16().count()).unwrap_or(u32::MAX)
+    u32::try_from(chapar_core::bots::utf16_len(text)).unwrap_or(u32::MAX)
 }
 
 /// `stored` entities plus the detected ones that overlap none of them, sorted.

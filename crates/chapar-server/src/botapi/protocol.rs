@@ -11,10 +11,10 @@ use chapar_proto::{BotKind, BotToken, Event, Request, Response};
 use rand::RngCore as _;
 use std::sync::Arc;
 
-/// A new token for bot `id`: the full token to show once, and the hash of its secret to store.
-pub fn new_token(id: chapar_proto::UserId) -> (String, chapar_core::store::SecretHash) {
-    let secret = auth::new_token();
-    (format!("{id}:{secret}"), auth::hash_secret(&secret))
+/// The token shown once to the owner: the bot's id and the secret (only the secret's hash is
+/// stored, and the id is known only after the store assigns it).
+fn shown_token(id: chapar_proto::UserId, secret: &str) -> String {
+    format!("{id}:{secret}")
 }
 
 pub async fn handle(app: &Arc<App>, p: &Principal, request: Request) -> Result<Response> {
@@ -43,7 +43,7 @@ pub async fn handle(app: &Arc<App>, p: &Principal, request: Request) -> Result<R
                     }),
                 )
                 .await?;
-            let token = format!("{}:{secret}", bot.user.id);
+            let token = shown_token(bot.user.id, &secret);
             Ok(Response::BotToken(BotToken {
                 bot,
                 token: Some(token),
@@ -73,7 +73,7 @@ pub async fn handle(app: &Arc<App>, p: &Principal, request: Request) -> Result<R
                     },
                 )
                 .await?;
-            let token = format!("{}:{secret}", bot.user.id);
+            let token = shown_token(bot.user.id, &secret);
             Ok(Response::BotToken(BotToken {
                 bot,
                 token: Some(token),

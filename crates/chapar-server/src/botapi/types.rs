@@ -109,12 +109,6 @@ impl<'a> View<'a> {
         Ok(info)
     }
 
-    /// Forget a conversation's cached state (after the bot changed it).
-    pub fn forget(&mut self, conv: ConversationId) {
-        self.chats.remove(&conv);
-        self.names.remove(&conv);
-    }
-
     /// The Telegram chat of a conversation, with a bare one when the bot left it.
     pub async fn chat(&mut self, conv: ConversationId) -> Result<Value, ApiError> {
         Ok(match self.info(conv).await? {
