@@ -196,6 +196,22 @@ impl PgStore {
         *last
     }
 
+    /// Tell the commit listener of a committed write when its ticket's turn comes (commit
+    /// order across nodes' writers), then hand the outcome back.
+    async fn announce(
+        &self,
+        (committed, ticket): (Committed, Option<Ticket<'_>>),
+    ) -> Result<Committed> {
+        let (Some(ticket), Some(listener)) = (ticket, self.listener.get()) else {
+            return Ok(committed);
+        };
+        let listener = Arc::clone(listener);
+        let shared = Arc::new(committed);
+        let announced = Arc::clone(&shared);
+        ticket.announce(move || listener(&announced)).await;
+        Ok(Arc::try_unwrap(shared).unwrap_or_else(|c| (*c).clone()))
+    }
+
     /// Run `job` in a transaction, retrying on conflicts. With `ticketed`, the commit also gets
     /// a place in the announcement order.
     async fn write<T, F>(&self, ticketed: bool, job: F) -> Result<(T, Option<Ticket<'_>>)>
@@ -447,20 +463,13 @@ impl Store for PgStore {
     }
 
     async fn execute(&self, actor: &Principal, command: Command) -> Result<Committed> {
-        let (committed, ticket) = self
+        let done = self
             .write(true, move |ctx| {
                 let (actor, command) = (actor.clone(), command.clone());
                 Box::pin(async move { commands::execute(ctx, &actor, command).await })
             })
             .await?;
-        let (Some(ticket), Some(listener)) = (ticket, self.listener.get()) else {
-            return Ok(committed);
-        };
-        let listener = Arc::clone(listener);
-        let shared = Arc::new(committed);
-        let announced = Arc::clone(&shared);
-        ticket.announce(move || listener(&announced)).await;
-        Ok(Arc::try_unwrap(shared).unwrap_or_else(|c| (*c).clone()))
+        self.announce(done).await
     }
 
     async fn conversations(&self, actor: &Principal, limit: u32) -> Result<Vec<ConversationInfo>> {
@@ -530,20 +539,13 @@ impl Store for PgStore {
     }
 
     async fn execute_bot(&self, actor: &Principal, action: BotAction) -> Result<Committed> {
-        let (committed, ticket) = self
+        let done = self
             .write(true, move |ctx| {
                 let (actor, action) = (actor.clone(), action.clone());
                 Box::pin(async move { bot_actions::execute(ctx, &actor, action).await })
             })
             .await?;
-        let (Some(ticket), Some(listener)) = (ticket, self.listener.get()) else {
-            return Ok(committed);
-        };
-        let listener = Arc::clone(listener);
-        let shared = Arc::new(committed);
-        let announced = Arc::clone(&shared);
-        ticket.announce(move || listener(&announced)).await;
-        Ok(Arc::try_unwrap(shared).unwrap_or_else(|c| (*c).clone()))
+        self.announce(done).await
     }
 
     async fn manage_bot(&self, owner: &Principal, op: BotOp) -> Result<BotInfo> {
