@@ -8,6 +8,7 @@
 //! people have) is their queue of updates, so an update is written in the transaction that
 //! appends the message it reports.
 
+use crate::Limits;
 use crate::error::{Error, Result};
 use crate::store::{Principal, SecretHash, Target};
 use chapar_proto::{
@@ -197,6 +198,57 @@ pub fn callback_data(data: &str) -> Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Most bots and service accounts one person may own.
+pub const MAX_BOTS_PER_OWNER: i64 = 20;
+/// Most update types a bot may list.
+pub const MAX_UPDATE_TYPES: usize = 20;
+/// Longest name of an update type.
+const MAX_UPDATE_TYPE_NAME: usize = 32;
+/// Longest webhook secret token.
+const MAX_SECRET_TOKEN: usize = 256;
+
+/// A new bot's handle and display name (its handle when none is given), after checking its
+/// kind and key. Whether the owner may own one more is the store's to count.
+pub fn new_bot(limits: &Limits, new: &NewBot) -> Result<(String, String)> {
+    let handle = crate::rules::handle(&new.handle)?;
+    let display_name = if new.display_name.trim().is_empty() {
+        handle.clone()
+    } else {
+        crate::rules::label("display name", &new.display_name, limits.max_name_chars)?
+    };
+    if !matches!(new.kind, BotKind::Bot | BotKind::Service) {
+        return Err(Error::invalid("a bot's kind is bot or service"));
+    }
+    if new.public_key.len() != 32 {
+        return Err(Error::invalid("a public key is 32 bytes (Ed25519)"));
+    }
+    Ok((handle, display_name))
+}
+
+/// A webhook: an http(s) URL and a secret token of at most 256 bytes.
+pub fn webhook(h: &Webhook) -> Result<()> {
+    url(&h.url)?;
+    if h.secret_token
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_SECRET_TOKEN)
+    {
+        return Err(Error::invalid(format!(
+            "secret_token is at most {MAX_SECRET_TOKEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// The update types a bot asks for: at most [`MAX_UPDATE_TYPES`] names.
+pub fn allowed_updates(types: &[String]) -> Result<()> {
+    if types.len() > MAX_UPDATE_TYPES || types.iter().any(|t| t.len() > MAX_UPDATE_TYPE_NAME) {
+        return Err(Error::invalid(format!(
+            "allowed_updates lists at most {MAX_UPDATE_TYPES} names"
+        )));
+    }
+    Ok(())
 }
 
 /// An `http://` or `https://` URL without spaces or control characters.

@@ -14,11 +14,6 @@ use chapar_core::{Error, Result, rules};
 use chapar_proto::{BotInfo, BotKind, ConversationId, DeviceId, UserId, UserInfo};
 use tokio_postgres::Row;
 
-/// Most bots and service accounts one person may own.
-pub const MAX_BOTS_PER_OWNER: i64 = 20;
-/// Most update types a bot may list.
-const MAX_UPDATE_TYPES: usize = 20;
-
 macro_rules! bot_query {
     ($condition:literal) => {
         concat!(
@@ -144,18 +139,7 @@ pub async fn manage(ctx: &Ctx<'_>, owner: &Principal, op: BotOp) -> Result<BotIn
 }
 
 async fn create(ctx: &Ctx<'_>, owner: &Principal, new: NewBot) -> Result<BotInfo> {
-    let handle = rules::handle(&new.handle)?;
-    let display_name = if new.display_name.trim().is_empty() {
-        handle.clone()
-    } else {
-        rules::label("display name", &new.display_name, ctx.limits.max_name_chars)?
-    };
-    if !matches!(new.kind, BotKind::Bot | BotKind::Service) {
-        return Err(Error::invalid("a bot's kind is bot or service"));
-    }
-    if new.public_key.len() != 32 {
-        return Err(Error::invalid("a public key is 32 bytes (Ed25519)"));
-    }
+    let (handle, display_name) = rules_bots::new_bot(ctx.limits, &new)?;
     if kind_of(ctx, owner.user.id).await?.is_some() {
         return Err(Error::forbidden("bots cannot own bots"));
     }
@@ -167,9 +151,10 @@ async fn create(ctx: &Ctx<'_>, owner: &Principal, new: NewBot) -> Result<BotInfo
         .await?,
         0,
     )?;
-    if owned >= MAX_BOTS_PER_OWNER {
+    if owned >= rules_bots::MAX_BOTS_PER_OWNER {
         return Err(Error::forbidden(format!(
-            "a person may own at most {MAX_BOTS_PER_OWNER} bots"
+            "a person may own at most {} bots",
+            rules_bots::MAX_BOTS_PER_OWNER
         )));
     }
     let taken = || Error::Conflict(format!("handle @{handle} is taken"));
@@ -267,10 +252,7 @@ pub async fn update(ctx: &Ctx<'_>, actor: &Principal, change: BotChange) -> Resu
         BotChange::Webhook(hook) => {
             let value = match &hook {
                 Some(h) => {
-                    rules_bots::url(&h.url)?;
-                    if h.secret_token.as_ref().is_some_and(|s| s.len() > 256) {
-                        return Err(Error::invalid("secret_token is at most 256 bytes"));
-                    }
+                    rules_bots::webhook(h)?;
                     Some(encoded(serde_json::to_string(h))?)
                 }
                 None => None,
@@ -291,11 +273,7 @@ pub async fn update(ctx: &Ctx<'_>, actor: &Principal, change: BotChange) -> Resu
             .await?;
         }
         BotChange::AllowedUpdates(types) => {
-            if types.len() > MAX_UPDATE_TYPES || types.iter().any(|t| t.len() > 32) {
-                return Err(Error::invalid(format!(
-                    "allowed_updates lists at most {MAX_UPDATE_TYPES} names"
-                )));
-            }
+            rules_bots::allowed_updates(&types)?;
             let value = encoded(serde_json::to_string(&types))?;
             ctx.exec(
                 "UPDATE bots SET allowed_updates = $2 WHERE user_id = $1",

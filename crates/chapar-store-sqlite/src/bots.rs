@@ -15,11 +15,6 @@ use chapar_core::{Error, Result, rules};
 use chapar_proto::{BotInfo, BotKind, ConversationId, DeviceId, UserId, UserInfo};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-/// Most bots and service accounts one person may own.
-pub const MAX_BOTS_PER_OWNER: i64 = 20;
-/// Most update types a bot may list, and their longest name.
-const MAX_UPDATE_TYPES: usize = 20;
-
 const BOT_COLUMNS: &str = "u.id, u.handle, u.display_name, b.device_id, b.kind, b.owner_id, \
     b.read_all, b.commands, b.webhook, b.allowed_updates, b.confirmed_pts, b.created_at, \
     b.token_hash IS NOT NULL";
@@ -142,18 +137,7 @@ pub fn manage(ctx: &Ctx<'_>, owner: &Principal, op: BotOp) -> Result<BotInfo> {
 }
 
 fn create(ctx: &Ctx<'_>, owner: &Principal, new: NewBot) -> Result<BotInfo> {
-    let handle = rules::handle(&new.handle)?;
-    let display_name = if new.display_name.trim().is_empty() {
-        handle.clone()
-    } else {
-        rules::label("display name", &new.display_name, ctx.limits.max_name_chars)?
-    };
-    if !matches!(new.kind, BotKind::Bot | BotKind::Service) {
-        return Err(Error::invalid("a bot's kind is bot or service"));
-    }
-    if new.public_key.len() != 32 {
-        return Err(Error::invalid("a public key is 32 bytes (Ed25519)"));
-    }
+    let (handle, display_name) = rules_bots::new_bot(ctx.limits, &new)?;
     if kind_of(ctx.conn, owner.user.id)?.is_some() {
         return Err(Error::forbidden("bots cannot own bots"));
     }
@@ -163,9 +147,10 @@ fn create(ctx: &Ctx<'_>, owner: &Principal, new: NewBot) -> Result<BotInfo> {
         .db()?
         .query_row([owner.user.id.0], |r| r.get(0))
         .db()?;
-    if owned >= MAX_BOTS_PER_OWNER {
+    if owned >= rules_bots::MAX_BOTS_PER_OWNER {
         return Err(Error::forbidden(format!(
-            "a person may own at most {MAX_BOTS_PER_OWNER} bots"
+            "a person may own at most {} bots",
+            rules_bots::MAX_BOTS_PER_OWNER
         )));
     }
     if user_by_handle(ctx.conn, &handle)?.is_some() {
@@ -259,10 +244,7 @@ pub fn update(ctx: &Ctx<'_>, actor: &Principal, change: BotChange) -> Result<()>
         ),
         BotChange::Webhook(hook) => {
             if let Some(h) = &hook {
-                rules_bots::url(&h.url)?;
-                if h.secret_token.as_ref().is_some_and(|s| s.len() > 256) {
-                    return Err(Error::invalid("secret_token is at most 256 bytes"));
-                }
+                rules_bots::webhook(h)?;
             }
             let value = match &hook {
                 Some(h) => encoded(serde_json::to_string(h))?.into(),
@@ -278,11 +260,7 @@ pub fn update(ctx: &Ctx<'_>, actor: &Principal, change: BotChange) -> Result<()>
             )
         }
         BotChange::AllowedUpdates(types) => {
-            if types.len() > MAX_UPDATE_TYPES || types.iter().any(|t| t.len() > 32) {
-                return Err(Error::invalid(format!(
-                    "allowed_updates lists at most {MAX_UPDATE_TYPES} names"
-                )));
-            }
+            rules_bots::allowed_updates(&types)?;
             (
                 "UPDATE bots SET allowed_updates = ?2 WHERE user_id = ?1",
                 encoded(serde_json::to_string(&types))?.into(),
