@@ -278,7 +278,8 @@ async fn deliver(
     }
 }
 
-fn secret_ok(s: &str) -> bool {
+/// A secret token is sent back as an HTTP header: 1 to 256 of `A-Z a-z 0-9 _ -`.
+pub(crate) fn secret_ok(s: &str) -> bool {
     (1..=256).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -309,8 +310,27 @@ async fn drop_pending(ctx: &mut Ctx<'_>) -> Result<(), ApiError> {
     confirm(ctx.app, &mut ctx.bot, head + 1).await
 }
 
+/// Store `bot`'s webhook (None: remove it), tell its waiting poll and its sender, and start a
+/// sender for a new one. setWebhook, deleteWebhook and the service API all change it here.
+pub(crate) async fn install(
+    app: &Arc<App>,
+    bot: &mut Bot,
+    hook: Option<Webhook>,
+) -> chapar_core::Result<()> {
+    app.store
+        .update_bot(&bot.principal, BotChange::Webhook(hook.clone()))
+        .await?;
+    let set = hook.is_some();
+    bot.webhook = hook;
+    changed(app, bot, set);
+    if set {
+        ensure(app, bot.id());
+    }
+    Ok(())
+}
+
 /// Tell this node's poll and sender of `bot` that its webhook changed.
-pub(crate) fn changed(app: &Arc<App>, bot: &Bot, set: bool) {
+fn changed(app: &Arc<App>, bot: &Bot, set: bool) {
     if let Some(w) = app.bots.wakes.peek(bot.id()) {
         if set {
             w.by_webhook.store(true, Ordering::Relaxed);
@@ -356,13 +376,7 @@ pub async fn set_webhook(ctx: &mut Ctx<'_>, p: &Params) -> Result<Value, ApiErro
         max_connections: max_connections as u32,
         set_at: now_ms(),
     };
-    ctx.app
-        .store
-        .update_bot(&ctx.bot.principal, BotChange::Webhook(Some(hook.clone())))
-        .await?;
-    ctx.bot.webhook = Some(hook);
-    changed(ctx.app, &ctx.bot, true);
-    ensure(ctx.app, ctx.bot.id());
+    install(ctx.app, &mut ctx.bot, Some(hook)).await?;
     Ok(json!(true))
 }
 
@@ -371,12 +385,7 @@ pub async fn delete_webhook(ctx: &mut Ctx<'_>, p: &Params) -> Result<Value, ApiE
         drop_pending(ctx).await?;
     }
     if ctx.bot.webhook.is_some() {
-        ctx.app
-            .store
-            .update_bot(&ctx.bot.principal, BotChange::Webhook(None))
-            .await?;
-        ctx.bot.webhook = None;
-        changed(ctx.app, &ctx.bot, false);
+        install(ctx.app, &mut ctx.bot, None).await?;
     }
     Ok(json!(true))
 }

@@ -19,7 +19,7 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chapar_core::bots::{Bot, BotAction, BotChange, UPDATE_RETENTION_MS, Webhook};
+use chapar_core::bots::{Bot, BotAction, UPDATE_RETENTION_MS, Webhook};
 use chapar_core::store::Target;
 use chapar_core::{Error, rules};
 use chapar_proto::{BotKind, ErrorCode, Event, FeedEvent, MessageKind};
@@ -226,10 +226,8 @@ async fn set_webhook(State(app): State<Arc<App>>, request: Request) -> Result<ax
     resolve(&parsed, app.bots.config.webhook_allow_private)
         .await
         .map_err(|e| Failure(Error::invalid(e)))?;
-    if let Some(s) = &w.secret
-        && (s.is_empty() || s.len() > 256 || s.chars().any(|c| c.is_control() || c == ' '))
-    {
-        return Err(Error::invalid("secret must be 1 to 256 characters without spaces").into());
+    if w.secret.as_deref().is_some_and(|s| !webhook::secret_ok(s)) {
+        return Err(Error::invalid("secret must be 1 to 256 of A-Z a-z 0-9 _ -").into());
     }
     let hook = Webhook {
         url: w.url,
@@ -237,21 +235,13 @@ async fn set_webhook(State(app): State<Arc<App>>, request: Request) -> Result<ax
         max_connections: 1,
         set_at: crate::state::now_ms(),
     };
-    app.store
-        .update_bot(&bot.principal, BotChange::Webhook(Some(hook.clone())))
-        .await?;
-    bot.webhook = Some(hook);
-    webhook::changed(&app, &bot, true);
-    webhook::ensure(&app, bot.id());
+    webhook::install(&app, &mut bot, Some(hook)).await?;
     Ok(axum::Json(describe(&bot)))
 }
 
 async fn delete_webhook(State(app): State<Arc<App>>, request: Request) -> Result<StatusCode> {
-    let bot = service(&app, credentials(&request)).await?;
-    app.store
-        .update_bot(&bot.principal, BotChange::Webhook(None))
-        .await?;
-    webhook::changed(&app, &bot, false);
+    let mut bot = service(&app, credentials(&request)).await?;
+    webhook::install(&app, &mut bot, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
