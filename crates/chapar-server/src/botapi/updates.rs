@@ -308,8 +308,8 @@ async fn update(
 pub async fn get_updates(ctx: &mut Ctx<'_>, p: &Params) -> Result<Value, ApiError> {
     let offset = p.opt_int("offset")?;
     let limit = p.opt_int("limit")?.unwrap_or(100).clamp(1, 100) as usize;
-    let max_wait = ctx.app.bots.config.long_poll_max_secs;
-    let timeout = p.opt_int("timeout")?.unwrap_or(0).clamp(0, max_wait as i64) as u64;
+    let max_wait = i64::try_from(ctx.app.bots.config.long_poll_max_secs).unwrap_or(i64::MAX);
+    let timeout = p.opt_int("timeout")?.unwrap_or(0).clamp(0, max_wait) as u64;
     super::webhook::allowed_updates(ctx, p).await?;
     if ctx.bot.webhook.is_some() {
         return Err(ApiError::conflict(
