@@ -183,7 +183,8 @@ pub async fn execute(ctx: &Ctx<'_>, actor: &Principal, command: Command) -> Resu
             let entry = Entry::change(MessageKind::Delete, client_id, target.content_type, seq);
             let committed = append_to_members(ctx, actor, &conv, entry).await?;
             ctx.exec(
-                "UPDATE messages SET deleted = TRUE, text = NULL, data = NULL
+                "UPDATE messages SET deleted = TRUE, text = NULL, data = NULL, entities = NULL,
+                     reply_markup = NULL
                  WHERE conversation_id = $1 AND seq = $2",
                 &[&conv.id.0, &sql(seq)],
             )

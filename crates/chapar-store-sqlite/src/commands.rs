@@ -188,7 +188,8 @@ pub fn execute(ctx: &Ctx<'_>, actor: &Principal, command: Command) -> Result<Com
             let committed = append_to_members(ctx, actor, &conv, entry)?;
             ctx.conn
                 .prepare_cached(
-                    "UPDATE messages SET deleted = 1, text = NULL, data = NULL
+                    "UPDATE messages SET deleted = 1, text = NULL, data = NULL, entities = NULL,
+                         reply_markup = NULL
                      WHERE conversation_id = ?1 AND seq = ?2",
                 )
                 .db()?

@@ -605,6 +605,39 @@ pub async fn button_presses_reach_the_bot_only<S: Store>(s: S) {
         ErrorCode::Invalid,
         "buttons removed",
     );
+    // A deleted message keeps nothing of its content: no text, no buttons.
+    let doomed = ok(
+        s.execute_bot(
+            &bot.principal,
+            bot_send(
+                Target::Conversation(g),
+                "b2",
+                "soon gone",
+                Some(keyboard(&["go"])),
+            ),
+        )
+        .await,
+        "buttons",
+    )
+    .seq
+    .expect("seq");
+    ok(
+        s.execute(
+            &bot.principal,
+            Command::Delete {
+                conversation: g,
+                seq: doomed,
+                client_id: "d1".into(),
+            },
+        )
+        .await,
+        "delete",
+    );
+    let gone = message_at(&s, &alice, g, doomed).await;
+    assert!(
+        gone.deleted && gone.text.is_none() && gone.reply_markup.is_none(),
+        "{gone:?}"
+    );
 }
 
 pub async fn bots_keep_their_own_state<S: Store>(s: S) {
