@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use chapar_proto::{Bytes, ConversationKind, MessageKind, Role, Seq, TEXT_PLAIN};
+use chapar_proto::{Bytes, ConversationKind, MessageKind, Role, Seq, TEXT_PLAIN, UserId};
 
 /// Normalise a handle as typed by a person (`@Sara` → `sara`) and check it: 3 to 32 characters
 /// of `a-z`, `0-9` and `_`, starting with a letter.
@@ -118,6 +118,12 @@ pub fn emoji(raw: &str) -> Result<()> {
 /// The page size to use for a request: the asked one, at most the configured maximum.
 pub fn page(limits: &Limits, asked: Option<u32>, default: u32) -> u32 {
     asked.unwrap_or(default).clamp(1, limits.max_page)
+}
+
+/// The key that makes a direct conversation one per pair of users, whichever of them opens it:
+/// `"smaller id:larger id"`.
+pub fn direct_key(a: UserId, b: UserId) -> String {
+    format!("{}:{}", a.0.min(b.0), a.0.max(b.0))
 }
 
 /// A reply must point at a message of the conversation that the member may see: from the

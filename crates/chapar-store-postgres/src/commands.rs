@@ -298,6 +298,7 @@ pub(crate) async fn direct_conversation_id(
     // The peer and the conversation, if any, in one round trip.
     let row = ctx
         .opt(
+            // The join spells chapar_core::rules::direct_key in SQL: keep the two alike.
             "SELECT u.id, c.id FROM users u
              LEFT JOIN conversations c
                  ON c.direct_key = LEAST(u.id, $2)::text || ':' || GREATEST(u.id, $2)::text

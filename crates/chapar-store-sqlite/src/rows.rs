@@ -42,10 +42,7 @@ pub fn parse_role(s: &str) -> Role {
     Role::parse(s).unwrap_or(Role::Unknown)
 }
 
-/// The key of the one direct conversation between two users.
-pub fn direct_key(a: UserId, b: UserId) -> String {
-    format!("{}:{}", a.0.min(b.0), a.0.max(b.0))
-}
+pub use chapar_core::rules::direct_key;
 
 /// Look up a normalised handle.
 pub fn user_by_handle(conn: &Connection, handle: &str) -> Result<Option<UserInfo>> {
