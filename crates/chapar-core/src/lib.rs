@@ -1,9 +1,15 @@
 //! The domain of chapar, without I/O.
 //!
-//! * [`rules`]: who may do what (roles, membership) and what valid input looks like. Stores call
-//!   these inside their transactions, so every read and write is checked in one place.
-//! * [`store`]: the `Store` trait every backend implements (SQLite now, PostgreSQL later), with
-//!   the commands it executes atomically and the fan-out each commit produces.
+//! * [`rules`]: who may do what (roles, membership) and what valid input looks like, as pure
+//!   functions.
+//! * [`domain`]: every command's flow, written once against the storage interface and run by
+//!   every store inside its transactions, so every read and write is checked in one place;
+//!   [`domain::DomainStore`] makes a backend into a `Store`.
+//! * [`storage`]: the storage interface ([`storage::Tx`], one transaction) and the
+//!   [`storage::Backend`] a store implements.
+//! * [`store`]: the `Store` trait the server uses, with the commands it executes atomically and
+//!   the fan-out each commit produces.
+//! * [`memory`]: an in-memory store for fast tests and simulation.
 //! * [`bots`]: bots and service accounts: their state, their store actions, and the rules
 //!   (keyboards, entities, privacy mode, who may open a direct conversation).
 //! * [`bus`]: the `Bus` trait that tells nodes what happened, and the in-process bus.
@@ -15,13 +21,16 @@
 
 pub mod bots;
 pub mod bus;
-#[cfg(feature = "conformance")]
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod domain;
 pub mod error;
 pub mod limits;
+pub mod memory;
 pub mod paging;
 pub mod rules;
 pub mod stats;
+pub mod storage;
 pub mod store;
 
 pub use error::{Error, Result};

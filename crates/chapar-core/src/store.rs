@@ -1,5 +1,6 @@
-//! The `Store` trait: the durable state of chapar. Every backend (SQLite, later PostgreSQL)
-//! implements it and passes the same conformance suite.
+//! The `Store` trait: the durable state of chapar, as the server uses it. It is implemented
+//! once, by [`crate::domain::DomainStore`] over a [`crate::storage::Backend`] (SQLite,
+//! PostgreSQL, [`crate::memory`]); every backend passes the same conformance suite.
 //!
 //! Contract, for every implementation:
 //! * A method returns `Ok` only after its effects are committed at the configured durability:
@@ -15,12 +16,10 @@
 //!   (in commit order where the backend has one order, as a single writer does).
 //! * Backend failures are `Error::Unavailable` (safe to retry); a full write queue is
 //!   `Error::Overloaded`.
-//! * Bots (see [`crate::bots`]): `execute_bot` keeps the same contract as `execute`. The bot
-//!   methods have default bodies that answer `Unavailable`, so a backend can be written before
-//!   them; the conformance suite's bot cases fail until it implements them.
+//! * Bots (see [`crate::bots`]): `execute_bot` keeps the same contract as `execute`.
 
 use crate::bots::{Bot, BotAction, BotChange, BotOp};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use async_trait::async_trait;
 use chapar_proto::BotInfo;
 use chapar_proto::{
@@ -191,8 +190,14 @@ pub trait Store: Send + Sync + 'static {
     async fn devices(&self, actor: &Principal) -> Result<Vec<DeviceInfo>>;
     /// Revoke one of the actor's own devices and delete its sessions.
     async fn revoke_device(&self, actor: &Principal, device: DeviceId) -> Result<()>;
-    /// Operator command: an invite code usable `uses` times.
-    async fn create_invite(&self, code_hash: SecretHash, uses: u32) -> Result<()>;
+    /// Operator command: an invite code usable `uses` times until `expires_at` (Unix ms;
+    /// `None`: no expiry).
+    async fn create_invite(
+        &self,
+        code_hash: SecretHash,
+        uses: u32,
+        expires_at: Option<i64>,
+    ) -> Result<()>;
     async fn user_by_handle(&self, handle: &str) -> Result<UserInfo>;
     /// The newest pts of a user's feed (0 when empty).
     async fn head_pts(&self, user: UserId) -> Result<Pts>;
@@ -229,49 +234,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// A change by a bot, or a button press by a person, executed like [`Store::execute`]
     /// (atomic, idempotent on `client_id`, announced to the commit listener).
-    async fn execute_bot(&self, _actor: &Principal, _action: BotAction) -> Result<Committed> {
-        Err(no_bots())
-    }
+    async fn execute_bot(&self, actor: &Principal, action: BotAction) -> Result<Committed>;
     /// Create a bot owned by `owner`, change its token or its privacy mode. Only the owner may
     /// change a bot (others get `NotFound`, as for a missing bot); a taken handle is `Conflict`.
-    async fn manage_bot(&self, _owner: &Principal, _op: BotOp) -> Result<BotInfo> {
-        Err(no_bots())
-    }
+    async fn manage_bot(&self, owner: &Principal, op: BotOp) -> Result<BotInfo>;
     /// The bots and service accounts `owner` owns, oldest first.
-    async fn bots(&self, _owner: &Principal) -> Result<Vec<BotInfo>> {
-        Err(no_bots())
-    }
+    async fn bots(&self, owner: &Principal) -> Result<Vec<BotInfo>>;
     /// The bot whose current token hashes to `token_hash`, if any.
-    async fn bot_session(&self, _token_hash: SecretHash) -> Result<Option<Bot>> {
-        Err(no_bots())
-    }
+    async fn bot_session(&self, token_hash: SecretHash) -> Result<Option<Bot>>;
     /// A bot's state by id (whether or not it has a token).
-    async fn bot(&self, _id: UserId) -> Result<Option<Bot>> {
-        Err(no_bots())
-    }
+    async fn bot(&self, id: UserId) -> Result<Option<Bot>>;
     /// A bot changes its own state; `NotFound` when `actor` is not a bot.
-    async fn update_bot(&self, _actor: &Principal, _change: BotChange) -> Result<()> {
-        Err(no_bots())
-    }
+    async fn update_bot(&self, actor: &Principal, change: BotChange) -> Result<()>;
     /// Bots with a webhook set (the webhook sender starts with them).
-    async fn webhook_bots(&self) -> Result<Vec<UserId>> {
-        Err(no_bots())
-    }
+    async fn webhook_bots(&self) -> Result<Vec<UserId>>;
     /// A person allows (or stops) the service account `handle` to message them. `NotFound`
     /// when `handle` is not a service account.
-    async fn set_consent(&self, _actor: &Principal, _handle: &str, _allowed: bool) -> Result<()> {
-        Err(no_bots())
-    }
+    async fn set_consent(&self, actor: &Principal, handle: &str, allowed: bool) -> Result<()>;
     /// The direct conversation between `actor` and user `peer`, if it exists.
     async fn direct_conversation(
         &self,
-        _actor: &Principal,
-        _peer: UserId,
-    ) -> Result<Option<ConversationId>> {
-        Err(no_bots())
-    }
-}
-
-fn no_bots() -> Error {
-    Error::Unavailable("this store does not support bots yet".into())
+        actor: &Principal,
+        peer: UserId,
+    ) -> Result<Option<ConversationId>>;
 }

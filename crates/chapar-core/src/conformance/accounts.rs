@@ -47,7 +47,7 @@ pub async fn signup_conflicts_and_invites<S: Store>(s: S) {
     assert_eq!(ok(s.head_pts(alice.user.id).await, "head"), 0);
 
     let invite: SecretHash = fresh(3);
-    ok(s.create_invite(invite, 2).await, "invite");
+    ok(s.create_invite(invite, 2, None).await, "invite");
     for h in ["inv_one", "inv_two"] {
         let mut a = account(h);
         a.invite_hash = Some(invite);
@@ -74,7 +74,7 @@ pub async fn signup_conflicts_and_invites<S: Store>(s: S) {
     );
     // A sign-up that fails for another reason does not use the invite up.
     let single: SecretHash = fresh(3);
-    ok(s.create_invite(single, 1).await, "invite");
+    ok(s.create_invite(single, 1, Some(now_ms() + 60_000)).await, "invite");
     let mut clash = account("alice");
     clash.invite_hash = Some(single);
     expect(
@@ -85,6 +85,19 @@ pub async fn signup_conflicts_and_invites<S: Store>(s: S) {
     let mut fine = account("inv_five");
     fine.invite_hash = Some(single);
     ok(s.create_account(fine).await, "invite kept its use");
+    // An expired invite is refused, however many uses it has left.
+    let expired: SecretHash = fresh(3);
+    ok(
+        s.create_invite(expired, 5, Some(now_ms() - 1)).await,
+        "expired invite",
+    );
+    let mut late = account("inv_late");
+    late.invite_hash = Some(expired);
+    expect(
+        s.create_account(late).await,
+        ErrorCode::Forbidden,
+        "expired invite",
+    );
 }
 
 pub async fn login_session_and_revocation<S: Store>(s: S) {

@@ -1,0 +1,608 @@
+//! The domain of chapar: every command's rules and flow, written once against the storage
+//! interface ([`crate::storage::Tx`]) and run by every store.
+//!
+//! * [`Write`] and [`Read`] name every operation a store runs; [`write`] and [`read`] run one
+//!   inside a transaction. A backend ([`crate::storage::Backend`]) only decides how
+//!   transactions are made (batches, savepoints, snapshots, retries) and when commits are
+//!   announced.
+//! * [`DomainStore`] turns a backend into the [`Store`] the server uses.
+//! * `messages`: send, edit, delete, react, markers, and the steps every append shares;
+//!   `groups`: the group commands; `accounts`: users, devices, sessions, codes; `bots`: bots,
+//!   service accounts and their actions; `reads`: lists, members, history, feed.
+
+mod accounts;
+mod bots;
+mod groups;
+mod messages;
+mod reads;
+
+use crate::bots::{Bot, BotAction, BotChange, BotOp};
+use crate::error::{Error, Result};
+use crate::stats::StoreStats;
+use crate::storage::{Backend, BotKey, Tx};
+use crate::store::{
+    Command, CommitListener, Committed, NewAccount, NewDevice, Principal, SecretHash, Store, Target,
+};
+use async_trait::async_trait;
+use chapar_proto::{
+    BotInfo, ConversationId, ConversationInfo, DeviceId, DeviceInfo, MemberInfo, Message, Pts, Seq,
+    SyncPage, UserId, UserInfo,
+};
+use std::sync::Arc;
+
+/// Every change a store makes, run atomically by [`write`].
+#[derive(Clone, Debug)]
+pub enum Write {
+    CreateAccount(NewAccount),
+    Login {
+        public_key: Vec<u8>,
+        token: SecretHash,
+    },
+    DeleteSession(SecretHash),
+    CreateLinkCode {
+        actor: Principal,
+        code: SecretHash,
+        expires_at: i64,
+    },
+    LinkDevice(NewDevice),
+    RevokeDevice {
+        actor: Principal,
+        device: DeviceId,
+    },
+    CreateInvite {
+        code: SecretHash,
+        uses: u32,
+        expires_at: Option<i64>,
+    },
+    Execute {
+        actor: Principal,
+        command: Command,
+    },
+    ExecuteBot {
+        actor: Principal,
+        action: BotAction,
+    },
+    ManageBot {
+        owner: Principal,
+        op: BotOp,
+    },
+    UpdateBot {
+        actor: Principal,
+        change: BotChange,
+    },
+    SetConsent {
+        actor: Principal,
+        handle: String,
+        allowed: bool,
+    },
+}
+
+/// What a [`Write`] produced.
+#[derive(Clone, Debug)]
+pub enum Written {
+    Principal(Principal),
+    /// A change to the log: announced to the commit listener in commit order.
+    Committed(Committed),
+    Bot(BotInfo),
+    Done,
+}
+
+/// Every read a store answers, run by [`read`].
+#[derive(Clone, Debug)]
+pub enum Read {
+    Session(SecretHash),
+    Devices(Principal),
+    UserByHandle(String),
+    HeadPts(UserId),
+    Conversations {
+        actor: Principal,
+        limit: u32,
+    },
+    Conversation {
+        actor: Principal,
+        id: ConversationId,
+    },
+    Members {
+        actor: Principal,
+        id: ConversationId,
+    },
+    MemberIds {
+        actor: Principal,
+        id: ConversationId,
+    },
+    History {
+        actor: Principal,
+        target: Target,
+        before: Option<Seq>,
+        limit: u32,
+    },
+    Feed {
+        actor: Principal,
+        after: Pts,
+        limit: u32,
+    },
+    Bots(Principal),
+    BotSession(SecretHash),
+    Bot(UserId),
+    WebhookBots,
+    DirectConversation {
+        actor: Principal,
+        peer: UserId,
+    },
+}
+
+impl Read {
+    /// Reads made of several statements, which must see one snapshot.
+    pub fn needs_snapshot(&self) -> bool {
+        matches!(
+            self,
+            Read::Conversations { .. }
+                | Read::Conversation { .. }
+                | Read::Members { .. }
+                | Read::MemberIds { .. }
+                | Read::History { .. }
+                | Read::Feed { .. }
+        )
+    }
+}
+
+/// What a [`Read`] produced.
+#[derive(Clone, Debug)]
+pub enum ReadOut {
+    Principal(Option<Principal>),
+    Devices(Vec<DeviceInfo>),
+    User(UserInfo),
+    Pts(Pts),
+    Conversations(Vec<ConversationInfo>),
+    Conversation(ConversationInfo),
+    Members(Vec<MemberInfo>),
+    UserIds(Vec<UserId>),
+    History(Vec<Message>),
+    Feed(SyncPage),
+    Bots(Vec<BotInfo>),
+    Bot(Option<Bot>),
+    Direct(Option<ConversationId>),
+}
+
+/// Run one write in `tx`. On `Err` the caller rolls the transaction (or savepoint) back.
+pub async fn write<T: Tx>(tx: &mut T, op: Write) -> Result<Written> {
+    use Written::{Done, Principal as P};
+    Ok(match op {
+        Write::CreateAccount(a) => P(accounts::create_account(tx, a).await?),
+        Write::Login { public_key, token } => P(accounts::login(tx, &public_key, &token).await?),
+        Write::DeleteSession(token) => {
+            tx.delete_session(&token).await?;
+            Done
+        }
+        Write::CreateLinkCode {
+            actor,
+            code,
+            expires_at,
+        } => {
+            accounts::create_link_code(tx, &actor, &code, expires_at).await?;
+            Done
+        }
+        Write::LinkDevice(d) => P(accounts::link_device(tx, d).await?),
+        Write::RevokeDevice { actor, device } => {
+            accounts::revoke_device(tx, &actor, device).await?;
+            Done
+        }
+        Write::CreateInvite {
+            code,
+            uses,
+            expires_at,
+        } => {
+            tx.put_invite(&code, uses, expires_at).await?;
+            Done
+        }
+        Write::Execute { actor, command } => Written::Committed(execute(tx, &actor, command).await?),
+        Write::ExecuteBot { actor, action } => {
+            Written::Committed(bots::execute(tx, &actor, action).await?)
+        }
+        Write::ManageBot { owner, op } => Written::Bot(bots::manage(tx, &owner, op).await?),
+        Write::UpdateBot { actor, change } => {
+            bots::update(tx, &actor, change).await?;
+            Done
+        }
+        Write::SetConsent {
+            actor,
+            handle,
+            allowed,
+        } => {
+            bots::set_consent(tx, &actor, &handle, allowed).await?;
+            Done
+        }
+    })
+}
+
+async fn execute<T: Tx>(tx: &mut T, actor: &Principal, command: Command) -> Result<Committed> {
+    match command {
+        Command::Send {
+            target,
+            client_id,
+            content_type,
+            text,
+            data,
+            reply_to,
+        } => {
+            let body = (text, data);
+            messages::send(tx, actor, target, client_id, content_type, body, reply_to).await
+        }
+        Command::Edit {
+            conversation,
+            seq,
+            client_id,
+            text,
+            data,
+        } => messages::edit(tx, actor, (conversation, seq), client_id, text, data).await,
+        Command::Delete {
+            conversation,
+            seq,
+            client_id,
+        } => messages::delete(tx, actor, conversation, seq, client_id).await,
+        Command::React {
+            conversation,
+            seq,
+            client_id,
+            emoji,
+            remove,
+        } => messages::react(tx, actor, (conversation, seq), client_id, emoji, remove).await,
+        Command::Mark {
+            conversation,
+            delivered,
+            read,
+        } => messages::mark(tx, actor, conversation, delivered, read).await,
+        Command::CreateGroup {
+            title,
+            members,
+            client_id,
+        } => groups::create(tx, actor, &title, &members, &client_id).await,
+        Command::AddMembers {
+            conversation,
+            handles,
+        } => groups::add_members(tx, actor, conversation, &handles).await,
+        Command::RemoveMember {
+            conversation,
+            handle,
+        } => groups::remove_member(tx, actor, conversation, &handle).await,
+        Command::Leave { conversation } => groups::leave(tx, actor, conversation).await,
+        Command::Rename {
+            conversation,
+            title,
+        } => groups::rename(tx, actor, conversation, &title).await,
+        Command::SetRole {
+            conversation,
+            handle,
+            role,
+        } => groups::set_role(tx, actor, conversation, &handle, role).await,
+    }
+}
+
+/// Run one read in `tx`.
+pub async fn read<T: Tx>(tx: &mut T, op: Read) -> Result<ReadOut> {
+    Ok(match op {
+        Read::Session(token) => ReadOut::Principal(tx.session(&token).await?),
+        Read::Devices(actor) => ReadOut::Devices(accounts::devices(tx, &actor).await?),
+        Read::UserByHandle(h) => ReadOut::User(accounts::user(tx, &h).await?),
+        Read::HeadPts(user) => ReadOut::Pts(tx.head_pts(user).await?),
+        Read::Conversations { actor, limit } => {
+            ReadOut::Conversations(reads::conversations(tx, &actor, limit).await?)
+        }
+        Read::Conversation { actor, id } => {
+            ReadOut::Conversation(reads::conversation(tx, &actor, id).await?)
+        }
+        Read::Members { actor, id } => ReadOut::Members(reads::members(tx, &actor, id).await?),
+        Read::MemberIds { actor, id } => {
+            ReadOut::UserIds(reads::member_ids(tx, &actor, id).await?)
+        }
+        Read::History {
+            actor,
+            target,
+            before,
+            limit,
+        } => ReadOut::History(reads::history(tx, &actor, target, before, limit).await?),
+        Read::Feed {
+            actor,
+            after,
+            limit,
+        } => ReadOut::Feed(reads::feed(tx, &actor, after, limit).await?),
+        Read::Bots(owner) => ReadOut::Bots(bots::list(tx, &owner).await?),
+        Read::BotSession(token) => {
+            ReadOut::Bot(tx.bot(BotKey::Token(&token)).await?.map(|(b, _)| b))
+        }
+        Read::Bot(id) => ReadOut::Bot(tx.bot(BotKey::Id(id)).await?.map(|(b, _)| b)),
+        Read::WebhookBots => ReadOut::UserIds(tx.webhook_bots().await?),
+        Read::DirectConversation { actor, peer } => {
+            let key = crate::rules::direct_key(actor.user.id, peer);
+            ReadOut::Direct(tx.direct_conversation(&key).await?)
+        }
+    })
+}
+
+/// A [`Store`] made of the domain and a backend. Dereferences to the backend for what is
+/// particular to it (its path, its cluster id, ...).
+pub struct DomainStore<B> {
+    backend: B,
+}
+
+impl<B: Backend> DomainStore<B> {
+    pub fn new(backend: B) -> Self {
+        DomainStore { backend }
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    async fn write(&self, op: Write) -> Result<Written> {
+        self.backend.write(op).await
+    }
+
+    async fn read(&self, op: Read) -> Result<ReadOut> {
+        self.backend.read(op).await
+    }
+}
+
+impl<B> std::ops::Deref for DomainStore<B> {
+    type Target = B;
+    fn deref(&self) -> &B {
+        &self.backend
+    }
+}
+
+/// A backend answered an operation with another operation's outcome: a bug, reported as a
+/// failure rather than a panic.
+fn mismatch() -> Error {
+    Error::Unavailable("the store answered with the wrong kind of outcome".into())
+}
+
+macro_rules! outcome {
+    ($value:expr, $variant:path) => {
+        match $value {
+            $variant(v) => Ok(v),
+            _ => Err(mismatch()),
+        }
+    };
+}
+
+fn done(w: Written) -> Result<()> {
+    match w {
+        Written::Done => Ok(()),
+        _ => Err(mismatch()),
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Store for DomainStore<B> {
+    fn set_commit_listener(&self, listener: CommitListener) {
+        self.backend.set_commit_listener(listener);
+    }
+
+    async fn create_account(&self, account: NewAccount) -> Result<Principal> {
+        outcome!(
+            self.write(Write::CreateAccount(account)).await?,
+            Written::Principal
+        )
+    }
+
+    async fn login(&self, public_key: &[u8], token_hash: SecretHash) -> Result<Principal> {
+        let op = Write::Login {
+            public_key: public_key.to_vec(),
+            token: token_hash,
+        };
+        outcome!(self.write(op).await?, Written::Principal)
+    }
+
+    async fn session(&self, token_hash: SecretHash) -> Result<Option<Principal>> {
+        outcome!(
+            self.read(Read::Session(token_hash)).await?,
+            ReadOut::Principal
+        )
+    }
+
+    async fn delete_session(&self, token_hash: SecretHash) -> Result<()> {
+        done(self.write(Write::DeleteSession(token_hash)).await?)
+    }
+
+    async fn create_link_code(
+        &self,
+        actor: &Principal,
+        code_hash: SecretHash,
+        expires_at: i64,
+    ) -> Result<()> {
+        let op = Write::CreateLinkCode {
+            actor: actor.clone(),
+            code: code_hash,
+            expires_at,
+        };
+        done(self.write(op).await?)
+    }
+
+    async fn link_device(&self, device: NewDevice) -> Result<Principal> {
+        outcome!(
+            self.write(Write::LinkDevice(device)).await?,
+            Written::Principal
+        )
+    }
+
+    async fn devices(&self, actor: &Principal) -> Result<Vec<DeviceInfo>> {
+        outcome!(
+            self.read(Read::Devices(actor.clone())).await?,
+            ReadOut::Devices
+        )
+    }
+
+    async fn revoke_device(&self, actor: &Principal, device: DeviceId) -> Result<()> {
+        let op = Write::RevokeDevice {
+            actor: actor.clone(),
+            device,
+        };
+        done(self.write(op).await?)
+    }
+
+    async fn create_invite(
+        &self,
+        code_hash: SecretHash,
+        uses: u32,
+        expires_at: Option<i64>,
+    ) -> Result<()> {
+        let op = Write::CreateInvite {
+            code: code_hash,
+            uses,
+            expires_at,
+        };
+        done(self.write(op).await?)
+    }
+
+    async fn user_by_handle(&self, handle: &str) -> Result<UserInfo> {
+        outcome!(
+            self.read(Read::UserByHandle(handle.to_string())).await?,
+            ReadOut::User
+        )
+    }
+
+    async fn head_pts(&self, user: UserId) -> Result<Pts> {
+        outcome!(self.read(Read::HeadPts(user)).await?, ReadOut::Pts)
+    }
+
+    async fn execute(&self, actor: &Principal, command: Command) -> Result<Committed> {
+        let op = Write::Execute {
+            actor: actor.clone(),
+            command,
+        };
+        outcome!(self.write(op).await?, Written::Committed)
+    }
+
+    async fn conversations(&self, actor: &Principal, limit: u32) -> Result<Vec<ConversationInfo>> {
+        let op = Read::Conversations {
+            actor: actor.clone(),
+            limit,
+        };
+        outcome!(self.read(op).await?, ReadOut::Conversations)
+    }
+
+    async fn conversation(
+        &self,
+        actor: &Principal,
+        id: ConversationId,
+    ) -> Result<ConversationInfo> {
+        let op = Read::Conversation {
+            actor: actor.clone(),
+            id,
+        };
+        outcome!(self.read(op).await?, ReadOut::Conversation)
+    }
+
+    async fn members(&self, actor: &Principal, id: ConversationId) -> Result<Vec<MemberInfo>> {
+        let op = Read::Members {
+            actor: actor.clone(),
+            id,
+        };
+        outcome!(self.read(op).await?, ReadOut::Members)
+    }
+
+    async fn member_ids(&self, actor: &Principal, id: ConversationId) -> Result<Vec<UserId>> {
+        let op = Read::MemberIds {
+            actor: actor.clone(),
+            id,
+        };
+        outcome!(self.read(op).await?, ReadOut::UserIds)
+    }
+
+    async fn history(
+        &self,
+        actor: &Principal,
+        target: Target,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let op = Read::History {
+            actor: actor.clone(),
+            target,
+            before,
+            limit,
+        };
+        outcome!(self.read(op).await?, ReadOut::History)
+    }
+
+    async fn feed(&self, actor: &Principal, after: Pts, limit: u32) -> Result<SyncPage> {
+        let op = Read::Feed {
+            actor: actor.clone(),
+            after,
+            limit,
+        };
+        outcome!(self.read(op).await?, ReadOut::Feed)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.backend.ping().await
+    }
+
+    fn stats(&self) -> Option<Arc<StoreStats>> {
+        self.backend.stats()
+    }
+
+    async fn execute_bot(&self, actor: &Principal, action: BotAction) -> Result<Committed> {
+        let op = Write::ExecuteBot {
+            actor: actor.clone(),
+            action,
+        };
+        outcome!(self.write(op).await?, Written::Committed)
+    }
+
+    async fn manage_bot(&self, owner: &Principal, op: BotOp) -> Result<BotInfo> {
+        let op = Write::ManageBot {
+            owner: owner.clone(),
+            op,
+        };
+        outcome!(self.write(op).await?, Written::Bot)
+    }
+
+    async fn bots(&self, owner: &Principal) -> Result<Vec<BotInfo>> {
+        outcome!(self.read(Read::Bots(owner.clone())).await?, ReadOut::Bots)
+    }
+
+    async fn bot_session(&self, token_hash: SecretHash) -> Result<Option<Bot>> {
+        outcome!(
+            self.read(Read::BotSession(token_hash)).await?,
+            ReadOut::Bot
+        )
+    }
+
+    async fn bot(&self, id: UserId) -> Result<Option<Bot>> {
+        outcome!(self.read(Read::Bot(id)).await?, ReadOut::Bot)
+    }
+
+    async fn update_bot(&self, actor: &Principal, change: BotChange) -> Result<()> {
+        let op = Write::UpdateBot {
+            actor: actor.clone(),
+            change,
+        };
+        done(self.write(op).await?)
+    }
+
+    async fn webhook_bots(&self) -> Result<Vec<UserId>> {
+        outcome!(self.read(Read::WebhookBots).await?, ReadOut::UserIds)
+    }
+
+    async fn set_consent(&self, actor: &Principal, handle: &str, allowed: bool) -> Result<()> {
+        let op = Write::SetConsent {
+            actor: actor.clone(),
+            handle: handle.to_string(),
+            allowed,
+        };
+        done(self.write(op).await?)
+    }
+
+    async fn direct_conversation(
+        &self,
+        actor: &Principal,
+        peer: UserId,
+    ) -> Result<Option<ConversationId>> {
+        let op = Read::DirectConversation {
+            actor: actor.clone(),
+            peer,
+        };
+        outcome!(self.read(op).await?, ReadOut::Direct)
+    }
+}
