@@ -171,7 +171,9 @@ impl Tx for MemTx<'_> {
 
     async fn user_by_handle(&mut self, handle: &str) -> Result<Option<UserInfo>> {
         let id = self.state.handles.get(handle);
-        Ok(id.and_then(|id| self.state.users.get(id)).map(|u| u.info.clone()))
+        Ok(id
+            .and_then(|id| self.state.users.get(id))
+            .map(|u| u.info.clone()))
     }
 
     async fn insert_user(&mut self, user: &NewUser) -> Result<UserId> {
@@ -238,7 +240,11 @@ impl Tx for MemTx<'_> {
     }
 
     async fn active_devices(&mut self, user: UserId) -> Result<u32> {
-        let n = self.state.devices.values().filter(|d| d.user == user && !d.revoked);
+        let n = self
+            .state
+            .devices
+            .values()
+            .filter(|d| d.user == user && !d.revoked);
         Ok(u32::try_from(n.count()).unwrap_or(u32::MAX))
     }
 
@@ -273,7 +279,9 @@ impl Tx for MemTx<'_> {
 
     async fn insert_session(&mut self, token: &SecretHash, device: DeviceId) -> Result<()> {
         if self.state.sessions.contains_key(token) {
-            return Err(Error::Conflict("that session token is already in use".into()));
+            return Err(Error::Conflict(
+                "that session token is already in use".into(),
+            ));
         }
         self.state.sessions.insert(*token, device);
         Ok(())
@@ -305,7 +313,12 @@ impl Tx for MemTx<'_> {
         }
     }
 
-    async fn put_link_code(&mut self, code: &SecretHash, user: UserId, expires_at: i64) -> Result<()> {
+    async fn put_link_code(
+        &mut self,
+        code: &SecretHash,
+        user: UserId,
+        expires_at: i64,
+    ) -> Result<()> {
         self.state.link_codes.insert(*code, (user, expires_at));
         Ok(())
     }
@@ -323,13 +336,22 @@ impl Tx for MemTx<'_> {
         device: DeviceId,
         client_id: &str,
     ) -> Result<Option<(ConversationId, i64)>> {
-        Ok(self.state.conversations.values().find_map(|c| match &c.creator {
-            Some((d, cid)) if *d == device && cid == client_id => Some((c.row.id, c.created_at)),
-            _ => None,
-        }))
+        Ok(self
+            .state
+            .conversations
+            .values()
+            .find_map(|c| match &c.creator {
+                Some((d, cid)) if *d == device && cid == client_id => {
+                    Some((c.row.id, c.created_at))
+                }
+                _ => None,
+            }))
     }
 
-    async fn insert_conversation(&mut self, new: &NewConversation) -> Result<Option<ConversationId>> {
+    async fn insert_conversation(
+        &mut self,
+        new: &NewConversation,
+    ) -> Result<Option<ConversationId>> {
         if let Some(key) = &new.direct_key
             && self.state.direct.contains_key(key)
         {
@@ -621,9 +643,7 @@ impl Tx for MemTx<'_> {
             .values()
             .filter(|c| c.members.contains_key(&user) && only.is_none_or(|id| id == c.row.id))
             .collect();
-        mine.sort_by(|a, b| {
-            (b.row.updated_at, b.row.id).cmp(&(a.row.updated_at, a.row.id))
-        });
+        mine.sort_by(|a, b| (b.row.updated_at, b.row.id).cmp(&(a.row.updated_at, a.row.id)));
         mine.truncate(limit as usize);
         let mut out = Vec::with_capacity(mine.len());
         for c in mine {
@@ -786,7 +806,11 @@ impl Tx for MemTx<'_> {
     }
 
     async fn webhook_bots(&mut self) -> Result<Vec<UserId>> {
-        let with = self.state.bots.iter().filter(|(_, b)| b.bot.webhook.is_some());
+        let with = self
+            .state
+            .bots
+            .iter()
+            .filter(|(_, b)| b.bot.webhook.is_some());
         Ok(with.map(|(id, _)| *id).collect())
     }
 

@@ -26,8 +26,8 @@ use crate::stats::StoreStats;
 use crate::store::{CommitListener, Principal, SecretHash};
 use chapar_proto::{
     BotKind, Bytes, ConversationId, ConversationKind, DeviceId, DeviceInfo, Entity, Event,
-    MemberInfo, Message, MessageKind, Pts, ReplyMarkup, Role, Seq, SystemEvent, TEXT_PLAIN,
-    UserId, UserInfo,
+    MemberInfo, Message, MessageKind, Pts, ReplyMarkup, Role, Seq, SystemEvent, TEXT_PLAIN, UserId,
+    UserInfo,
 };
 use std::future::Future;
 use std::pin::pin;
@@ -289,8 +289,10 @@ pub trait Tx {
     fn head_pts(&mut self, user: UserId) -> impl Future<Output = Result<Pts>>;
     fn key_taken(&mut self, public_key: &[u8]) -> impl Future<Output = Result<bool>>;
     /// The not revoked device holding `public_key`.
-    fn device_by_key(&mut self, public_key: &[u8])
-    -> impl Future<Output = Result<Option<DeviceId>>>;
+    fn device_by_key(
+        &mut self,
+        public_key: &[u8],
+    ) -> impl Future<Output = Result<Option<DeviceId>>>;
     /// The device's user, if the device exists and is not revoked.
     fn principal(&mut self, device: DeviceId) -> impl Future<Output = Result<Option<Principal>>>;
     fn insert_device(
@@ -307,8 +309,11 @@ pub trait Tx {
     fn devices(&mut self, user: UserId) -> impl Future<Output = Result<Vec<DeviceInfo>>>;
     /// Mark the user's device revoked and delete its sessions; false when there is no such
     /// device of that user.
-    fn revoke_device(&mut self, user: UserId, device: DeviceId)
-    -> impl Future<Output = Result<bool>>;
+    fn revoke_device(
+        &mut self,
+        user: UserId,
+        device: DeviceId,
+    ) -> impl Future<Output = Result<bool>>;
     /// The principal behind a session token (device not revoked).
     fn session(&mut self, token: &SecretHash) -> impl Future<Output = Result<Option<Principal>>>;
     fn insert_session(
@@ -516,7 +521,10 @@ pub trait Backend: Send + Sync + 'static {
 /// `Unavailable` (its work is rolled back by the caller).
 pub fn now_or_never<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(out) => out,
         Poll::Pending => Err(Error::Unavailable(
             "a synchronous store operation did not complete".into(),

@@ -19,8 +19,8 @@ use chapar_bus_nats::{NatsBus, NatsOptions};
 use chapar_core::bus::{Bus, BusMessage, Deliver, LocalBus};
 use chapar_core::store::{Principal, Store};
 use chapar_proto::{DeviceId, UserId, UserInfo};
-use chapar_store_postgres::{PgOptions, PgStore};
-use chapar_store_sqlite::{Durability, SqliteOptions, SqliteStore};
+use chapar_store_postgres::PgOptions;
+use chapar_store_sqlite::{Durability, SqliteOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
@@ -63,12 +63,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<OpenedStore> {
         let options = PgOptions {
             connections: config.store.connections,
             write_queue: config.store.write_queue,
+            max_batch: config.store.max_batch.min(chapar_store_postgres::MAX_BATCH),
             read_queue: config.store.write_queue.max(1024),
             connect_timeout: timeout,
             op_timeout: timeout,
             ..PgOptions::default()
         };
-        let store = PgStore::open(&config.store.url, options, config.limits.clone())
+        let store = chapar_store_postgres::open(&config.store.url, options, config.limits.clone())
             .await
             .with_context(|| format!("opening the store {}", redact(&config.store.url)))?;
         let cluster_id = store.cluster_id().to_string();
@@ -87,7 +88,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<OpenedStore> {
         max_batch: config.store.max_batch,
         readers: config.store.readers,
     };
-    let store = SqliteStore::open(&config.data, options, config.limits.clone())
+    let store = chapar_store_sqlite::open(&config.data, options, config.limits.clone())
         .with_context(|| format!("opening the store in {}", config.data.display()))?;
     Ok(OpenedStore {
         store: Arc::new(store),

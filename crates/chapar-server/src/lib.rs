@@ -135,14 +135,19 @@ pub struct InviteArgs {
     /// How many accounts the code may create.
     #[arg(long, default_value_t = 1)]
     pub uses: u32,
+    /// Days the code stays valid (0: until used up).
+    #[arg(long, default_value_t = 7)]
+    pub valid_days: u32,
 }
 
 pub async fn create_invite(args: InviteArgs) -> anyhow::Result<String> {
     let config = Config::load(&args.serve)?;
     let store = cluster::open_store(&config).await?.store;
     let code = auth::new_code();
+    let expires_at = (args.valid_days > 0)
+        .then(|| state::now_ms() + i64::from(args.valid_days) * 24 * 60 * 60 * 1000);
     store
-        .create_invite(auth::hash_code(&code), args.uses.max(1))
+        .create_invite(auth::hash_code(&code), args.uses.max(1), expires_at)
         .await?;
     Ok(code)
 }

@@ -1,10 +1,9 @@
-//! Row helpers shared by commands and queries: reading users, members, conversations and
-//! messages back into protocol types, and the membership checks every read and write of a
-//! conversation starts with (invariant 3). Writes use [`lock_member`], which takes the
-//! conversation's row lock first: every write to one conversation, from any node, runs one at a
-//! time from there on, and sees everything committed before it.
+//! Row conversions: users, members, conversations and messages back into the storage
+//! interface's and the protocol's types, and pages of messages loaded with their reactions in
+//! two queries whatever their number.
 
 use crate::db::{Ctx, col, num, sql};
+use chapar_core::storage::{ConvRow, MemberRow};
 use chapar_core::{Error, Result};
 use chapar_proto::{
     Bytes, ConversationId, ConversationKind, DeviceId, Entity, Message, MessageKind, ReactionCount,
@@ -35,54 +34,12 @@ pub fn parse_role(s: &str) -> Role {
     Role::parse(s).unwrap_or(Role::Unknown)
 }
 
-pub use chapar_core::rules::direct_key;
-
 pub fn user_row(r: &Row, at: usize) -> Result<UserInfo> {
     Ok(UserInfo {
         id: UserId(col(r, at)?),
         handle: col(r, at + 1)?,
         display_name: col(r, at + 2)?,
     })
-}
-
-/// Look up a normalised handle.
-pub async fn user_by_handle(ctx: &Ctx<'_>, handle: &str) -> Result<Option<UserInfo>> {
-    match ctx
-        .opt(
-            "SELECT id, handle, display_name FROM users WHERE handle = $1",
-            &[&handle],
-        )
-        .await?
-    {
-        Some(r) => Ok(Some(user_row(&r, 0)?)),
-        None => Ok(None),
-    }
-}
-
-/// Like [`user_by_handle`], but an unknown handle is `NotFound` naming it.
-pub async fn require_user(ctx: &Ctx<'_>, handle: &str) -> Result<UserInfo> {
-    user_by_handle(ctx, handle)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("no user @{handle}")))
-}
-
-/// A conversation's own row.
-#[derive(Clone, Debug)]
-pub struct ConvRow {
-    pub id: ConversationId,
-    pub kind: ConversationKind,
-    pub title: String,
-    pub last_seq: Seq,
-    pub updated_at: i64,
-}
-
-/// One member's row.
-#[derive(Clone, Debug)]
-pub struct MemberRow {
-    pub role: Role,
-    pub joined_seq: Seq,
-    pub delivered_seq: Seq,
-    pub read_seq: Seq,
 }
 
 pub fn conv_row(r: &Row, at: usize) -> Result<ConvRow> {
@@ -106,126 +63,6 @@ pub fn member_row_at(r: &Row, at: usize) -> Result<Option<MemberRow>> {
         delivered_seq: num(col(r, at + 2)?),
         read_seq: num(col(r, at + 3)?),
     }))
-}
-
-pub async fn member_row(
-    ctx: &Ctx<'_>,
-    conversation: ConversationId,
-    user: UserId,
-) -> Result<Option<MemberRow>> {
-    match ctx
-        .opt(
-            "SELECT role, joined_seq, delivered_seq, read_seq FROM members
-             WHERE conversation_id = $1 AND user_id = $2",
-            &[&conversation.0, &user.0],
-        )
-        .await?
-    {
-        Some(r) => member_row_at(&r, 0),
-        None => Ok(None),
-    }
-}
-
-fn denied() -> Error {
-    Error::forbidden("not a member of this conversation")
-}
-
-/// The conversation and the actor's membership, or `Forbidden` without saying whether the
-/// conversation exists. For reads: no lock.
-pub async fn require_member(
-    ctx: &Ctx<'_>,
-    conversation: ConversationId,
-    user: UserId,
-) -> Result<(ConvRow, MemberRow)> {
-    let row = ctx
-        .opt(
-            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
-                    m.role, m.joined_seq, m.delivered_seq, m.read_seq
-             FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = $2
-             WHERE c.id = $1",
-            &[&conversation.0, &user.0],
-        )
-        .await?
-        .ok_or_else(denied)?;
-    let member = member_row_at(&row, 5)?.ok_or_else(denied)?;
-    Ok((conv_row(&row, 0)?, member))
-}
-
-/// Like [`require_member`], for writes: first takes the conversation's row lock, held until the
-/// transaction ends, so what is read here and everything after is current.
-pub async fn lock_member(
-    ctx: &Ctx<'_>,
-    conversation: ConversationId,
-    user: UserId,
-) -> Result<(ConvRow, MemberRow)> {
-    let row = ctx
-        .opt(
-            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
-                    m.role, m.joined_seq, m.delivered_seq, m.read_seq
-             FROM conversations c
-             LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2
-             WHERE c.id = $1
-             FOR NO KEY UPDATE OF c",
-            &[&conversation.0, &user.0],
-        )
-        .await?
-        .ok_or_else(denied)?;
-    let member = member_row_at(&row, 5)?.ok_or_else(denied)?;
-    Ok((conv_row(&row, 0)?, member))
-}
-
-/// [`lock_member`] and, in the same round trip, the first outcome of an append this device
-/// already made in the conversation with `client_id` (idempotent retries).
-pub async fn lock_member_dedup(
-    ctx: &Ctx<'_>,
-    conversation: ConversationId,
-    actor: &chapar_core::store::Principal,
-    client_id: &str,
-) -> Result<(ConvRow, MemberRow, Option<chapar_core::store::Committed>)> {
-    let row = ctx
-        .opt(
-            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
-                    m.role, m.joined_seq, m.delivered_seq, m.read_seq,
-                    d.seq, d.server_time
-             FROM conversations c
-             LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2
-             LEFT JOIN messages d ON d.conversation_id = c.id AND d.sender_device = $3
-                                 AND d.client_id = $4
-             WHERE c.id = $1
-             FOR NO KEY UPDATE OF c",
-            &[
-                &conversation.0,
-                &actor.user.id.0,
-                &actor.device.0,
-                &client_id,
-            ],
-        )
-        .await?
-        .ok_or_else(denied)?;
-    let member = member_row_at(&row, 5)?.ok_or_else(denied)?;
-    let conv = conv_row(&row, 0)?;
-    let first = match col::<Option<i64>>(&row, 9)? {
-        Some(seq) => Some(chapar_core::store::Committed {
-            conversation: conv.id,
-            seq: Some(num(seq)),
-            server_time: col(&row, 10)?,
-            duplicate: true,
-            fanout: Vec::new(),
-        }),
-        None => None,
-    };
-    Ok((conv, member, first))
-}
-
-/// Members' user ids in the order they joined.
-pub async fn member_ids(ctx: &Ctx<'_>, conversation: ConversationId) -> Result<Vec<UserId>> {
-    let rows = ctx
-        .query(
-            "SELECT user_id FROM members WHERE conversation_id = $1 ORDER BY joined_order",
-            &[&conversation.0],
-        )
-        .await?;
-    rows.iter().map(|r| col(r, 0).map(UserId)).collect()
 }
 
 /// Columns read by [`message_row`]; the query aliases messages as `m` and joins users as `u`.
@@ -335,30 +172,59 @@ pub async fn with_reactions(
     Ok(())
 }
 
-/// One log entry with its current state, reactions included.
-pub async fn load_message(
+/// Messages by (conversation, seq), with reactions, in two queries.
+pub async fn messages_at(
     ctx: &Ctx<'_>,
-    conversation: ConversationId,
-    seq: Seq,
-) -> Result<Option<Message>> {
-    let row = ctx
-        .opt(
+    wanted: &[(i64, i64)],
+) -> Result<HashMap<(i64, i64), Message>> {
+    let mut out = HashMap::new();
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    let convs: Vec<i64> = wanted.iter().map(|w| w.0).collect();
+    let seqs: Vec<i64> = wanted.iter().map(|w| w.1).collect();
+    let rows = ctx
+        .query(
             concat!(
                 "SELECT ",
                 message_columns!(),
-                " FROM messages m LEFT JOIN users u ON u.id = m.sender_id
-                 WHERE m.conversation_id = $1 AND m.seq = $2"
+                " FROM unnest($1::bigint[], $2::bigint[]) AS w(c, s)
+                 JOIN messages m ON m.conversation_id = w.c AND m.seq = w.s
+                 LEFT JOIN users u ON u.id = m.sender_id"
             ),
-            &[&conversation.0, &sql(seq)],
+            &[&convs, &seqs],
         )
         .await?;
-    match row {
-        Some(r) => {
-            let mut m = [message_row(&r, 0)?];
-            with_reactions(ctx, conversation, &mut m).await?;
-            let [m] = m;
-            Ok(Some(m))
+    let mut texts: Vec<(i64, i64)> = Vec::new();
+    for r in &rows {
+        let m = message_row(r, 0)?;
+        if m.kind == MessageKind::Text {
+            texts.push((m.conversation.0, sql(m.seq)));
         }
-        None => Ok(None),
+        out.insert((m.conversation.0, sql(m.seq)), m);
     }
+    if !texts.is_empty() {
+        let convs: Vec<i64> = texts.iter().map(|w| w.0).collect();
+        let seqs: Vec<i64> = texts.iter().map(|w| w.1).collect();
+        let rows = ctx
+            .query(
+                "SELECT r.conversation_id, r.seq, r.emoji, COUNT(*) AS n
+                 FROM unnest($1::bigint[], $2::bigint[]) AS w(c, s)
+                 JOIN reactions r ON r.conversation_id = w.c AND r.seq = w.s
+                 GROUP BY r.conversation_id, r.seq, r.emoji
+                 ORDER BY r.conversation_id, r.seq, n DESC, r.emoji COLLATE \"C\"",
+                &[&convs, &seqs],
+            )
+            .await?;
+        for r in &rows {
+            let key = (col::<i64>(r, 0)?, col::<i64>(r, 1)?);
+            if let Some(m) = out.get_mut(&key) {
+                m.reactions.push(ReactionCount {
+                    emoji: col(r, 2)?,
+                    count: u32::try_from(col::<i64>(r, 3)?).unwrap_or(u32::MAX),
+                });
+            }
+        }
+    }
+    Ok(out)
 }

@@ -30,6 +30,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0002_bots.sql"),
         compatible_from: 1,
     },
+    Migration {
+        sql: include_str!("../migrations/0003_domain.sql"),
+        compatible_from: 1,
+    },
 ];
 
 /// The schema version this binary expects.

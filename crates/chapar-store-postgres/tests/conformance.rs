@@ -10,9 +10,10 @@ fn fresh_store() -> (TestDatabase, PgStore) {
     tokio::task::block_in_place(|| {
         tokio::runtime::Handle::current().block_on(async {
             let db = TestDatabase::create("conformance").await;
-            let store = PgStore::open(&db.url, PgOptions::default(), conformance::limits())
-                .await
-                .unwrap_or_else(|e| panic!("open: {e}"));
+            let store =
+                chapar_store_postgres::open(&db.url, PgOptions::default(), conformance::limits())
+                    .await
+                    .unwrap_or_else(|e| panic!("open: {e}"));
             (db, store)
         })
     })

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 async fn open(db: &TestDatabase, options: PgOptions) -> PgStore {
-    PgStore::open(&db.url, options, Limits::default())
+    chapar_store_postgres::open(&db.url, options, Limits::default())
         .await
         .unwrap_or_else(|e| panic!("open: {e}"))
 }
@@ -212,7 +212,9 @@ async fn nodes_starting_together_migrate_once() {
         (0..4)
             .map(|_| {
                 let url = db.url.clone();
-                async move { PgStore::open(&url, PgOptions::default(), Limits::default()).await }
+                async move {
+                    chapar_store_postgres::open(&url, PgOptions::default(), Limits::default()).await
+                }
             })
             .collect(),
     )
@@ -360,7 +362,7 @@ async fn unknown_conversation_and_bad_url_are_typed_errors() {
         .execute(&a, text(Target::Conversation(ConversationId(42)), "x"))
         .await;
     assert!(matches!(r, Err(Error::Forbidden(_))), "{r:?}");
-    let bad = PgStore::open(
+    let bad = chapar_store_postgres::open(
         "not a url at all://",
         PgOptions::default(),
         Limits::default(),
@@ -369,7 +371,7 @@ async fn unknown_conversation_and_bad_url_are_typed_errors() {
     assert!(bad.is_err());
     // Nothing listens on port 1: a clear `unavailable`, quickly.
     let t = Instant::now();
-    let closed = PgStore::open(
+    let closed = chapar_store_postgres::open(
         "postgres://postgres@127.0.0.1:1/x",
         PgOptions::default(),
         Limits::default(),

@@ -1,52 +1,37 @@
-//! chapar-store-sqlite: the embedded [`Store`] of chapar, on SQLite.
+//! chapar-store-sqlite: the embedded store of chapar, on SQLite.
 //!
 //! Module map:
-//! * this file: [`SqliteStore`], its options, and the `Store` impl, which hands every write to the
-//!   writer and every read to the read pool.
+//! * this file: [`Sqlite`], the [`Backend`] that runs the domain's operations (every write on
+//!   the writer, every read on the read pool), its options, and [`open`].
 //! * [`schema`]: connection pragmas (WAL, busy timeout, foreign keys, durability) and the
 //!   embedded migrations (`migrations/*.sql`, tracked with `PRAGMA user_version`).
 //! * [`writer`]: the single writer thread behind a bounded queue, with group commit (one
 //!   transaction per batch, one savepoint per job, answers only after COMMIT).
 //! * [`checkpointer`]: WAL checkpoints on their own thread, nudged by the writer.
 //! * [`readers`]: a small pool of read-only connections on their own threads, also bounded.
-//! * [`accounts`]: users, devices, sessions, link codes, invites.
-//! * [`commands`]: `execute` for messages (send, edit, delete, react) and markers; appends and
-//!   fan-out to feeds. [`membership`]: the group commands.
-//! * [`queries`]: conversation lists, members, history and feed reads.
-//! * [`rows`]: shared row conversions and the membership check.
-//! * [`bots`]: bots and service accounts (owner operations, tokens, bot state, consent);
-//!   [`bot_actions`]: `execute_bot` (messages with buttons, their edits, button presses).
+//! * [`tx`]: the storage interface (`chapar_core::storage::Tx`) in SQL.
+//!
+//! No domain rule lives here: `chapar_core::domain` decides, this crate stores.
 //!
 //! Invariants kept here: an `Ok` from a write means its batch is committed at the configured
 //! durability; seqs are dense per conversation and pts increasing per user because one thread
 //! writes; no queue is unbounded (a full queue answers `Overloaded` at once).
 
-mod accounts;
-mod bot_actions;
-mod bots;
 mod checkpointer;
-mod commands;
-mod membership;
-mod queries;
 mod readers;
-mod rows;
 mod schema;
+mod tx;
 mod writer;
 
-use async_trait::async_trait;
-use chapar_core::bots::{Bot, BotAction, BotChange, BotOp};
+use chapar_core::domain::{self, DomainStore, Read, ReadOut, Write, Written};
 use chapar_core::stats::StoreStats;
-use chapar_core::store::{
-    Command, CommitListener, Committed, NewAccount, NewDevice, Principal, SecretHash, Store, Target,
-};
+use chapar_core::storage::{Backend, now_or_never};
+use chapar_core::store::CommitListener;
 use chapar_core::{Error, Limits, Result};
-use chapar_proto::{
-    BotInfo, ConversationId, ConversationInfo, DeviceId, DeviceInfo, MemberInfo, Message, Pts, Seq,
-    SyncPage, UserId, UserInfo,
-};
 use readers::Readers;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tx::SqliteTx;
 use writer::{Announce, Writer};
 
 pub use schema::SCHEMA_VERSION;
@@ -94,51 +79,55 @@ impl<T> Db<T> for rusqlite::Result<T> {
     }
 }
 
-/// The SQLite store. Dropping it finishes queued writes and closes the database.
-pub struct SqliteStore {
+/// The SQLite backend. Dropping it finishes queued writes and closes the database.
+pub struct Sqlite {
     // Field order is drop order: the writer finishes its queue before the readers close.
     writer: Writer,
     readers: Readers,
     limits: Arc<Limits>,
     path: PathBuf,
-    /// Told of every committed `execute`, in commit order, from the writer thread.
+    /// Told of every committed `Written::Committed`, in commit order, from the writer thread.
     listener: std::sync::OnceLock<CommitListener>,
     stats: Arc<StoreStats>,
 }
 
-impl SqliteStore {
-    /// Open (creating and migrating if needed) the database at `dir_or_file`. An existing
-    /// directory, or a path without a `.db`/`.sqlite`/`.sqlite3` extension, is a data directory
-    /// (created if missing) holding `chapar.db`; otherwise the path is the database file.
-    pub fn open(dir_or_file: &Path, options: SqliteOptions, limits: Limits) -> Result<Self> {
-        let path = database_path(dir_or_file)?;
-        let mut conn = schema::connect(&path, options.durability, false)?;
-        schema::migrate(&mut conn)?;
-        let limits = Arc::new(limits);
-        let mut reader_conns = Vec::with_capacity(options.readers.max(1));
-        for _ in 0..options.readers.max(1) {
-            reader_conns.push(schema::connect(&path, options.durability, true)?);
-        }
-        let readers = Readers::start(reader_conns)?;
-        let stats = Arc::new(StoreStats::default());
-        let writer = Writer::start(
-            conn,
-            schema::connect(&path, options.durability, false)?,
-            options.write_queue,
-            options.max_batch,
-            Arc::clone(&limits),
-            Arc::clone(&stats),
-        )?;
-        Ok(SqliteStore {
-            writer,
-            readers,
-            limits,
-            path,
-            listener: std::sync::OnceLock::new(),
-            stats,
-        })
-    }
+/// The SQLite store: the domain on [`Sqlite`].
+pub type SqliteStore = DomainStore<Sqlite>;
 
+/// Open (creating and migrating if needed) the database at `dir_or_file`. An existing
+/// directory, or a path without a `.db`/`.sqlite`/`.sqlite3` extension, is a data directory
+/// (created if missing, readable by its owner only) holding `chapar.db`; otherwise the path is
+/// the database file.
+pub fn open(dir_or_file: &Path, options: SqliteOptions, limits: Limits) -> Result<SqliteStore> {
+    let path = database_path(dir_or_file)?;
+    let mut conn = schema::connect(&path, options.durability, false)?;
+    schema::migrate(&mut conn)?;
+    let limits = Arc::new(limits);
+    let mut reader_conns = Vec::with_capacity(options.readers.max(1));
+    for _ in 0..options.readers.max(1) {
+        reader_conns.push(schema::connect(&path, options.durability, true)?);
+    }
+    let readers = Readers::start(reader_conns)?;
+    let stats = Arc::new(StoreStats::default());
+    let writer = Writer::start(
+        conn,
+        schema::connect(&path, options.durability, false)?,
+        options.write_queue,
+        options.max_batch,
+        Arc::clone(&limits),
+        Arc::clone(&stats),
+    )?;
+    Ok(DomainStore::new(Sqlite {
+        writer,
+        readers,
+        limits,
+        path,
+        listener: std::sync::OnceLock::new(),
+        stats,
+    }))
+}
+
+impl Sqlite {
     /// The database file in use.
     pub fn path(&self) -> &Path {
         &self.path
@@ -146,7 +135,7 @@ impl SqliteStore {
 
     /// The schema version recorded in the database (equals [`SCHEMA_VERSION`] once open).
     pub async fn schema_version(&self) -> Result<u32> {
-        self.readers.call(schema::version).await
+        self.readers.call(|conn, _| schema::version(conn)).await
     }
 }
 
@@ -161,250 +150,96 @@ fn database_path(given: &Path) -> Result<PathBuf> {
         let dir = given.parent().map(Path::to_path_buf).unwrap_or_default();
         (dir, given.to_path_buf())
     };
-    if !dir.as_os_str().is_empty() {
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            Error::Unavailable(format!(
-                "cannot create data directory {}: {e}",
-                dir.display()
-            ))
-        })?;
+    let unavailable = |what: &str, path: &Path, e: std::io::Error| {
+        Error::Unavailable(format!("cannot {what} {}: {e}", path.display()))
+    };
+    if !dir.as_os_str().is_empty() && !dir.exists() {
+        private_dir(&dir).map_err(|e| unavailable("create data directory", &dir, e))?;
     }
+    private_files(&file).map_err(|e| unavailable("protect database file", &file, e))?;
     Ok(file)
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn create_account(&self, account: NewAccount) -> Result<Principal> {
+/// Create a directory (and its missing parents) readable by its owner only.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// The database file, made if missing, and its WAL and shared-memory files readable and
+/// writable by their owner only (SQLite gives the WAL files the database file's mode).
+fn private_files(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(file)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            let path = PathBuf::from(name);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+impl Backend for Sqlite {
+    async fn write(&self, op: Write) -> Result<Written> {
+        let announce = self.listener.get().cloned().map(|l| -> Announce<Written> {
+            Box::new(move |written: &Written| {
+                if let Written::Committed(c) = written {
+                    l(c);
+                }
+            })
+        });
         self.writer
-            .call(move |ctx| accounts::create_account(ctx, account))
+            .call_announced(
+                move |ctx| {
+                    let mut tx = SqliteTx::new(ctx.conn, ctx.now, ctx.limits);
+                    now_or_never(domain::write(&mut tx, op))
+                },
+                announce,
+            )
             .await
     }
 
-    async fn login(&self, public_key: &[u8], token_hash: SecretHash) -> Result<Principal> {
-        let key = public_key.to_vec();
-        self.writer
-            .call(move |ctx| accounts::login(ctx, &key, &token_hash))
-            .await
-    }
-
-    async fn session(&self, token_hash: SecretHash) -> Result<Option<Principal>> {
+    async fn read(&self, op: Read) -> Result<ReadOut> {
+        let limits = Arc::clone(&self.limits);
         self.readers
-            .call(move |conn| accounts::session(conn, &token_hash))
+            .call(move |conn, now| {
+                let mut tx = SqliteTx::new(conn, now, &limits);
+                now_or_never(domain::read(&mut tx, op))
+            })
             .await
-    }
-
-    async fn delete_session(&self, token_hash: SecretHash) -> Result<()> {
-        self.writer
-            .call(move |ctx| accounts::delete_session(ctx, &token_hash))
-            .await
-    }
-
-    async fn create_link_code(
-        &self,
-        actor: &Principal,
-        code_hash: SecretHash,
-        expires_at: i64,
-    ) -> Result<()> {
-        let actor = actor.clone();
-        self.writer
-            .call(move |ctx| accounts::create_link_code(ctx, &actor, &code_hash, expires_at))
-            .await
-    }
-
-    async fn link_device(&self, device: NewDevice) -> Result<Principal> {
-        self.writer
-            .call(move |ctx| accounts::link_device(ctx, device))
-            .await
-    }
-
-    async fn devices(&self, actor: &Principal) -> Result<Vec<DeviceInfo>> {
-        let actor = actor.clone();
-        self.readers
-            .call(move |conn| accounts::devices(conn, &actor))
-            .await
-    }
-
-    async fn revoke_device(&self, actor: &Principal, device: DeviceId) -> Result<()> {
-        let actor = actor.clone();
-        self.writer
-            .call(move |ctx| accounts::revoke_device(ctx, &actor, device))
-            .await
-    }
-
-    async fn create_invite(&self, code_hash: SecretHash, uses: u32) -> Result<()> {
-        self.writer
-            .call(move |ctx| accounts::create_invite(ctx, &code_hash, uses))
-            .await
-    }
-
-    async fn user_by_handle(&self, handle: &str) -> Result<UserInfo> {
-        let handle = handle.to_string();
-        self.readers
-            .call(move |conn| accounts::user(conn, &handle))
-            .await
-    }
-
-    async fn head_pts(&self, user: UserId) -> Result<Pts> {
-        self.readers
-            .call(move |conn| accounts::head_pts(conn, user))
-            .await
-    }
-
-    fn stats(&self) -> Option<Arc<StoreStats>> {
-        Some(Arc::clone(&self.stats))
     }
 
     fn set_commit_listener(&self, listener: CommitListener) {
         let _ = self.listener.set(listener);
     }
 
-    async fn execute(&self, actor: &Principal, command: Command) -> Result<Committed> {
-        let actor = actor.clone();
-        let announce = self
-            .listener
-            .get()
-            .cloned()
-            .map(|l| -> Announce<Committed> {
-                Box::new(move |committed: &Committed| l(committed))
-            });
-        self.writer
-            .call_announced(move |ctx| commands::execute(ctx, &actor, command), announce)
-            .await
-    }
-
-    async fn conversations(&self, actor: &Principal, limit: u32) -> Result<Vec<ConversationInfo>> {
-        let actor = actor.clone();
-        let limits = Arc::clone(&self.limits);
-        self.readers
-            .call(move |conn| queries::conversations(conn, &actor, limit, &limits))
-            .await
-    }
-
-    async fn conversation(
-        &self,
-        actor: &Principal,
-        id: ConversationId,
-    ) -> Result<ConversationInfo> {
-        let actor = actor.clone();
-        self.readers
-            .call(move |conn| queries::conversation(conn, &actor, id))
-            .await
-    }
-
-    async fn members(&self, actor: &Principal, id: ConversationId) -> Result<Vec<MemberInfo>> {
-        let actor = actor.clone();
-        self.readers
-            .call(move |conn| queries::members(conn, &actor, id))
-            .await
-    }
-
-    async fn member_ids(&self, actor: &Principal, id: ConversationId) -> Result<Vec<UserId>> {
-        let actor = actor.clone();
-        self.readers
-            .call(move |conn| queries::member_ids(conn, &actor, id))
-            .await
-    }
-
-    async fn history(
-        &self,
-        actor: &Principal,
-        target: Target,
-        before: Option<Seq>,
-        limit: u32,
-    ) -> Result<Vec<Message>> {
-        let actor = actor.clone();
-        let limits = Arc::clone(&self.limits);
-        self.readers
-            .call(move |conn| queries::history(conn, &actor, target, before, limit, &limits))
-            .await
-    }
-
-    async fn feed(&self, actor: &Principal, after: Pts, limit: u32) -> Result<SyncPage> {
-        let actor = actor.clone();
-        let limits = Arc::clone(&self.limits);
-        self.readers
-            .call(move |conn| queries::feed(conn, &actor, after, limit, &limits))
-            .await
-    }
-
-    async fn execute_bot(&self, actor: &Principal, action: BotAction) -> Result<Committed> {
-        let actor = actor.clone();
-        let announce = self
-            .listener
-            .get()
-            .cloned()
-            .map(|l| -> Announce<Committed> {
-                Box::new(move |committed: &Committed| l(committed))
-            });
-        self.writer
-            .call_announced(
-                move |ctx| bot_actions::execute(ctx, &actor, action),
-                announce,
-            )
-            .await
-    }
-
-    async fn manage_bot(&self, owner: &Principal, op: BotOp) -> Result<BotInfo> {
-        let owner = owner.clone();
-        self.writer
-            .call(move |ctx| bots::manage(ctx, &owner, op))
-            .await
-    }
-
-    async fn bots(&self, owner: &Principal) -> Result<Vec<BotInfo>> {
-        let owner = owner.clone();
-        self.readers
-            .call(move |conn| bots::list(conn, &owner))
-            .await
-    }
-
-    async fn bot_session(&self, token_hash: SecretHash) -> Result<Option<Bot>> {
-        self.readers
-            .call(move |conn| bots::by_token(conn, &token_hash))
-            .await
-    }
-
-    async fn bot(&self, id: UserId) -> Result<Option<Bot>> {
-        self.readers.call(move |conn| bots::by_id(conn, id)).await
-    }
-
-    async fn update_bot(&self, actor: &Principal, change: BotChange) -> Result<()> {
-        let actor = actor.clone();
-        self.writer
-            .call(move |ctx| bots::update(ctx, &actor, change))
-            .await
-    }
-
-    async fn webhook_bots(&self) -> Result<Vec<UserId>> {
-        self.readers.call(bots::with_webhooks).await
-    }
-
-    async fn set_consent(&self, actor: &Principal, handle: &str, allowed: bool) -> Result<()> {
-        let actor = actor.clone();
-        let handle = handle.to_string();
-        self.writer
-            .call(move |ctx| bots::set_consent(ctx, &actor, &handle, allowed))
-            .await
-    }
-
-    async fn direct_conversation(
-        &self,
-        actor: &Principal,
-        peer: UserId,
-    ) -> Result<Option<ConversationId>> {
-        let actor = actor.clone();
-        self.readers
-            .call(move |conn| bots::direct_conversation(conn, &actor, peer))
-            .await
-    }
-
     async fn ping(&self) -> Result<()> {
         self.readers
-            .call(|conn| {
+            .call(|conn, _| {
                 conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
                     .db()
                     .map(|_| ())
             })
             .await
+    }
+
+    fn stats(&self) -> Option<Arc<StoreStats>> {
+        Some(Arc::clone(&self.stats))
     }
 }

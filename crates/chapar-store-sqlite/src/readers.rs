@@ -45,17 +45,18 @@ impl Readers {
         })
     }
 
-    /// Run `read` on a pooled connection inside one read transaction.
+    /// Run `read` on a pooled connection inside one read transaction, with the wall clock's
+    /// Unix milliseconds.
     pub async fn call<T, F>(&self, read: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job: ReadJob = Box::new(move |conn: &Connection| {
             let result = match conn.unchecked_transaction() {
                 // Dropping the transaction ends it; a read has nothing to commit.
-                Ok(tx) => read(&tx),
+                Ok(tx) => read(&tx, wall_ms()),
                 Err(e) => Err(Error::Unavailable(format!("database read failed: {e}"))),
             };
             let _ = reply.send(result);
@@ -105,4 +106,11 @@ fn reader_loop(conn: Connection, rx: &Mutex<Receiver<ReadJob>>) {
             tracing::error!("a sqlite read panicked");
         }
     }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

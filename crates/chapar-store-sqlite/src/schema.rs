@@ -15,6 +15,7 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_bots.sql"),
+    include_str!("../migrations/0003_domain.sql"),
 ];
 
 /// The schema version this binary expects.

@@ -120,16 +120,8 @@ impl Writer {
         })
     }
 
-    /// Queue `work` and wait until the batch holding it is committed.
-    pub async fn call<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Ctx<'_>) -> Result<T> + Send + 'static,
-    {
-        self.call_announced(work, None).await
-    }
-
-    /// Like [`Writer::call`], and once committed, `announce` sees the outcome in commit order.
+    /// Queue `work` and wait until the batch holding it is committed; once committed,
+    /// `announce` sees the outcome in commit order.
     pub async fn call_announced<T, F>(&self, work: F, announce: Option<Announce<T>>) -> Result<T>
     where
         T: Send + 'static,

@@ -6,8 +6,9 @@ use chapar_store_sqlite::{SqliteOptions, SqliteStore};
 
 fn fresh_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let store = SqliteStore::open(dir.path(), SqliteOptions::default(), conformance::limits())
-        .unwrap_or_else(|e| panic!("open: {e}"));
+    let store =
+        chapar_store_sqlite::open(dir.path(), SqliteOptions::default(), conformance::limits())
+            .unwrap_or_else(|e| panic!("open: {e}"));
     (dir, store)
 }
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 fn open(path: &Path, options: SqliteOptions) -> SqliteStore {
-    SqliteStore::open(path, options, Limits::default()).unwrap_or_else(|e| panic!("open: {e}"))
+    chapar_store_sqlite::open(path, options, Limits::default())
+        .unwrap_or_else(|e| panic!("open: {e}"))
 }
 
 fn tempdir() -> tempfile::TempDir {
@@ -219,7 +220,7 @@ async fn migrations_are_idempotent_and_versioned() {
         conn.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
             .unwrap_or_else(|e| panic!("{e}"));
     }
-    match SqliteStore::open(&file, SqliteOptions::default(), Limits::default()) {
+    match chapar_store_sqlite::open(&file, SqliteOptions::default(), Limits::default()) {
         Err(Error::Unavailable(_)) => {}
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a newer schema must be refused"),

@@ -74,7 +74,10 @@ pub async fn signup_conflicts_and_invites<S: Store>(s: S) {
     );
     // A sign-up that fails for another reason does not use the invite up.
     let single: SecretHash = fresh(3);
-    ok(s.create_invite(single, 1, Some(now_ms() + 60_000)).await, "invite");
+    ok(
+        s.create_invite(single, 1, Some(now_ms() + 60_000)).await,
+        "invite",
+    );
     let mut clash = account("alice");
     clash.invite_hash = Some(single);
     expect(

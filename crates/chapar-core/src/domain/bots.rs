@@ -282,7 +282,7 @@ async fn edit<T: Tx>(
 ) -> Result<Committed> {
     let (l, target) = match change_target(tx, actor, conversation, seq, &client_id).await? {
         ChangeTarget::Done(first) => return Ok(first),
-        ChangeTarget::Found(l, target) => (l, target),
+        ChangeTarget::Found(found) => *found,
     };
     may_change(MessageKind::Edit, actor, &l, &target)?;
     let (text, entities) = match rich.text {

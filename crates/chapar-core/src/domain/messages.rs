@@ -203,7 +203,7 @@ pub(crate) async fn send<T: Tx>(
 pub(crate) enum ChangeTarget {
     /// The command was done before: its first outcome.
     Done(Committed),
-    Found(Locked, Message),
+    Found(Box<(Locked, Message)>),
 }
 
 /// For edit/delete/react: membership, then idempotency, then the target message, which must be
@@ -221,7 +221,7 @@ pub(crate) async fn change_target<T: Tx>(
         return Ok(ChangeTarget::Done(first));
     }
     let message = visible_message(tx, &l, seq).await?;
-    Ok(ChangeTarget::Found(l, message))
+    Ok(ChangeTarget::Found(Box::new((l, message))))
 }
 
 /// Message `seq` of a locked conversation, if the member may see it.
@@ -260,7 +260,7 @@ pub(crate) async fn edit<T: Tx>(
 ) -> Result<Committed> {
     let (l, target) = match change_target(tx, actor, conversation, seq, &client_id).await? {
         ChangeTarget::Done(first) => return Ok(first),
-        ChangeTarget::Found(l, target) => (l, target),
+        ChangeTarget::Found(found) => *found,
     };
     may_change(MessageKind::Edit, actor, &l, &target)?;
     let ct = target.content_type.clone();
@@ -290,7 +290,7 @@ pub(crate) async fn delete<T: Tx>(
 ) -> Result<Committed> {
     let (l, target) = match change_target(tx, actor, conversation, seq, &client_id).await? {
         ChangeTarget::Done(first) => return Ok(first),
-        ChangeTarget::Found(l, target) => (l, target),
+        ChangeTarget::Found(found) => *found,
     };
     may_change(MessageKind::Delete, actor, &l, &target)?;
     let entry = Entry::change(MessageKind::Delete, client_id, target.content_type, seq);
@@ -311,7 +311,7 @@ pub(crate) async fn react<T: Tx>(
     rules::emoji(&emoji)?;
     let (l, target) = match change_target(tx, actor, conversation, seq, &client_id).await? {
         ChangeTarget::Done(first) => return Ok(first),
-        ChangeTarget::Found(l, target) => (l, target),
+        ChangeTarget::Found(found) => *found,
     };
     may_change(MessageKind::Reaction, actor, &l, &target)?;
     let mut entry = Entry::change(

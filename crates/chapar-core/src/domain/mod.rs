@@ -154,7 +154,7 @@ pub enum ReadOut {
     User(UserInfo),
     Pts(Pts),
     Conversations(Vec<ConversationInfo>),
-    Conversation(ConversationInfo),
+    Conversation(Box<ConversationInfo>),
     Members(Vec<MemberInfo>),
     UserIds(Vec<UserId>),
     History(Vec<Message>),
@@ -195,7 +195,9 @@ pub async fn write<T: Tx>(tx: &mut T, op: Write) -> Result<Written> {
             tx.put_invite(&code, uses, expires_at).await?;
             Done
         }
-        Write::Execute { actor, command } => Written::Committed(execute(tx, &actor, command).await?),
+        Write::Execute { actor, command } => {
+            Written::Committed(execute(tx, &actor, command).await?)
+        }
         Write::ExecuteBot { actor, action } => {
             Written::Committed(bots::execute(tx, &actor, action).await?)
         }
@@ -289,12 +291,10 @@ pub async fn read<T: Tx>(tx: &mut T, op: Read) -> Result<ReadOut> {
             ReadOut::Conversations(reads::conversations(tx, &actor, limit).await?)
         }
         Read::Conversation { actor, id } => {
-            ReadOut::Conversation(reads::conversation(tx, &actor, id).await?)
+            ReadOut::Conversation(Box::new(reads::conversation(tx, &actor, id).await?))
         }
         Read::Members { actor, id } => ReadOut::Members(reads::members(tx, &actor, id).await?),
-        Read::MemberIds { actor, id } => {
-            ReadOut::UserIds(reads::member_ids(tx, &actor, id).await?)
-        }
+        Read::MemberIds { actor, id } => ReadOut::UserIds(reads::member_ids(tx, &actor, id).await?),
         Read::History {
             actor,
             target,
@@ -490,7 +490,7 @@ impl<B: Backend> Store for DomainStore<B> {
             actor: actor.clone(),
             id,
         };
-        outcome!(self.read(op).await?, ReadOut::Conversation)
+        outcome!(self.read(op).await?, ReadOut::Conversation).map(|c| *c)
     }
 
     async fn members(&self, actor: &Principal, id: ConversationId) -> Result<Vec<MemberInfo>> {
@@ -563,10 +563,7 @@ impl<B: Backend> Store for DomainStore<B> {
     }
 
     async fn bot_session(&self, token_hash: SecretHash) -> Result<Option<Bot>> {
-        outcome!(
-            self.read(Read::BotSession(token_hash)).await?,
-            ReadOut::Bot
-        )
+        outcome!(self.read(Read::BotSession(token_hash)).await?, ReadOut::Bot)
     }
 
     async fn bot(&self, id: UserId) -> Result<Option<Bot>> {

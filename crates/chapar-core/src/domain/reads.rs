@@ -8,8 +8,8 @@ use crate::rules;
 use crate::storage::{Summary, Tx};
 use crate::store::{Principal, Target};
 use chapar_proto::{
-    ConversationId, ConversationInfo, ConversationKind, Event, FeedEvent, MemberInfo, Message,
-    Pts, Seq, SyncPage, UserId,
+    ConversationId, ConversationInfo, ConversationKind, Event, FeedEvent, MemberInfo, Message, Pts,
+    Seq, SyncPage, UserId,
 };
 
 /// The page size to use: at least 1, at most the configured maximum.

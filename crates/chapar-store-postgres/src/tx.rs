@@ -1,0 +1,1091 @@
+//! The storage interface ([`Tx`]) on one PostgreSQL connection, inside a batch transaction and
+//! the job's savepoint for writes, inside one snapshot for multi-statement reads.
+//!
+//! Every statement is a cached prepared statement and each method is one round trip, whatever
+//! the number of rows (pages load their messages and reactions with `unnest`, not a query per
+//! row). Locks: [`Tx::lock`] takes the conversation's row lock (`FOR NO KEY UPDATE`), held until
+//! the transaction ends, so every write to one conversation, from any node, runs one at a time
+//! and sees everything committed before it; feed pushes lock users' rows in id order. Races
+//! between nodes on unique keys are settled by `ON CONFLICT` or, where a unique violation
+//! remains, by retrying the whole batch (the domain's checks then see the winner's row).
+
+use crate::db::{Ctx, col, num, sql};
+use crate::rows::{
+    conv_row, kind_str, member_row_at, message_columns, message_row, messages_at, parse_role,
+    rich_columns, user_row, with_reactions,
+};
+use chapar_core::bots::{Bot, MenuCommand, Webhook};
+use chapar_core::storage::{
+    Appended, BotKey, BotUpdate, ConvLock, ConvRow, Entry, FeedItem, FeedRow, LockRow, MemberRow,
+    MessageChange, NewConversation, NewUser, Recipients, Summary, Tx,
+};
+use chapar_core::store::{Principal, SecretHash};
+use chapar_core::{Error, Limits, Result};
+use chapar_proto::{
+    BotKind, Bytes, CallbackQuery, ConversationId, ConversationKind, DeviceId, DeviceInfo, Event,
+    MemberInfo, Message, Pts, Receipt, Role, Seq, UserId, UserInfo,
+};
+use tokio_postgres::Row;
+
+/// One transaction's (or one job's) view of the database.
+pub(crate) struct PgTx<'a> {
+    ctx: &'a Ctx<'a>,
+}
+
+impl<'a> PgTx<'a> {
+    pub fn new(ctx: &'a Ctx<'a>) -> Self {
+        PgTx { ctx }
+    }
+}
+
+/// A JSON column, or `None` when it is NULL or unreadable.
+fn json<T: serde::de::DeserializeOwned>(v: Option<String>) -> Option<T> {
+    v.and_then(|s| serde_json::from_str(&s).ok())
+}
+
+fn encoded(v: serde_json::Result<String>) -> Result<String> {
+    v.map_err(|e| Error::Unavailable(format!("cannot encode: {e}")))
+}
+
+fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Columns read by [`bot_row`]; the query aliases bots as `b` and joins users as `u`.
+macro_rules! bot_columns {
+    () => {
+        "SELECT u.id, u.handle, u.display_name, b.device_id, b.kind, b.owner_id, b.read_all, \
+         b.commands, b.webhook, b.allowed_updates, b.confirmed_pts, b.created_at, \
+         b.token_hash IS NOT NULL FROM bots b JOIN users u ON u.id = b.user_id "
+    };
+}
+
+fn bot_row(r: &Row) -> Result<(Bot, bool)> {
+    let bot = Bot {
+        principal: Principal {
+            user: user_row(r, 0)?,
+            device: DeviceId(col(r, 3)?),
+        },
+        kind: BotKind::parse(&col::<String>(r, 4)?),
+        owner: UserId(col(r, 5)?),
+        read_all: col(r, 6)?,
+        commands: json::<Vec<MenuCommand>>(col(r, 7)?).unwrap_or_default(),
+        webhook: json::<Webhook>(col(r, 8)?),
+        allowed_updates: json::<Vec<String>>(col(r, 9)?).unwrap_or_default(),
+        offset: num(col(r, 10)?),
+        created_at: col(r, 11)?,
+    };
+    Ok((bot, col(r, 12)?))
+}
+
+fn pushed(rows: &[Row]) -> Result<Vec<(UserId, Pts)>> {
+    rows.iter()
+        .map(|r| Ok((UserId(col(r, 0)?), num(col(r, 1)?))))
+        .collect()
+}
+
+impl Tx for PgTx<'_> {
+    fn now(&self) -> i64 {
+        self.ctx.now
+    }
+
+    fn limits(&self) -> &Limits {
+        self.ctx.limits
+    }
+
+    async fn user_by_handle(&mut self, handle: &str) -> Result<Option<UserInfo>> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT id, handle, display_name FROM users WHERE handle = $1",
+                &[&handle],
+            )
+            .await?;
+        row.map(|r| user_row(&r, 0)).transpose()
+    }
+
+    async fn insert_user(&mut self, user: &NewUser) -> Result<UserId> {
+        let kind = user.bot.map_or("person", |k| k.as_str());
+        let row = self
+            .ctx
+            .one(
+                "INSERT INTO users (handle, display_name, kind, pts, created_at)
+                 VALUES ($1, $2, $3, 0, $4) RETURNING id",
+                &[&user.handle, &user.display_name, &kind, &self.ctx.now],
+            )
+            .await?;
+        Ok(UserId(col(&row, 0)?))
+    }
+
+    async fn head_pts(&mut self, user: UserId) -> Result<Pts> {
+        let row = self
+            .ctx
+            .opt("SELECT pts FROM users WHERE id = $1", &[&user.0])
+            .await?;
+        Ok(match row {
+            Some(r) => num(col(&r, 0)?),
+            None => 0,
+        })
+    }
+
+    async fn key_taken(&mut self, public_key: &[u8]) -> Result<bool> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT 1 FROM devices WHERE public_key = $1",
+                &[&public_key],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn device_by_key(&mut self, public_key: &[u8]) -> Result<Option<DeviceId>> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT id FROM devices WHERE public_key = $1 AND NOT revoked",
+                &[&public_key],
+            )
+            .await?;
+        row.map(|r| col(&r, 0).map(DeviceId)).transpose()
+    }
+
+    async fn principal(&mut self, device: DeviceId) -> Result<Option<Principal>> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT u.id, u.handle, u.display_name FROM devices d
+                 JOIN users u ON u.id = d.user_id WHERE d.id = $1 AND NOT d.revoked",
+                &[&device.0],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(Principal {
+                user: user_row(&r, 0)?,
+                device,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_device(
+        &mut self,
+        user: UserId,
+        public_key: &[u8],
+        name: &str,
+        last_seen: Option<i64>,
+    ) -> Result<DeviceId> {
+        let row = self
+            .ctx
+            .one(
+                "INSERT INTO devices (user_id, public_key, name, created_at, last_seen, revoked)
+                 VALUES ($1, $2, $3, $4, $5, FALSE) RETURNING id",
+                &[&user.0, &public_key, &name, &self.ctx.now, &last_seen],
+            )
+            .await?;
+        Ok(DeviceId(col(&row, 0)?))
+    }
+
+    async fn touch_device(&mut self, device: DeviceId) -> Result<()> {
+        self.ctx
+            .exec(
+                "UPDATE devices SET last_seen = $2 WHERE id = $1",
+                &[&device.0, &self.ctx.now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn active_devices(&mut self, user: UserId) -> Result<u32> {
+        let row = self
+            .ctx
+            .one(
+                "SELECT COUNT(*) FROM devices WHERE user_id = $1 AND NOT revoked",
+                &[&user.0],
+            )
+            .await?;
+        Ok(count(col(&row, 0)?))
+    }
+
+    async fn devices(&mut self, user: UserId) -> Result<Vec<DeviceInfo>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT id, name, public_key, created_at, last_seen, revoked FROM devices
+                 WHERE user_id = $1 ORDER BY id",
+                &[&user.0],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeviceInfo {
+                    id: DeviceId(col(r, 0)?),
+                    name: col(r, 1)?,
+                    public_key: Bytes(col(r, 2)?),
+                    created_at: col(r, 3)?,
+                    last_seen: col(r, 4)?,
+                    revoked: col(r, 5)?,
+                    current: false,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_device(&mut self, user: UserId, device: DeviceId) -> Result<bool> {
+        let rows = self
+            .ctx
+            .query(
+                "WITH d AS (
+                     UPDATE devices SET revoked = TRUE WHERE id = $1 AND user_id = $2
+                     RETURNING id
+                 ), s AS (
+                     DELETE FROM sessions WHERE device_id IN (SELECT id FROM d)
+                 )
+                 SELECT id FROM d",
+                &[&device.0, &user.0],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn session(&mut self, token: &SecretHash) -> Result<Option<Principal>> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT u.id, u.handle, u.display_name, d.id FROM sessions s
+                 JOIN devices d ON d.id = s.device_id AND NOT d.revoked
+                 JOIN users u ON u.id = d.user_id
+                 WHERE s.token_hash = $1",
+                &[&&token[..]],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(Principal {
+                user: user_row(&r, 0)?,
+                device: DeviceId(col(&r, 3)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_session(&mut self, token: &SecretHash, device: DeviceId) -> Result<()> {
+        self.ctx
+            .exec(
+                "INSERT INTO sessions (token_hash, device_id, created_at) VALUES ($1, $2, $3)",
+                &[&&token[..], &device.0, &self.ctx.now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&mut self, token: &SecretHash) -> Result<()> {
+        self.ctx
+            .exec("DELETE FROM sessions WHERE token_hash = $1", &[&&token[..]])
+            .await?;
+        Ok(())
+    }
+
+    async fn put_invite(
+        &mut self,
+        code: &SecretHash,
+        uses: u32,
+        expires_at: Option<i64>,
+    ) -> Result<()> {
+        self.ctx
+            .exec(
+                "INSERT INTO invites (code_hash, uses_left, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (code_hash) DO UPDATE
+                 SET uses_left = EXCLUDED.uses_left, expires_at = EXCLUDED.expires_at",
+                &[&&code[..], &i64::from(uses), &expires_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn take_invite(&mut self, code: &SecretHash) -> Result<bool> {
+        let n = self
+            .ctx
+            .exec(
+                "UPDATE invites SET uses_left = uses_left - 1
+                 WHERE code_hash = $1 AND uses_left > 0
+                   AND (expires_at IS NULL OR expires_at > $2)",
+                &[&&code[..], &self.ctx.now],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn put_link_code(
+        &mut self,
+        code: &SecretHash,
+        user: UserId,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.ctx
+            .exec(
+                "INSERT INTO link_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (code_hash) DO UPDATE SET user_id = EXCLUDED.user_id,
+                     expires_at = EXCLUDED.expires_at",
+                &[&&code[..], &user.0, &expires_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn take_link_code(&mut self, code: &SecretHash) -> Result<Option<(UserId, i64)>> {
+        let row = self
+            .ctx
+            .opt(
+                "DELETE FROM link_codes WHERE code_hash = $1 RETURNING user_id, expires_at",
+                &[&&code[..]],
+            )
+            .await?;
+        row.map(|r| Ok((UserId(col(&r, 0)?), col(&r, 1)?)))
+            .transpose()
+    }
+
+    async fn direct_conversation(&mut self, key: &str) -> Result<Option<ConversationId>> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT id FROM conversations WHERE direct_key = $1",
+                &[&key],
+            )
+            .await?;
+        row.map(|r| col(&r, 0).map(ConversationId)).transpose()
+    }
+
+    async fn group_created_by(
+        &mut self,
+        device: DeviceId,
+        client_id: &str,
+    ) -> Result<Option<(ConversationId, i64)>> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT id, created_at FROM conversations
+                 WHERE creator_device = $1 AND create_client_id = $2",
+                &[&device.0, &client_id],
+            )
+            .await?;
+        row.map(|r| Ok((ConversationId(col(&r, 0)?), col(&r, 1)?)))
+            .transpose()
+    }
+
+    async fn insert_conversation(
+        &mut self,
+        new: &NewConversation,
+    ) -> Result<Option<ConversationId>> {
+        let (device, client_id) = match &new.creator {
+            Some((d, c)) => (Some(d.0), Some(c.as_str())),
+            None => (None, None),
+        };
+        // Two nodes may make one direct conversation at once: the loser's insert does nothing
+        // (after waiting for the winner's commit) and the caller finds the winner's row.
+        let row = self
+            .ctx
+            .opt(
+                "INSERT INTO conversations (kind, title, last_seq, created_at, updated_at,
+                                            direct_key, creator_device, create_client_id)
+                 VALUES ($1, $2, 0, $3, $3, $4, $5, $6)
+                 ON CONFLICT (direct_key) DO NOTHING RETURNING id",
+                &[
+                    &kind_str(new.kind),
+                    &new.title,
+                    &self.ctx.now,
+                    &new.direct_key,
+                    &device,
+                    &client_id,
+                ],
+            )
+            .await?;
+        row.map(|r| col(&r, 0).map(ConversationId)).transpose()
+    }
+
+    async fn lock(
+        &mut self,
+        conv: ConversationId,
+        user: UserId,
+        dedup: Option<(DeviceId, &str)>,
+    ) -> Result<Option<LockRow>> {
+        let (device, client_id) = match dedup {
+            Some((d, c)) => (Some(d.0), Some(c)),
+            None => (None, None),
+        };
+        let row = self
+            .ctx
+            .opt(
+                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
+                        m.role, m.joined_seq, m.delivered_seq, m.read_seq,
+                        d.seq, d.server_time
+                 FROM conversations c
+                 LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2
+                 LEFT JOIN messages d ON d.conversation_id = c.id AND d.sender_device = $3
+                                     AND d.client_id = $4
+                 WHERE c.id = $1
+                 FOR NO KEY UPDATE OF c",
+                &[&conv.0, &user.0, &device, &client_id],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let first = match col::<Option<i64>>(&row, 9)? {
+            Some(seq) => Some((num(seq), col(&row, 10)?)),
+            None => None,
+        };
+        Ok(Some(LockRow {
+            conv: conv_row(&row, 0)?,
+            member: member_row_at(&row, 5)?,
+            first,
+        }))
+    }
+
+    async fn conversation_member(
+        &mut self,
+        conv: ConversationId,
+        user: UserId,
+    ) -> Result<Option<(ConvRow, Option<MemberRow>)>> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
+                        m.role, m.joined_seq, m.delivered_seq, m.read_seq
+                 FROM conversations c
+                 LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2
+                 WHERE c.id = $1",
+                &[&conv.0, &user.0],
+            )
+            .await?;
+        row.map(|r| Ok((conv_row(&r, 0)?, member_row_at(&r, 5)?)))
+            .transpose()
+    }
+
+    async fn member(&mut self, conv: ConversationId, user: UserId) -> Result<Option<MemberRow>> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT role, joined_seq, delivered_seq, read_seq FROM members
+                 WHERE conversation_id = $1 AND user_id = $2",
+                &[&conv.0, &user.0],
+            )
+            .await?;
+        match row {
+            Some(r) => member_row_at(&r, 0),
+            None => Ok(None),
+        }
+    }
+
+    async fn member_ids(&mut self, conv: ConversationId) -> Result<Vec<UserId>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT user_id FROM members WHERE conversation_id = $1 ORDER BY joined_order",
+                &[&conv.0],
+            )
+            .await?;
+        rows.iter().map(|r| col(r, 0).map(UserId)).collect()
+    }
+
+    async fn member_roles(&mut self, conv: ConversationId) -> Result<Vec<(UserId, Role, i64)>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT user_id, role, joined_order FROM members WHERE conversation_id = $1
+                 ORDER BY joined_order",
+                &[&conv.0],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    UserId(col(r, 0)?),
+                    parse_role(&col::<String>(r, 1)?),
+                    col(r, 2)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn members(&mut self, conv: ConversationId) -> Result<Vec<MemberInfo>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT u.id, u.handle, u.display_name, m.role, m.delivered_seq, m.read_seq
+                 FROM members m JOIN users u ON u.id = m.user_id
+                 WHERE m.conversation_id = $1 ORDER BY m.joined_order",
+                &[&conv.0],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemberInfo {
+                    user: user_row(r, 0)?,
+                    role: parse_role(&col::<String>(r, 3)?),
+                    delivered_seq: num(col(r, 4)?),
+                    read_seq: num(col(r, 5)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn message(&mut self, conv: ConversationId, seq: Seq) -> Result<Option<Message>> {
+        let mut found = messages_at(self.ctx, &[(conv.0, sql(seq))]).await?;
+        Ok(found.remove(&(conv.0, sql(seq))))
+    }
+
+    async fn insert_member(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        role: Role,
+        joined_seq: Seq,
+    ) -> Result<()> {
+        self.ctx
+            .exec(
+                "INSERT INTO members (conversation_id, user_id, role, joined_seq, joined_order,
+                                      delivered_seq, read_seq)
+                 VALUES ($1, $2, $3, $4,
+                         (SELECT COALESCE(MAX(joined_order), 0) + 1 FROM members
+                          WHERE conversation_id = $1),
+                         0, 0)",
+                &[&lock.id().0, &user.0, &role.as_str(), &sql(joined_seq)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_member(&mut self, lock: &ConvLock, user: UserId) -> Result<()> {
+        self.ctx
+            .exec(
+                "DELETE FROM members WHERE conversation_id = $1 AND user_id = $2",
+                &[&lock.id().0, &user.0],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn set_role(&mut self, lock: &ConvLock, user: UserId, role: Role) -> Result<()> {
+        self.ctx
+            .exec(
+                "UPDATE members SET role = $3 WHERE conversation_id = $1 AND user_id = $2",
+                &[&lock.id().0, &user.0, &role.as_str()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn set_title(&mut self, lock: &ConvLock, title: &str) -> Result<()> {
+        self.ctx
+            .exec(
+                "UPDATE conversations SET title = $2 WHERE id = $1",
+                &[&lock.id().0, &title],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn set_markers(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        delivered: Seq,
+        read: Seq,
+    ) -> Result<()> {
+        self.ctx
+            .exec(
+                "UPDATE members SET delivered_seq = $3, read_seq = $4
+                 WHERE conversation_id = $1 AND user_id = $2",
+                &[&lock.id().0, &user.0, &sql(delivered), &sql(read)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One statement (one round trip): the next seq (under the conversation's lock, which the
+    /// caller holds), the entry, the actor's own markers, and every member's next pts and feed
+    /// row, locking the members' user rows in id order.
+    async fn append(
+        &mut self,
+        lock: &ConvLock,
+        actor: &Principal,
+        entry: &Entry,
+    ) -> Result<Appended> {
+        let system = match &entry.system {
+            Some(s) => Some(encoded(serde_json::to_string(s))?),
+            None => None,
+        };
+        let data: Option<&[u8]> = entry.data.as_ref().map(|d| &d.0[..]);
+        let (entities, reply_markup) = rich_columns(&entry.entities, &entry.reply_markup)?;
+        let reply_to = entry.reply_to.map(sql);
+        let target = entry.target.map(sql);
+        let rows = self
+            .ctx
+            .query(
+                "WITH s AS (
+                     UPDATE conversations SET last_seq = last_seq + 1, updated_at = $6
+                     WHERE id = $1 RETURNING last_seq
+                 ), m AS (
+                     INSERT INTO messages (conversation_id, seq, sender_id, sender_device,
+                         client_id, server_time, kind, content_type, text, data, reply_to,
+                         target, remove, system, edited_at, deleted, entities, reply_markup)
+                     SELECT $1, s.last_seq, $2, $3, $4, $6, $7, $8, $9, $10, $11, $12, $13, $5,
+                            NULL, FALSE, $14, $15
+                     FROM s RETURNING seq
+                 ), k AS (
+                     UPDATE members
+                     SET delivered_seq = GREATEST(delivered_seq, (SELECT seq FROM m)),
+                         read_seq = GREATEST(read_seq, (SELECT seq FROM m))
+                     WHERE conversation_id = $1 AND user_id = $2
+                 ), r AS (
+                     SELECT u.id FROM members mb JOIN users u ON u.id = mb.user_id
+                     WHERE mb.conversation_id = $1 ORDER BY u.id FOR NO KEY UPDATE OF u
+                 ), b AS (
+                     UPDATE users u SET pts = u.pts + 1 FROM r WHERE u.id = r.id
+                     RETURNING u.id, u.pts
+                 ), f AS (
+                     INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
+                     SELECT b.id, b.pts, 'message', $1, m.seq, NULL FROM b, m
+                     RETURNING user_id, pts, seq
+                 )
+                 SELECT user_id, pts, seq FROM f",
+                &[
+                    &lock.id().0,
+                    &actor.user.id.0,
+                    &actor.device.0,
+                    &entry.client_id,
+                    &system,
+                    &self.ctx.now,
+                    &entry.kind.as_str(),
+                    &entry.content_type,
+                    &entry.text,
+                    &data,
+                    &reply_to,
+                    &target,
+                    &entry.remove,
+                    &entities,
+                    &reply_markup,
+                ],
+            )
+            .await?;
+        let Some(first) = rows.first() else {
+            // The actor is a member, so there is always at least one recipient.
+            return Err(Error::Unavailable("an append reached no member".into()));
+        };
+        Ok(Appended {
+            seq: num(col(first, 2)?),
+            recipients: pushed(&rows)?,
+        })
+    }
+
+    async fn change_message(
+        &mut self,
+        lock: &ConvLock,
+        seq: Seq,
+        change: &MessageChange,
+    ) -> Result<()> {
+        let (conv, seq) = (lock.id().0, sql(seq));
+        match change {
+            MessageChange::Edit {
+                text,
+                data,
+                entities,
+                reply_markup,
+                edited_at,
+            } => {
+                let (entities, reply_markup) = rich_columns(entities, reply_markup)?;
+                let data: Option<&[u8]> = data.as_ref().map(|d| &d.0[..]);
+                self.ctx
+                    .exec(
+                        "UPDATE messages SET text = $3, data = $4, entities = $5,
+                             reply_markup = $6, edited_at = $7
+                         WHERE conversation_id = $1 AND seq = $2",
+                        &[
+                            &conv,
+                            &seq,
+                            text,
+                            &data,
+                            &entities,
+                            &reply_markup,
+                            edited_at,
+                        ],
+                    )
+                    .await?;
+            }
+            MessageChange::Delete => {
+                // The message and its edit entries lose every version of their body.
+                self.ctx
+                    .query(
+                        "WITH c AS (
+                             UPDATE messages SET text = NULL, data = NULL, entities = NULL,
+                                 reply_markup = NULL, deleted = (seq = $2)
+                             WHERE conversation_id = $1
+                               AND (seq = $2 OR (target = $2 AND kind = 'edit'))
+                         ), r AS (
+                             DELETE FROM reactions WHERE conversation_id = $1 AND seq = $2
+                         )
+                         SELECT 1",
+                        &[&conv, &seq],
+                    )
+                    .await?;
+            }
+            MessageChange::React {
+                user,
+                emoji,
+                remove,
+            } => {
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                    [&conv, &seq, &user.0, emoji];
+                if *remove {
+                    self.ctx
+                        .exec(
+                            "DELETE FROM reactions WHERE conversation_id = $1 AND seq = $2
+                             AND user_id = $3 AND emoji = $4",
+                            &params,
+                        )
+                        .await?;
+                } else {
+                    self.ctx
+                        .exec(
+                            "INSERT INTO reactions (conversation_id, seq, user_id, emoji)
+                             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                            &params,
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn push(
+        &mut self,
+        lock: &ConvLock,
+        to: &Recipients,
+        item: &FeedItem,
+    ) -> Result<Vec<(UserId, Pts)>> {
+        let users: Vec<i64> = to.users().iter().map(|u| u.0).collect();
+        let rows = self
+            .ctx
+            .query(
+                "WITH r AS (
+                     SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE
+                 ), b AS (
+                     UPDATE users u SET pts = u.pts + 1 FROM r WHERE u.id = r.id
+                     RETURNING u.id, u.pts
+                 )
+                 INSERT INTO feed (user_id, pts, kind, conversation_id, seq, payload)
+                 SELECT id, pts, $2, $3, $4, $5 FROM b
+                 RETURNING user_id, pts",
+                &[
+                    &users,
+                    &item.kind.as_str(),
+                    &lock.id().0,
+                    &item.seq.map(sql),
+                    &item.payload,
+                ],
+            )
+            .await?;
+        let mut out = pushed(&rows)?;
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    async fn summaries(
+        &mut self,
+        user: UserId,
+        limit: u32,
+        only: Option<ConversationId>,
+    ) -> Result<Vec<Summary>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
+                        m.role, m.joined_seq, m.delivered_seq, m.read_seq,
+                        (SELECT COUNT(*) FROM members x WHERE x.conversation_id = c.id),
+                        (SELECT COUNT(*) FROM messages g WHERE g.conversation_id = c.id
+                            AND g.seq > GREATEST(m.read_seq, m.joined_seq - 1)
+                            AND g.kind = 'text' AND g.sender_id <> $1 AND NOT g.deleted),
+                        (SELECT g.seq FROM messages g WHERE g.conversation_id = c.id
+                            AND g.seq >= m.joined_seq AND g.kind IN ('text', 'system')
+                            ORDER BY g.seq DESC LIMIT 1),
+                        p.id, p.handle, p.display_name
+                 FROM members m JOIN conversations c ON c.id = m.conversation_id
+                 LEFT JOIN LATERAL (
+                     SELECT u.id, u.handle, u.display_name FROM members pm
+                     JOIN users u ON u.id = pm.user_id
+                     WHERE pm.conversation_id = c.id AND pm.user_id <> $1 AND c.kind = 'direct'
+                     LIMIT 1
+                 ) p ON TRUE
+                 WHERE m.user_id = $1 AND ($3::bigint IS NULL OR c.id = $3)
+                 ORDER BY c.updated_at DESC, c.id DESC LIMIT $2",
+                &[&user.0, &i64::from(limit), &only.map(|c| c.0)],
+            )
+            .await?;
+        let mut wanted: Vec<(i64, i64)> = Vec::new();
+        for r in &rows {
+            if let Some(seq) = col::<Option<i64>>(r, 11)? {
+                wanted.push((col(r, 0)?, seq));
+            }
+        }
+        let mut last = messages_at(self.ctx, &wanted).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let conv = conv_row(r, 0)?;
+            let member = member_row_at(r, 5)?
+                .ok_or_else(|| Error::Unavailable("a membership row without a role".into()))?;
+            let peer = match col::<Option<i64>>(r, 12)? {
+                Some(_) if conv.kind == ConversationKind::Direct => Some(user_row(r, 12)?),
+                _ => None,
+            };
+            let last_message =
+                col::<Option<i64>>(r, 11)?.and_then(|s| last.remove(&(conv.id.0, s)));
+            out.push(Summary {
+                member_count: count(col(r, 9)?),
+                unread: count(col(r, 10)?),
+                conv,
+                member,
+                last_message,
+                peer,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn history(
+        &mut self,
+        conv: ConversationId,
+        from: Seq,
+        before: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let rows = self
+            .ctx
+            .query(
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages m LEFT JOIN users u ON u.id = m.sender_id
+                     WHERE m.conversation_id = $1 AND m.seq >= $2 AND m.seq < $3
+                     ORDER BY m.seq DESC LIMIT $4"
+                ),
+                &[&conv.0, &sql(from), &sql(before), &i64::from(limit)],
+            )
+            .await?;
+        let mut page = rows
+            .iter()
+            .map(|r| message_row(r, 0))
+            .collect::<Result<Vec<_>>>()?;
+        page.reverse();
+        with_reactions(self.ctx, conv, &mut page).await?;
+        Ok(page)
+    }
+
+    async fn feed(&mut self, user: UserId, after: Pts, limit: u32) -> Result<Vec<FeedRow>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT pts, kind, conversation_id, seq, payload FROM feed
+                 WHERE user_id = $1 AND pts > $2 ORDER BY pts LIMIT $3",
+                &[&user.0, &sql(after), &i64::from(limit)],
+            )
+            .await?;
+        let mut wanted: Vec<(i64, i64)> = Vec::new();
+        for r in &rows {
+            if col::<String>(r, 1)? == "message"
+                && let Some(seq) = col::<Option<i64>>(r, 3)?
+            {
+                wanted.push((col(r, 2)?, seq));
+            }
+        }
+        let messages = messages_at(self.ctx, &wanted).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let pts = num(col(r, 0)?);
+            let kind: String = col(r, 1)?;
+            let payload: Option<String> = col(r, 4)?;
+            let event = match kind.as_str() {
+                "message" => col::<Option<i64>>(r, 3)?
+                    .and_then(|seq| messages.get(&(col(r, 2).unwrap_or_default(), seq)))
+                    .cloned()
+                    .map(Event::Message),
+                "receipt" => json::<Receipt>(payload).map(Event::Receipt),
+                "callback" => json::<CallbackQuery>(payload).map(Event::CallbackQuery),
+                _ => None,
+            };
+            if event.is_none() {
+                tracing::warn!(pts, user = user.0, "unreadable feed row skipped");
+            }
+            out.push(FeedRow { pts, event });
+        }
+        Ok(out)
+    }
+
+    async fn bot(&mut self, key: BotKey<'_>) -> Result<Option<(Bot, bool)>> {
+        let row = match key {
+            BotKey::Id(id) => {
+                self.ctx
+                    .opt(concat!(bot_columns!(), "WHERE b.user_id = $1"), &[&id.0])
+                    .await?
+            }
+            BotKey::Handle(h) => {
+                self.ctx
+                    .opt(concat!(bot_columns!(), "WHERE u.handle = $1"), &[&h])
+                    .await?
+            }
+            BotKey::Token(t) => {
+                self.ctx
+                    .opt(
+                        concat!(bot_columns!(), "WHERE b.token_hash = $1"),
+                        &[&&t[..]],
+                    )
+                    .await?
+            }
+        };
+        row.map(|r| bot_row(&r)).transpose()
+    }
+
+    async fn bots_of(&mut self, owner: UserId) -> Result<Vec<(Bot, bool)>> {
+        let rows = self
+            .ctx
+            .query(
+                concat!(
+                    bot_columns!(),
+                    "WHERE b.owner_id = $1 ORDER BY b.created_at, b.user_id"
+                ),
+                &[&owner.0],
+            )
+            .await?;
+        rows.iter().map(bot_row).collect()
+    }
+
+    async fn insert_bot(
+        &mut self,
+        user: UserId,
+        owner: UserId,
+        device: DeviceId,
+        kind: BotKind,
+        token: &SecretHash,
+    ) -> Result<()> {
+        self.ctx
+            .exec(
+                "INSERT INTO bots (user_id, owner_id, device_id, kind, token_hash, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &user.0,
+                    &owner.0,
+                    &device.0,
+                    &kind.as_str(),
+                    &&token[..],
+                    &self.ctx.now,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn update_bot(&mut self, bot: UserId, update: &BotUpdate) -> Result<()> {
+        let id = bot.0;
+        match update {
+            BotUpdate::Token(t) => {
+                let t: Option<&[u8]> = t.as_ref().map(|h| &h[..]);
+                self.ctx
+                    .exec(
+                        "UPDATE bots SET token_hash = $2 WHERE user_id = $1",
+                        &[&id, &t],
+                    )
+                    .await?
+            }
+            BotUpdate::ReadAll(r) => {
+                self.ctx
+                    .exec(
+                        "UPDATE bots SET read_all = $2 WHERE user_id = $1",
+                        &[&id, r],
+                    )
+                    .await?
+            }
+            BotUpdate::Offset(pts) => {
+                self.ctx
+                    .exec(
+                        "UPDATE bots SET confirmed_pts = GREATEST(confirmed_pts, $2)
+                         WHERE user_id = $1",
+                        &[&id, &sql(*pts)],
+                    )
+                    .await?
+            }
+            BotUpdate::Webhook(hook) => {
+                let value = match hook {
+                    Some(h) => Some(encoded(serde_json::to_string(h))?),
+                    None => None,
+                };
+                self.ctx
+                    .exec(
+                        "UPDATE bots SET webhook = $2 WHERE user_id = $1",
+                        &[&id, &value],
+                    )
+                    .await?
+            }
+            BotUpdate::Commands(c) => {
+                let value = encoded(serde_json::to_string(c))?;
+                self.ctx
+                    .exec(
+                        "UPDATE bots SET commands = $2 WHERE user_id = $1",
+                        &[&id, &value],
+                    )
+                    .await?
+            }
+            BotUpdate::AllowedUpdates(a) => {
+                let value = encoded(serde_json::to_string(a))?;
+                self.ctx
+                    .exec(
+                        "UPDATE bots SET allowed_updates = $2 WHERE user_id = $1",
+                        &[&id, &value],
+                    )
+                    .await?
+            }
+        };
+        Ok(())
+    }
+
+    async fn webhook_bots(&mut self) -> Result<Vec<UserId>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT user_id FROM bots WHERE webhook IS NOT NULL ORDER BY user_id",
+                &[],
+            )
+            .await?;
+        rows.iter().map(|r| col(r, 0).map(UserId)).collect()
+    }
+
+    async fn consent(&mut self, user: UserId, service: UserId) -> Result<bool> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT 1 FROM consents WHERE user_id = $1 AND service_id = $2",
+                &[&user.0, &service.0],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn set_consent(&mut self, user: UserId, service: UserId, allowed: bool) -> Result<()> {
+        if allowed {
+            self.ctx
+                .exec(
+                    "INSERT INTO consents (user_id, service_id, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[&user.0, &service.0, &self.ctx.now],
+                )
+                .await?;
+        } else {
+            self.ctx
+                .exec(
+                    "DELETE FROM consents WHERE user_id = $1 AND service_id = $2",
+                    &[&user.0, &service.0],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,260 @@
+//! The batch writer: a bounded queue, one task, one transaction per batch.
+//!
+//! Like the SQLite writer, the task takes one write, then up to `max_batch - 1` more that are
+//! already waiting, and runs them all in ONE transaction on one connection, each inside its own
+//! savepoint, so a failing write rolls back only itself and does not fail the others. One COMMIT
+//! then covers the batch, and only after it succeeds is any write answered: acknowledged means
+//! committed. Round trips are few: `BEGIN` and the first savepoint travel with the first write's
+//! first statement, each `RELEASE`/`SAVEPOINT` pair with the next write's (the connection
+//! answers in order), so a message costs its own two statements plus one `COMMIT` per batch.
+//!
+//! A batch that meets a serialization failure, a deadlock or a unique race with another node's
+//! transaction is rolled back and run again whole (with a short random pause), invisibly to
+//! its callers. A batch whose connection breaks, or whose COMMIT gets no answer, fails every one
+//! of its writes with `Unavailable` (safe to retry with the same client_id: a retry of a write
+//! that did commit gets its first outcome). One writer per node means this node's commits are
+//! announced to the commit listener in commit order, after COMMIT, before their callers hear.
+
+use crate::db::{Ctx, Failure};
+use crate::pool::Pool;
+use crate::tx::PgTx;
+use chapar_core::domain::{self, Write, Written};
+use chapar_core::stats::StoreStats;
+use chapar_core::store::CommitListener;
+use chapar_core::{Error, Limits, Result};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a caller refused by a full queue is told to wait.
+const RETRY_AFTER_MS: u64 = 100;
+
+/// PostgreSQL keeps the ids of at most 64 subtransactions per transaction in shared memory;
+/// beyond that every snapshot taken elsewhere pays to look them up. A batch stays below it.
+pub const MAX_BATCH: usize = 64;
+
+struct Job {
+    op: Write,
+    reply: oneshot::Sender<Result<Written>>,
+}
+
+/// What the writer task shares with the store.
+pub(crate) struct Shared {
+    pub pool: Pool,
+    pub limits: Arc<Limits>,
+    pub listener: OnceLock<CommitListener>,
+    pub stats: Arc<StoreStats>,
+    pub op_timeout: Duration,
+    pub retries: u32,
+    /// Last server time handed out (never goes backwards on this node).
+    clock: Mutex<i64>,
+}
+
+impl Shared {
+    pub fn new(pool: Pool, limits: Arc<Limits>, op_timeout: Duration, retries: u32) -> Self {
+        Shared {
+            pool,
+            limits,
+            listener: OnceLock::new(),
+            stats: Arc::new(StoreStats::default()),
+            op_timeout,
+            retries,
+            clock: Mutex::new(0),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let mut last = self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        *last = (*last).max(wall);
+        *last
+    }
+}
+
+/// Handle to the writer task. Dropping it lets the task finish what is queued and stop.
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Job>,
+    stats: Arc<StoreStats>,
+}
+
+impl Writer {
+    pub fn start(shared: Arc<Shared>, queue_len: usize, max_batch: usize) -> Writer {
+        let (tx, rx) = mpsc::channel(queue_len.max(1));
+        let stats = Arc::clone(&shared.stats);
+        tokio::spawn(writer_loop(shared, rx, max_batch.clamp(1, MAX_BATCH)));
+        Writer { queue: tx, stats }
+    }
+
+    /// Queue `op` and wait until the batch holding it is committed.
+    pub async fn call(&self, op: Write) -> Result<Written> {
+        let (reply, answer) = oneshot::channel();
+        // Counted before sending so the writer's decrement can never come first.
+        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.queue.try_send(Job { op, reply }) {
+            self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            return Err(match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                    Error::Overloaded {
+                        reason: "too many writes waiting for the database".into(),
+                        retry_after_ms: RETRY_AFTER_MS,
+                    }
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    Error::Unavailable("the writer has stopped".into())
+                }
+            });
+        }
+        answer
+            .await
+            .map_err(|_| Error::Unavailable("the writer stopped before answering".into()))?
+    }
+}
+
+async fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        shared
+            .stats
+            .queue_depth
+            .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+        let ops: Vec<Write> = batch.iter().map(|j| j.op.clone()).collect();
+        let started = Instant::now();
+        let outcomes = run_with_retries(&shared, &ops).await;
+        shared
+            .stats
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        shared.stats.batch_size.observe(batch.len() as f64);
+        match outcomes {
+            Ok(outcomes) => {
+                let listener = shared.listener.get();
+                for (job, outcome) in batch.drain(..).zip(outcomes) {
+                    if let (Ok(Written::Committed(c)), Some(listener)) = (&outcome, listener) {
+                        listener(c);
+                    }
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, writes = batch.len(), "postgres batch failed");
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// How a batch attempt ended when it did not commit.
+enum Abort {
+    /// Conflict with another transaction: run the batch again.
+    Retry(Error),
+    /// Nothing of the batch committed (or the outcome is unknown): every write fails.
+    Fail(Error),
+}
+
+async fn run_with_retries(shared: &Shared, ops: &[Write]) -> Result<Vec<Result<Written>>> {
+    let mut attempt = 0u32;
+    loop {
+        let once = run_batch(shared, ops);
+        let outcome = tokio::time::timeout(shared.op_timeout, once)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Abort::Fail(Error::Unavailable(
+                    "the database did not answer in time".into(),
+                )))
+            });
+        match outcome {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(Abort::Fail(e)) => return Err(e),
+            Err(Abort::Retry(e)) => {
+                attempt += 1;
+                if attempt > shared.retries {
+                    return Err(e);
+                }
+                tracing::debug!(attempt, error = %e, "retrying a batch");
+                let cap = 2u64 << attempt.min(6);
+                let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=cap);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+        }
+    }
+}
+
+/// One attempt: every write in its savepoint, then COMMIT.
+async fn run_batch(
+    shared: &Shared,
+    ops: &[Write],
+) -> std::result::Result<Vec<Result<Written>>, Abort> {
+    let lease = shared.pool.get().await.map_err(Abort::Fail)?;
+    let conn = lease.conn();
+    let mut outcomes = Vec::with_capacity(ops.len());
+    // Sent ahead of each write's first statement.
+    let mut prefix = "BEGIN; SAVEPOINT w";
+    for op in ops {
+        let ctx = Ctx::new(conn, shared.now(), &shared.limits);
+        let mut tx = PgTx::new(&ctx);
+        let (sent, outcome) = tokio::join!(ctx.simple(prefix), domain::write(&mut tx, op.clone()));
+        if let Err(e) = sent {
+            // The write ran after a failed BEGIN or savepoint step: nothing here can commit.
+            return Err(abort(ctx.failure(), e));
+        }
+        match outcome {
+            Ok(written) => {
+                outcomes.push(Ok(written));
+                prefix = "RELEASE SAVEPOINT w; SAVEPOINT w";
+            }
+            Err(e) => match ctx.failure() {
+                Failure::Retry | Failure::Broken => {
+                    let failure = ctx.failure();
+                    rollback(&ctx, &lease, failure).await;
+                    return Err(abort(failure, e));
+                }
+                // A rule said no, or a statement failed: this write alone is undone.
+                Failure::None | Failure::Other => {
+                    outcomes.push(Err(e));
+                    prefix = "ROLLBACK TO SAVEPOINT w";
+                }
+            },
+        }
+    }
+    let ctx = Ctx::new(conn, shared.now(), &shared.limits);
+    let commit = match prefix {
+        "ROLLBACK TO SAVEPOINT w" => "ROLLBACK TO SAVEPOINT w; COMMIT",
+        _ => "COMMIT",
+    };
+    // A failed COMMIT leaves the outcome unknown: the connection is dropped, every caller gets
+    // `Unavailable`, and a retry with the same client_id is answered with the first result if
+    // the commit did happen.
+    if let Err(e) = ctx.simple(commit).await {
+        return Err(abort(ctx.failure(), e));
+    }
+    lease.set_clean(true);
+    Ok(outcomes)
+}
+
+fn abort(failure: Failure, e: Error) -> Abort {
+    match failure {
+        Failure::Retry => Abort::Retry(e),
+        _ => Abort::Fail(e),
+    }
+}
+
+/// End a failed batch's transaction so the connection can be reused, when it still works.
+async fn rollback(ctx: &Ctx<'_>, lease: &crate::pool::Lease<'_>, failure: Failure) {
+    if failure != Failure::Broken && ctx.simple("ROLLBACK").await.is_ok() {
+        lease.set_clean(true);
+    }
+}
