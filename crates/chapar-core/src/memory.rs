@@ -643,7 +643,7 @@ impl Tx for MemTx<'_> {
             .values()
             .filter(|c| c.members.contains_key(&user) && only.is_none_or(|id| id == c.row.id))
             .collect();
-        mine.sort_by(|a, b| (b.row.updated_at, b.row.id).cmp(&(a.row.updated_at, a.row.id)));
+        mine.sort_by_key(|c| std::cmp::Reverse((c.row.updated_at, c.row.id)));
         mine.truncate(limit as usize);
         let mut out = Vec::with_capacity(mine.len());
         for c in mine {

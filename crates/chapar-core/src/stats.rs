@@ -61,6 +61,10 @@ pub struct StoreStats {
     pub queue_depth: AtomicU64,
     /// Writes refused because the queue was full.
     pub refused: AtomicU64,
+    /// Batches run again whole after a conflict with another node's transaction.
+    pub batch_retries: AtomicU64,
+    /// Batches that could not be committed (every write in them answered `Unavailable`).
+    pub batch_failures: AtomicU64,
     /// Writes per committed transaction (group commit).
     pub batch_size: Histogram,
     /// Time from BEGIN to the end of COMMIT of one batch, seconds.
@@ -72,6 +76,8 @@ impl Default for StoreStats {
         StoreStats {
             queue_depth: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            batch_retries: AtomicU64::new(0),
+            batch_failures: AtomicU64::new(0),
             batch_size: Histogram::new(BATCH_BOUNDS),
             commit_seconds: Histogram::new(SECONDS_BOUNDS),
         }

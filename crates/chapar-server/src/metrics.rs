@@ -102,6 +102,18 @@ pub fn render(app: &App) -> String {
             "Writes refused because the write queue was full.",
             s.refused.load(Ordering::Relaxed),
         );
+        counter(
+            &mut out,
+            "chapar_write_batch_retries_total",
+            "Write batches run again whole after a conflict with another node.",
+            s.batch_retries.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "chapar_write_batch_failures_total",
+            "Write batches that could not be committed (their writes answered unavailable).",
+            s.batch_failures.load(Ordering::Relaxed),
+        );
         histogram(
             &mut out,
             "chapar_write_batch_size",

@@ -17,6 +17,8 @@ use tokio_postgres::{Client, NoTls, Statement};
 
 const BREAKER_MIN: Duration = Duration::from_millis(250);
 const BREAKER_MAX: Duration = Duration::from_secs(2);
+/// Asked of every connection (see [`Pool::connect`]).
+const DEADLOCK_TIMEOUT: &str = "SET deadlock_timeout = '50ms'";
 
 /// One connection and its prepared statements (prepared once per connection, by SQL text).
 pub(crate) struct Conn {
@@ -155,6 +157,13 @@ impl Pool {
                         tracing::debug!(error = %e, "postgres connection ended");
                     }
                 });
+                // Batches of different nodes can deadlock on row locks; PostgreSQL finds a
+                // deadlock only after `deadlock_timeout` (1 s by default), and the batch is
+                // then run again. Ask for a short one; a role not allowed to set it keeps the
+                // server's (operators: `GRANT SET ON PARAMETER deadlock_timeout TO ...`).
+                if let Err(e) = client.batch_execute(DEADLOCK_TIMEOUT).await {
+                    tracing::debug!(error = %e, "deadlock_timeout not set");
+                }
                 let mut b = self.lock_breaker();
                 if b.closed_until.take().is_some() {
                     tracing::info!("postgres reachable again");

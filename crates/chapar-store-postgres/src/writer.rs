@@ -148,6 +148,7 @@ async fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, max_batch
                 }
             }
             Err(e) => {
+                shared.stats.batch_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, writes = batch.len(), "postgres batch failed");
                 for job in batch.drain(..) {
                     let _ = job.reply.send(Err(e.clone()));
@@ -180,6 +181,7 @@ async fn run_with_retries(shared: &Shared, ops: &[Write]) -> Result<Vec<Result<W
             Ok(outcomes) => return Ok(outcomes),
             Err(Abort::Fail(e)) => return Err(e),
             Err(Abort::Retry(e)) => {
+                shared.stats.batch_retries.fetch_add(1, Ordering::Relaxed);
                 attempt += 1;
                 if attempt > shared.retries {
                     return Err(e);
@@ -201,12 +203,27 @@ async fn run_batch(
     let lease = shared.pool.get().await.map_err(Abort::Fail)?;
     let conn = lease.conn();
     let mut outcomes = Vec::with_capacity(ops.len());
+    let mut convs: Vec<i64> = ops
+        .iter()
+        .filter_map(|op| op.conversation())
+        .map(|c| c.0)
+        .collect();
+    convs.sort_unstable();
+    convs.dedup();
     // Sent ahead of each write's first statement.
-    let mut prefix = "BEGIN; SAVEPOINT w";
-    for op in ops {
+    let mut prefix = "SAVEPOINT w";
+    for (i, op) in ops.iter().enumerate() {
         let ctx = Ctx::new(conn, shared.now(), &shared.limits);
         let mut tx = PgTx::new(&ctx);
-        let (sent, outcome) = tokio::join!(ctx.simple(prefix), domain::write(&mut tx, op.clone()));
+        let write = async { tokio::join!(ctx.simple(prefix), domain::write(&mut tx, op.clone())) };
+        let (sent, outcome) = if i == 0 {
+            // BEGIN, then the batch's locks in one order, then the first write: sent together.
+            let (begun, locked, (sent, outcome)) =
+                tokio::join!(ctx.simple("BEGIN"), lock_in_order(&ctx, &convs), write);
+            (begun.and(locked).and(sent), outcome)
+        } else {
+            write.await
+        };
         if let Err(e) = sent {
             // The write ran after a failed BEGIN or savepoint step: nothing here can commit.
             return Err(abort(ctx.failure(), e));
@@ -243,6 +260,28 @@ async fn run_batch(
     }
     lease.set_clean(true);
     Ok(outcomes)
+}
+
+/// Lock the conversations the batch names, in id order, then their members' user rows, in id
+/// order: every batch of every node takes these locks in one order, so batches that write the
+/// same groups wait for each other instead of deadlocking. (A write whose conversation is not
+/// known up front, like a first direct message, still locks as it goes; a deadlock it meets is
+/// retried.)
+async fn lock_in_order(ctx: &Ctx<'_>, convs: &[i64]) -> Result<()> {
+    if convs.is_empty() {
+        return Ok(());
+    }
+    ctx.query(
+        "WITH c AS (
+             SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE
+         )
+         SELECT u.id FROM users u
+         WHERE u.id IN (SELECT m.user_id FROM members m WHERE m.conversation_id IN (SELECT id FROM c))
+         ORDER BY u.id FOR NO KEY UPDATE OF u",
+        &[&convs],
+    )
+    .await?;
+    Ok(())
 }
 
 fn abort(failure: Failure, e: Error) -> Abort {

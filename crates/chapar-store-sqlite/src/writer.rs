@@ -199,7 +199,10 @@ fn writer_loop(
             .observe(started.elapsed().as_secs_f64());
         stats.batch_size.observe(batch.len() as f64);
         match &failed {
-            Some(e) => tracing::error!(error = %e, jobs = batch.len(), "sqlite batch failed"),
+            Some(e) => {
+                stats.batch_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, jobs = batch.len(), "sqlite batch failed");
+            }
             None => checkpoint.nudge(),
         }
         for job in batch.drain(..) {

@@ -235,3 +235,34 @@ async fn a_directory_holds_chapar_db() {
     assert_eq!(s.path(), data.join("chapar.db").as_path());
     assert!(data.join("chapar.db").exists());
 }
+
+/// The data directory and every database file are readable by their owner only, whatever the
+/// umask: the database holds session and code hashes and every message.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let s = open(&data, SqliteOptions::default());
+    signup(&s, "alice", 1).await;
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data), 0o700, "data directory");
+    for name in ["chapar.db", "chapar.db-wal", "chapar.db-shm"] {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    drop(s);
+    // An existing database made under a loose umask is tightened when opened.
+    let db = data.join("chapar.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644))
+        .unwrap_or_else(|e| panic!("chmod: {e}"));
+    let s = open(&data, SqliteOptions::default());
+    assert_eq!(mode(&db), 0o600, "reopened database");
+    drop(s);
+}

@@ -332,6 +332,11 @@ pub async fn edit_delete_react<S: Store>(s: S) {
         ErrorCode::Forbidden,
         "member deletes others'",
     );
+    let secret = ok(
+        s.execute(&bob, edit(b, "e3", "secret second version"))
+            .await,
+        "bob edits",
+    );
     ok(s.execute(&alice, del(b, "d1")).await, "owner deletes bob's");
     expect(
         s.execute(&bob, edit(b, "e2", "again")).await,
@@ -360,6 +365,27 @@ pub async fn edit_delete_react<S: Store>(s: S) {
         (edit_entry.kind, edit_entry.target),
         (MessageKind::Edit, Some(m))
     );
+    // A deleted message leaves no text of any of its versions, in history or in feeds.
+    let scrubbed = at(secret.seq.unwrap_or(0));
+    assert_eq!(
+        (scrubbed.kind, scrubbed.target),
+        (MessageKind::Edit, Some(b))
+    );
+    assert!(
+        scrubbed.text.is_none() && scrubbed.data.is_none(),
+        "the edit of a deleted message keeps its text: {scrubbed:?}"
+    );
+    for who in [&alice, &bob] {
+        for (_, event) in all_feed(&s, who).await {
+            if let Event::Message(m) = event {
+                let text = m.text.unwrap_or_default();
+                assert!(
+                    !text.contains("bob's") && !text.contains("secret"),
+                    "a feed still carries deleted text: {text:?}"
+                );
+            }
+        }
+    }
     let kinds: Vec<MessageKind> = h.iter().map(|x| x.kind).collect();
     assert_eq!(
         kinds
@@ -578,5 +604,66 @@ pub async fn commit_listener_sees_commits_in_order<S: Store>(s: S) {
         );
         // The created entry, the first send, then 2 x 100.
         assert_eq!(pts.len(), 202, "every entry announced once");
+    }
+}
+
+/// Every fan-out (messages, receipts) lists each recipient once, in user-id order whatever the
+/// order members joined in, and each pts is where that event stands in that user's feed.
+pub async fn fanout_recipients_are_ordered_and_match_feeds<S: Store>(s: S) {
+    let users = [
+        signup(&s, "ann").await,
+        signup(&s, "ben").await,
+        signup(&s, "cat").await,
+        signup(&s, "dov").await,
+    ];
+    let [ann, ben, cat, dov] = &users;
+    // Joined in another order than their ids.
+    let g = group(&s, dov, "g", &["ben", "ann"]).await;
+    ok(
+        s.execute(
+            dov,
+            Command::AddMembers {
+                conversation: g,
+                handles: vec!["cat".into()],
+            },
+        )
+        .await,
+        "add",
+    );
+    let sent = send(&s, ben, g, "hello").await;
+    let read = ok(
+        s.execute(
+            cat,
+            Command::Mark {
+                conversation: g,
+                delivered: None,
+                read: sent.seq,
+            },
+        )
+        .await,
+        "mark",
+    );
+    for (c, expected) in [
+        (&sent, vec![ann, ben, cat, dov]),
+        (&read, vec![ann, ben, dov]),
+    ] {
+        assert_eq!(c.fanout.len(), 1);
+        let got: Vec<UserId> = c.fanout[0].recipients.iter().map(|r| r.0).collect();
+        let mut want: Vec<UserId> = expected.iter().map(|p| p.user.id).collect();
+        want.sort();
+        assert_eq!(got, want, "recipients in user-id order, each once");
+        for (user, pts) in &c.fanout[0].recipients {
+            let who = users
+                .iter()
+                .find(|p| p.user.id == *user)
+                .unwrap_or_else(|| panic!("unknown recipient {user:?}"));
+            let page = ok(s.feed(who, pts - 1, 1).await, "feed at pts");
+            let event = page.events.first().map(|e| (e.pts, e.event.clone()));
+            assert_eq!(
+                event,
+                Some((*pts, c.fanout[0].event.as_ref().clone())),
+                "the feed of {user:?} at {pts}"
+            );
+        }
     }
 }

@@ -77,6 +77,41 @@ pub enum Write {
     },
 }
 
+impl Write {
+    /// The conversation this write locks first, when it is known before it runs (a hint for
+    /// stores that take a batch's locks up front, in one order).
+    pub fn conversation(&self) -> Option<ConversationId> {
+        match self {
+            Write::Execute { command, .. } => match command {
+                Command::Send {
+                    target: Target::Conversation(id),
+                    ..
+                } => Some(*id),
+                Command::Send { .. } | Command::CreateGroup { .. } => None,
+                Command::Edit { conversation, .. }
+                | Command::Delete { conversation, .. }
+                | Command::React { conversation, .. }
+                | Command::AddMembers { conversation, .. }
+                | Command::RemoveMember { conversation, .. }
+                | Command::Leave { conversation }
+                | Command::Rename { conversation, .. }
+                | Command::SetRole { conversation, .. }
+                | Command::Mark { conversation, .. } => Some(*conversation),
+            },
+            Write::ExecuteBot { action, .. } => match action {
+                BotAction::Send {
+                    target: Target::Conversation(id),
+                    ..
+                } => Some(*id),
+                BotAction::Send { .. } => None,
+                BotAction::Edit { conversation, .. }
+                | BotAction::PressButton { conversation, .. } => Some(*conversation),
+            },
+            _ => None,
+        }
+    }
+}
+
 /// What a [`Write`] produced.
 #[derive(Clone, Debug)]
 pub enum Written {
