@@ -684,7 +684,8 @@ impl Tx for PgTx<'_> {
         seq: Seq,
         change: &MessageChange,
     ) -> Result<()> {
-        let (conv, seq) = (lock.id().0, sql(seq));
+        let conv = lock.id().0;
+        let seq = sql(seq);
         match change {
             MessageChange::Edit {
                 text,
