@@ -327,6 +327,19 @@ impl Tx for MemTx<'_> {
         Ok(self.state.link_codes.remove(code))
     }
 
+    async fn peer(
+        &mut self,
+        handle: &str,
+        me: UserId,
+    ) -> Result<Option<(UserInfo, Option<ConversationId>)>> {
+        let Some(user) = self.user_by_handle(handle).await? else {
+            return Ok(None);
+        };
+        let key = crate::rules::direct_key(me, user.id);
+        let conv = self.state.direct.get(&key).copied();
+        Ok(Some((user, conv)))
+    }
+
     async fn direct_conversation(&mut self, key: &str) -> Result<Option<ConversationId>> {
         Ok(self.state.direct.get(key).copied())
     }

@@ -344,6 +344,13 @@ pub trait Tx {
     ) -> impl Future<Output = Result<Option<(UserId, i64)>>>;
 
     // ---- conversations and members ----
+    /// The user with this (normalised) handle and, if it exists, the direct conversation between
+    /// them and `me` (one read: the first message to someone looks up both).
+    fn peer(
+        &mut self,
+        handle: &str,
+        me: UserId,
+    ) -> impl Future<Output = Result<Option<(UserInfo, Option<ConversationId>)>>>;
     fn direct_conversation(
         &mut self,
         key: &str,

@@ -64,6 +64,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<OpenedStore> {
             connections: config.store.connections,
             write_queue: config.store.write_queue,
             max_batch: config.store.max_batch.min(chapar_store_postgres::MAX_BATCH),
+            writers: config.store.writers,
             read_queue: config.store.write_queue.max(1024),
             connect_timeout: timeout,
             op_timeout: timeout,

@@ -89,6 +89,9 @@ pub struct StoreConfig {
     pub readers: usize,
     /// PostgreSQL: connections this node keeps at most.
     pub connections: usize,
+    /// PostgreSQL: batch writers this node runs at once, each on its own connection (their
+    /// batches commit in parallel; PostgreSQL's own group commit shares the WAL flushes).
+    pub writers: usize,
     /// PostgreSQL: longest a connection attempt or one whole operation may take, milliseconds;
     /// beyond it the request fails as `unavailable` (retryable).
     pub timeout_ms: u64,
@@ -156,6 +159,7 @@ impl Default for StoreConfig {
             max_batch: 1024,
             readers: 4,
             connections: 16,
+            writers: 4,
             timeout_ms: 5000,
         }
     }

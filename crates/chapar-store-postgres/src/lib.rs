@@ -27,6 +27,7 @@ mod db;
 mod pool;
 mod rows;
 mod schema;
+mod sequencer;
 pub mod testing;
 mod tx;
 mod writer;
@@ -56,6 +57,8 @@ pub struct PgOptions {
     pub write_queue: usize,
     /// Most writes committed together in one transaction (at most [`MAX_BATCH`]).
     pub max_batch: usize,
+    /// Batch writers running at once, each on its own connection.
+    pub writers: usize,
     /// Reads admitted at once; beyond, `Overloaded`.
     pub read_queue: usize,
     /// Longest wait for a new connection.
@@ -73,6 +76,7 @@ impl Default for PgOptions {
             connections: 16,
             write_queue: 8192,
             max_batch: MAX_BATCH,
+            writers: 4,
             read_queue: 4096,
             connect_timeout: Duration::from_secs(3),
             op_timeout: Duration::from_secs(5),
@@ -113,7 +117,12 @@ pub async fn open(url: &str, options: PgOptions, limits: Limits) -> Result<PgSto
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(10))
         .application_name("chapar");
-    let pool = Pool::new(config, options.connections.max(2), options.op_timeout);
+    let writers = options.writers.max(1);
+    let pool = Pool::new(
+        config,
+        options.connections.max(writers + 1),
+        options.op_timeout,
+    );
     let conn = pool.connect().await?;
     let limits = Arc::new(limits);
     let cluster_id = {
@@ -129,7 +138,12 @@ pub async fn open(url: &str, options: PgOptions, limits: Limits) -> Result<PgSto
         options.op_timeout,
         options.retries,
     ));
-    let writer = Writer::start(Arc::clone(&shared), options.write_queue, options.max_batch);
+    let writer = Writer::start(
+        Arc::clone(&shared),
+        options.write_queue,
+        options.max_batch,
+        writers,
+    );
     Ok(DomainStore::new(Pg {
         writer,
         shared,

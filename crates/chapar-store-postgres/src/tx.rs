@@ -344,6 +344,31 @@ impl Tx for PgTx<'_> {
             .transpose()
     }
 
+    /// The peer and the conversation, if any, in one round trip.
+    async fn peer(
+        &mut self,
+        handle: &str,
+        me: UserId,
+    ) -> Result<Option<(UserInfo, Option<ConversationId>)>> {
+        let row = self
+            .ctx
+            .opt(
+                // The join spells chapar_core::rules::direct_key in SQL: keep the two alike
+                // (the conformance suite's direct cases fail when they drift).
+                "SELECT u.id, u.handle, u.display_name, c.id FROM users u
+                 LEFT JOIN conversations c
+                     ON c.direct_key = LEAST(u.id, $2)::text || ':' || GREATEST(u.id, $2)::text
+                 WHERE u.handle = $1",
+                &[&handle, &me.0],
+            )
+            .await?;
+        row.map(|r| {
+            let conv = col::<Option<i64>>(&r, 3)?.map(ConversationId);
+            Ok((user_row(&r, 0)?, conv))
+        })
+        .transpose()
+    }
+
     async fn direct_conversation(&mut self, key: &str) -> Result<Option<ConversationId>> {
         let row = self
             .ctx

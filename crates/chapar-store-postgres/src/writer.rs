@@ -1,6 +1,6 @@
-//! The batch writer: a bounded queue, one task, one transaction per batch.
+//! The batch writers: a bounded queue, a few tasks, one transaction per batch.
 //!
-//! Like the SQLite writer, the task takes one write, then up to `max_batch - 1` more that are
+//! Like the SQLite writer, a task takes one write, then up to `max_batch - 1` more that are
 //! already waiting, and runs them all in ONE transaction on one connection, each inside its own
 //! savepoint, so a failing write rolls back only itself and does not fail the others. One COMMIT
 //! then covers the batch, and only after it succeeds is any write answered: acknowledged means
@@ -12,15 +12,25 @@
 //! transaction is rolled back and run again whole (with a short random pause), invisibly to
 //! its callers. A batch whose connection breaks, or whose COMMIT gets no answer, fails every one
 //! of its writes with `Unavailable` (safe to retry with the same client_id: a retry of a write
-//! that did commit gets its first outcome). One writer per node means this node's commits are
-//! announced to the commit listener in commit order, after COMMIT, before their callers hear.
+//! that did commit gets its first outcome).
+//!
+//! Several writers (`writers`, each with its own connection and queue) run batches at once,
+//! since one connection spends most of its time waiting for answers. A write goes to the writer
+//! of its conversation (`lane_of`), so batches of different writers rarely touch the same
+//! conversation; where they touch the same users' rows, their locks are taken in one order
+//! (below), so they wait for each other instead of deadlocking. A batch takes a
+//! [`Ticket`] just before its COMMIT and announces its commits when the ticket's turn comes: this
+//! node's commits reach the commit listener in commit order (a batch that bumped a user's pts
+//! after another could only do so once that one's COMMIT had reached PostgreSQL), after COMMIT,
+//! before their callers hear.
 
 use crate::db::{Ctx, Failure};
 use crate::pool::Pool;
+use crate::sequencer::{Sequencer, Ticket};
 use crate::tx::PgTx;
 use chapar_core::domain::{self, Write, Written};
 use chapar_core::stats::StoreStats;
-use chapar_core::store::CommitListener;
+use chapar_core::store::{Command, CommitListener, Target};
 use chapar_core::{Error, Limits, Result};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -49,6 +59,8 @@ pub(crate) struct Shared {
     pub retries: u32,
     /// Last server time handed out (never goes backwards on this node).
     clock: Mutex<i64>,
+    /// Commit-order announcements across this node's writers.
+    sequencer: Sequencer,
 }
 
 impl Shared {
@@ -61,6 +73,7 @@ impl Shared {
             op_timeout,
             retries,
             clock: Mutex::new(0),
+            sequencer: Sequencer::default(),
         }
     }
 
@@ -75,18 +88,33 @@ impl Shared {
     }
 }
 
-/// Handle to the writer task. Dropping it lets the task finish what is queued and stop.
+/// Handle to the writer tasks. Dropping it lets them finish what is queued and stop.
 pub(crate) struct Writer {
-    queue: mpsc::Sender<Job>,
+    /// One queue per writer: a conversation's writes always go to the same one.
+    lanes: Vec<mpsc::Sender<Job>>,
     stats: Arc<StoreStats>,
 }
 
 impl Writer {
-    pub fn start(shared: Arc<Shared>, queue_len: usize, max_batch: usize) -> Writer {
-        let (tx, rx) = mpsc::channel(queue_len.max(1));
+    pub fn start(
+        shared: Arc<Shared>,
+        queue_len: usize,
+        max_batch: usize,
+        writers: usize,
+    ) -> Writer {
+        let writers = writers.max(1);
         let stats = Arc::clone(&shared.stats);
-        tokio::spawn(writer_loop(shared, rx, max_batch.clamp(1, MAX_BATCH)));
-        Writer { queue: tx, stats }
+        let mut lanes = Vec::with_capacity(writers);
+        for _ in 0..writers {
+            let (tx, rx) = mpsc::channel((queue_len / writers).max(1));
+            tokio::spawn(writer_loop(
+                Arc::clone(&shared),
+                rx,
+                max_batch.clamp(1, MAX_BATCH),
+            ));
+            lanes.push(tx);
+        }
+        Writer { lanes, stats }
     }
 
     /// Queue `op` and wait until the batch holding it is committed.
@@ -94,7 +122,8 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         // Counted before sending so the writer's decrement can never come first.
         self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.queue.try_send(Job { op, reply }) {
+        let lane = &self.lanes[lane_of(&op) % self.lanes.len()];
+        if let Err(e) = lane.try_send(Job { op, reply }) {
             self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
             return Err(match e {
                 mpsc::error::TrySendError::Full(_) => {
@@ -115,9 +144,38 @@ impl Writer {
     }
 }
 
+/// Which writer a write goes to: by its conversation when it names one, by the pair of people
+/// for a direct message by handle, so that writes to one conversation queue behind each other
+/// on one writer instead of making every writer's batch wait for the others' row locks.
+fn lane_of(op: &Write) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match (op.conversation(), op) {
+        (Some(c), _) => c.0.hash(&mut h),
+        (
+            None,
+            Write::Execute {
+                actor,
+                command:
+                    Command::Send {
+                        target: Target::Peer(raw),
+                        ..
+                    },
+            },
+        ) => {
+            let peer = chapar_core::rules::handle(raw).unwrap_or_default();
+            let me = actor.user.handle.as_str();
+            (me.min(peer.as_str()), me.max(peer.as_str())).hash(&mut h);
+        }
+        _ => 0u8.hash(&mut h),
+    }
+    h.finish() as usize
+}
+
 async fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.recv().await {
+    loop {
+        let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+        let Some(first) = rx.recv().await else { return };
         batch.push(first);
         while batch.len() < max_batch {
             match rx.try_recv() {
@@ -138,12 +196,24 @@ async fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, max_batch
             .observe(started.elapsed().as_secs_f64());
         shared.stats.batch_size.observe(batch.len() as f64);
         match outcomes {
-            Ok(outcomes) => {
-                let listener = shared.listener.get();
+            Ok((outcomes, ticket)) => {
+                let outcomes = Arc::new(outcomes);
+                if let Some(listener) = shared.listener.get().cloned() {
+                    let announced = Arc::clone(&outcomes);
+                    ticket
+                        .announce(move || {
+                            for outcome in announced.iter() {
+                                if let Ok(Written::Committed(c)) = outcome {
+                                    listener(c);
+                                }
+                            }
+                        })
+                        .await;
+                } else {
+                    drop(ticket);
+                }
+                let outcomes = Arc::try_unwrap(outcomes).unwrap_or_else(|o| (*o).clone());
                 for (job, outcome) in batch.drain(..).zip(outcomes) {
-                    if let (Ok(Written::Committed(c)), Some(listener)) = (&outcome, listener) {
-                        listener(c);
-                    }
                     let _ = job.reply.send(outcome);
                 }
             }
@@ -166,7 +236,10 @@ enum Abort {
     Fail(Error),
 }
 
-async fn run_with_retries(shared: &Shared, ops: &[Write]) -> Result<Vec<Result<Written>>> {
+/// A committed batch's outcomes and its place in the announcement order.
+type Done<'a> = (Vec<Result<Written>>, Ticket<'a>);
+
+async fn run_with_retries<'a>(shared: &'a Shared, ops: &[Write]) -> Result<Done<'a>> {
     let mut attempt = 0u32;
     loop {
         let once = run_batch(shared, ops);
@@ -196,10 +269,7 @@ async fn run_with_retries(shared: &Shared, ops: &[Write]) -> Result<Vec<Result<W
 }
 
 /// One attempt: every write in its savepoint, then COMMIT.
-async fn run_batch(
-    shared: &Shared,
-    ops: &[Write],
-) -> std::result::Result<Vec<Result<Written>>, Abort> {
+async fn run_batch<'a>(shared: &'a Shared, ops: &[Write]) -> std::result::Result<Done<'a>, Abort> {
     let lease = shared.pool.get().await.map_err(Abort::Fail)?;
     let conn = lease.conn();
     let mut outcomes = Vec::with_capacity(ops.len());
@@ -252,14 +322,16 @@ async fn run_batch(
         "ROLLBACK TO SAVEPOINT w" => "ROLLBACK TO SAVEPOINT w; COMMIT",
         _ => "COMMIT",
     };
+    // Taken before COMMIT is sent: tickets follow the order COMMITs reach PostgreSQL.
+    let ticket = shared.sequencer.ticket();
     // A failed COMMIT leaves the outcome unknown: the connection is dropped, every caller gets
     // `Unavailable`, and a retry with the same client_id is answered with the first result if
-    // the commit did happen.
+    // the commit did happen. (The dropped ticket lets later batches announce.)
     if let Err(e) = ctx.simple(commit).await {
         return Err(abort(ctx.failure(), e));
     }
     lease.set_clean(true);
-    Ok(outcomes)
+    Ok((outcomes, ticket))
 }
 
 /// Lock the conversations the batch names, in id order, then their members' user rows, in id

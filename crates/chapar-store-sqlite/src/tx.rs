@@ -472,6 +472,18 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    async fn peer(
+        &mut self,
+        handle: &str,
+        me: UserId,
+    ) -> Result<Option<(UserInfo, Option<ConversationId>)>> {
+        let Some(user) = self.user_by_handle(handle).await? else {
+            return Ok(None);
+        };
+        let key = chapar_core::rules::direct_key(me, user.id);
+        Ok(Some((user, self.direct_conversation(&key).await?)))
+    }
+
     async fn direct_conversation(&mut self, key: &str) -> Result<Option<ConversationId>> {
         self.opt(
             "SELECT id FROM conversations WHERE direct_key = ?1",

@@ -5,7 +5,7 @@
 use super::accounts::{free_handle, free_key};
 use super::messages::{
     ChangeTarget, append_to_members, change_target, direct_conversation_id, encode, lock_member,
-    may_change, require_user, visible_message,
+    may_change, require_peer, visible_message,
 };
 use crate::bots::{self as rules_bots, Bot, BotAction, BotChange, BotOp, NewBot};
 use crate::error::{Error, Result};
@@ -222,9 +222,8 @@ async fn peer_conversation<T: Tx>(
     raw: &str,
 ) -> Result<ConversationId> {
     let handle = rules::handle(raw)?;
-    let peer = require_user(tx, &handle).await?;
-    let key = rules::direct_key(actor.user.id, peer.id);
-    let exists = tx.direct_conversation(&key).await?.is_some();
+    let (peer, existing) = require_peer(tx, &handle, actor.user.id).await?;
+    let exists = existing.is_some();
     let consent = kind == BotKind::Service && tx.consent(peer.id, actor.user.id).await?;
     rules_bots::may_message_directly(Some(kind), exists, consent)?;
     direct_conversation_id(tx, actor, &handle).await

@@ -79,6 +79,17 @@ pub(crate) async fn require_user<T: Tx>(tx: &mut T, handle: &str) -> Result<User
         .ok_or_else(|| Error::not_found(format!("no user @{handle}")))
 }
 
+/// A normalised handle's user and their direct conversation with `me`, or `NotFound`.
+pub(crate) async fn require_peer<T: Tx>(
+    tx: &mut T,
+    handle: &str,
+    me: UserId,
+) -> Result<(UserInfo, Option<ConversationId>)> {
+    tx.peer(handle, me)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no user @{handle}")))
+}
+
 /// The id of the direct conversation between the actor and `handle`, made (with both as
 /// members) if it does not exist yet.
 pub(crate) async fn direct_conversation_id<T: Tx>(
@@ -87,16 +98,16 @@ pub(crate) async fn direct_conversation_id<T: Tx>(
     handle: &str,
 ) -> Result<ConversationId> {
     let handle = rules::handle(handle)?;
-    let peer = require_user(tx, &handle).await?;
+    let (peer, existing) = require_peer(tx, &handle, actor.user.id).await?;
     if peer.id == actor.user.id {
         return Err(Error::invalid(
             "you cannot send a direct message to yourself",
         ));
     }
-    let key = rules::direct_key(actor.user.id, peer.id);
-    if let Some(id) = tx.direct_conversation(&key).await? {
+    if let Some(id) = existing {
         return Ok(id);
     }
+    let key = rules::direct_key(actor.user.id, peer.id);
     let new = NewConversation {
         kind: ConversationKind::Direct,
         title: String::new(),

@@ -2,7 +2,7 @@
 //! membership check (invariant 3): non-members get `Forbidden`, whether or not the conversation
 //! exists. History shows only entries from the reader's join on.
 
-use super::messages::{not_a_member, require_member, require_user};
+use super::messages::{not_a_member, require_member, require_peer};
 use crate::error::{Error, Result};
 use crate::rules;
 use crate::storage::{Summary, Tx};
@@ -92,14 +92,13 @@ pub(crate) async fn history<T: Tx>(
         Target::Conversation(id) => id,
         Target::Peer(raw) => {
             let handle = rules::handle(&raw)?;
-            let peer = require_user(tx, &handle).await?;
+            let (peer, existing) = require_peer(tx, &handle, actor.user.id).await?;
             if peer.id == actor.user.id {
                 return Err(Error::invalid(
                     "there is no direct conversation with yourself",
                 ));
             }
-            let key = rules::direct_key(actor.user.id, peer.id);
-            match tx.direct_conversation(&key).await? {
+            match existing {
                 Some(id) => id,
                 None => return Ok(Vec::new()),
             }
