@@ -32,7 +32,7 @@ use chapar_core::domain::{self, Write, Written};
 use chapar_core::stats::StoreStats;
 use chapar_core::store::{Command, CommitListener, Target};
 use chapar_core::{Error, Limits, Result};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -92,6 +92,7 @@ impl Shared {
 pub(crate) struct Writer {
     /// One queue per writer: a conversation's writes always go to the same one.
     lanes: Vec<mpsc::Sender<Job>>,
+    next: AtomicUsize,
     stats: Arc<StoreStats>,
 }
 
@@ -114,7 +115,11 @@ impl Writer {
             ));
             lanes.push(tx);
         }
-        Writer { lanes, stats }
+        Writer {
+            lanes,
+            next: AtomicUsize::new(0),
+            stats,
+        }
     }
 
     /// Queue `op` and wait until the batch holding it is committed.
@@ -122,7 +127,12 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         // Counted before sending so the writer's decrement can never come first.
         self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
-        let lane = &self.lanes[lane_of(&op) % self.lanes.len()];
+        let n = match lane_of(&op) {
+            Some(key) => key,
+            // Writes outside conversations (sign-ups, sessions, bots) spread over all writers.
+            None => self.next.fetch_add(1, Ordering::Relaxed),
+        };
+        let lane = &self.lanes[n % self.lanes.len()];
         if let Err(e) = lane.try_send(Job { op, reply }) {
             self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
             return Err(match e {
@@ -147,7 +157,7 @@ impl Writer {
 /// Which writer a write goes to: by its conversation when it names one, by the pair of people
 /// for a direct message by handle, so that writes to one conversation queue behind each other
 /// on one writer instead of making every writer's batch wait for the others' row locks.
-fn lane_of(op: &Write) -> usize {
+fn lane_of(op: &Write) -> Option<usize> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     match (op.conversation(), op) {
@@ -167,9 +177,9 @@ fn lane_of(op: &Write) -> usize {
             let me = actor.user.handle.as_str();
             (me.min(peer.as_str()), me.max(peer.as_str())).hash(&mut h);
         }
-        _ => 0u8.hash(&mut h),
+        _ => return None,
     }
-    h.finish() as usize
+    Some(h.finish() as usize)
 }
 
 async fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
