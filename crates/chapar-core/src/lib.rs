@@ -29,6 +29,8 @@ pub mod limits;
 pub mod memory;
 pub mod paging;
 pub mod rules;
+#[cfg(test)]
+mod simulation;
 pub mod stats;
 pub mod storage;
 pub mod store;
