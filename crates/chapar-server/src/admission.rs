@@ -239,7 +239,7 @@ impl Admission {
 }
 
 /// The soft open-file limit of this process (connections need one descriptor each).
-fn open_file_limit() -> usize {
+pub(crate) fn open_file_limit() -> usize {
     std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|text| {

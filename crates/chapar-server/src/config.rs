@@ -72,6 +72,20 @@ pub struct GatewayConfig {
     /// `net.core.somaxconn`). A crowd connecting at once waits here instead of having its SYNs
     /// dropped and retried a second or more later.
     pub listen_backlog: u32,
+    /// Most open TCP connections, plain HTTP and WebSocket together; 0 means the process's
+    /// open-file limit minus 128. Beyond it a new connection is closed at once, before anything
+    /// is read from it. Keep it above `admission.max_connections` so plain HTTP (health checks,
+    /// the Bot API, the web client's files) always has room beside the WebSockets.
+    pub max_http_connections: usize,
+    /// A request header must be complete within this many seconds of its first byte (for a new
+    /// connection: of being accepted), or the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// A request body (Bot API, service API) must arrive whole within this many seconds, or the
+    /// request is answered 408 and the connection closed.
+    pub body_read_timeout_secs: u64,
+    /// A keep-alive HTTP connection that sends nothing for this many seconds after its last
+    /// answer is closed. WebSocket connections have their own `idle_timeout_secs`.
+    pub http_idle_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +158,10 @@ impl Default for GatewayConfig {
             auth_timeout_secs: 30,
             drain_secs: 5,
             listen_backlog: 4096,
+            max_http_connections: 0,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            http_idle_timeout_secs: 60,
         }
     }
 }
@@ -284,6 +302,25 @@ impl Config {
         }
         if self.gateway.listen_backlog == 0 || self.gateway.listen_backlog > 65_535 {
             bail!("gateway.listen_backlog must be between 1 and 65535");
+        }
+        let gw = &self.gateway;
+        if gw.header_read_timeout_secs == 0
+            || gw.body_read_timeout_secs == 0
+            || gw.http_idle_timeout_secs == 0
+        {
+            bail!(
+                "gateway.header_read_timeout_secs, body_read_timeout_secs and http_idle_timeout_secs must be positive"
+            );
+        }
+        if gw.max_http_connections != 0
+            && self.admission.max_connections != 0
+            && gw.max_http_connections <= self.admission.max_connections
+        {
+            bail!(
+                "gateway.max_http_connections ({}) counts WebSockets too: it must be above admission.max_connections ({})",
+                gw.max_http_connections,
+                self.admission.max_connections
+            );
         }
         if self.store.readers == 0 || self.store.readers > 64 {
             bail!("store.readers must be between 1 and 64");

@@ -9,7 +9,9 @@
 //! * [`botapi`]: the bot platform (bot requests of the protocol; Bot API; webhooks).
 //! * [`service`]: the service HTTP API (notifications to people who allowed a service; its
 //!   OpenAPI document at `/v1/openapi.json`).
-//! * [`admission`]: the connection cap, accept budget and sign-up waiting room.
+//! * [`accept`]: the accept loop: the cap on all connections and the HTTP header, body and idle
+//!   timers.
+//! * [`admission`]: the WebSocket connection cap, accept budget and sign-up waiting room.
 //! * [`ratelimit`]: token buckets and the per-device and per-account limiters.
 //! * [`metrics`]: `/metrics` for Prometheus.
 //! * [`http`]: the HTTP routes (health, readiness, WebSocket upgrade).
@@ -17,6 +19,7 @@
 //!
 //! This is the only crate that knows HTTP and WebSocket.
 
+pub mod accept;
 pub mod admission;
 pub mod auth;
 pub mod botapi;
@@ -101,11 +104,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")?;
+    let gw = &app.config.gateway;
+    accept::serve(
+        listener,
+        router,
+        accept::cap(gw),
+        accept::Timeouts::from_config(gw),
+        app.http.clone(),
+        shutdown,
+    )
+    .await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,210 @@
+//! Holes found by attacking a running node, each closed and kept closed: slow and idle HTTP
+//! connections, unbounded reply memory, webhook addresses, control and format characters in
+//! texts and names, short codes.
+
+use crate::util::Server;
+use crate::util::bot::person_with_bot;
+use crate::util::raw::Raw;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A request header cut off in the middle: the server must not wait for the rest forever.
+const HALF_HEADER: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: chapar\r\nX-Slow: ";
+
+async fn half_header(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    // The server may already have closed a refused connection: a failed write is its answer.
+    let _ = s.write_all(HALF_HEADER).await;
+    s
+}
+
+/// Reads until the server closes the connection (EOF or reset) or `within` passes; true when it
+/// was closed.
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// One `GET /healthz` on a fresh connection; the status line, or None when it did not come
+/// within two seconds.
+async fn healthz(addr: SocketAddr) -> Option<String> {
+    let attempt = async {
+        let mut s = TcpStream::connect(addr).await.ok()?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: chapar\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.ok()?;
+        let text = String::from_utf8_lossy(&out).to_string();
+        text.lines().next().map(str::to_string)
+    };
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .ok()
+        .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_slow_headers_are_closed_and_the_connection_cap_holds() {
+    let server = Server::start_with(&[
+        ("CHAPAR_GATEWAY__MAX_HTTP_CONNECTIONS", "60"),
+        ("CHAPAR_ADMISSION__MAX_CONNECTIONS", "20"),
+        ("CHAPAR_GATEWAY__HEADER_READ_TIMEOUT_SECS", "3"),
+        ("CHAPAR_GATEWAY__HTTP_IDLE_TIMEOUT_SECS", "5"),
+    ]);
+    let addr = server.addr;
+    // A signed-in WebSocket: the HTTP timers must never touch it.
+    let mut resident = Raw::register(&server.ws_url(), "resident").await;
+
+    let opened = Instant::now();
+    let mut first = Vec::new();
+    for _ in 0..40 {
+        first.push(half_header(addr).await);
+    }
+    assert_eq!(
+        healthz(addr).await.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "40 half-sent headers must not stop /healthz"
+    );
+    // 40 + 1 WebSocket + 30 more is over the cap of 60: the newest are closed at once, before
+    // any timer, and the ones already in are not.
+    let mut second = Vec::new();
+    for _ in 0..30 {
+        second.push(half_header(addr).await);
+    }
+    let refused = futures_util::future::join_all(
+        second
+            .iter_mut()
+            .map(|s| closed_within(s, Duration::from_millis(300))),
+    )
+    .await
+    .into_iter()
+    .filter(|closed| *closed)
+    .count();
+    assert!(
+        refused >= 10,
+        "only {refused} of 30 connections over the cap were closed at once"
+    );
+    assert!(
+        opened.elapsed() < Duration::from_millis(2500),
+        "too slow to judge: {:?}",
+        opened.elapsed()
+    );
+    for s in &mut first[..5] {
+        assert!(
+            !closed_within(s, Duration::from_millis(50)).await,
+            "a connection already in was closed to make room"
+        );
+    }
+    // Every half-sent header is closed by the server once its time is up (3 s after its
+    // connection was accepted), well before a client would give up.
+    for s in first.iter_mut().chain(second.iter_mut()) {
+        let left = Duration::from_secs(8).saturating_sub(opened.elapsed());
+        assert!(
+            closed_within(s, left).await,
+            "a half-sent header was still open after {:?}",
+            opened.elapsed()
+        );
+    }
+    assert!(
+        opened.elapsed() >= Duration::from_millis(2500),
+        "closed before the header timeout: {:?}",
+        opened.elapsed()
+    );
+    assert_eq!(healthz(addr).await.as_deref(), Some("HTTP/1.1 200 OK"));
+
+    // A keep-alive connection that went quiet after an answer is closed after the idle timeout
+    // (5 s), not the header timeout (3 s).
+    let mut keep = TcpStream::connect(addr).await.unwrap();
+    keep.write_all(b"GET /healthz HTTP/1.1\r\nHost: chapar\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(2), keep.read(&mut buf))
+        .await
+        .expect("answer in time")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let quiet = Instant::now();
+    assert!(
+        !closed_within(&mut keep, Duration::from_secs(4)).await,
+        "an idle keep-alive connection was closed at the header timeout"
+    );
+    assert!(
+        closed_within(&mut keep, Duration::from_secs(4)).await,
+        "an idle keep-alive connection was still open after {:?}",
+        quiet.elapsed()
+    );
+
+    // The WebSocket lived through all of it (more than the HTTP idle timeout) and still works.
+    let r = resident
+        .call(chapar_proto::frame::Request::Conversations)
+        .await;
+    assert!(r.is_ok(), "the WebSocket was disturbed: {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_bot_api_refuses_a_wrong_token_before_reading_the_body() {
+    let server = Server::start_with(&[("CHAPAR_GATEWAY__BODY_READ_TIMEOUT_SECS", "2")]);
+    let addr = server.addr;
+    let head = |token: &str| {
+        format!(
+            "POST /bot{token}/sendMessage HTTP/1.1\r\nHost: chapar\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n{{\"chat_id\":1,"
+        )
+    };
+    // A wrong token and a body that never finishes: answered 401 at once.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(head("123:wrong").as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf))
+        .await
+        .expect("a wrong token is answered without waiting for the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    // The same for the service API (its token is a header).
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /v1/service/notifications HTTP/1.1\r\nHost: chapar\r\nAuthorization: Bearer 9:nope\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf))
+        .await
+        .expect("a wrong service token is answered without waiting for the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    // A real bot whose body stalls: 408 after the body timeout (2 s), and the connection ends.
+    let owner = person_with_bot(&server, "slowana", "slow_bot");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(head(&owner.bot.token).as_bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(6), s.read_to_end(&mut out))
+        .await
+        .expect("a stalled body is given up on")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out).to_string();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}
