@@ -59,6 +59,13 @@ pub struct Config {
 pub struct GatewayConfig {
     /// Frames queued for one connection before it is disconnected as lagging.
     pub outbound_queue: usize,
+    /// Bytes queued for one connection (replies exactly, pushed events estimated). A reply
+    /// waits for room, and the connection's next request is not read meanwhile; a pushed event
+    /// that does not fit disconnects it as lagging.
+    pub outbound_queue_bytes: usize,
+    /// Signed-in connections one device may have on this node; beyond, sign-in is refused with
+    /// `overloaded` (the connections already in are kept).
+    pub max_connections_per_device: usize,
     /// Seconds between server pings.
     pub heartbeat_secs: u64,
     /// A connection silent for this long (no frame, no pong) is closed.
@@ -153,6 +160,8 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             outbound_queue: 512,
+            outbound_queue_bytes: 4 * 1024 * 1024,
+            max_connections_per_device: 16,
             heartbeat_secs: 30,
             idle_timeout_secs: 90,
             auth_timeout_secs: 30,
@@ -304,6 +313,12 @@ impl Config {
             bail!("gateway.listen_backlog must be between 1 and 65535");
         }
         let gw = &self.gateway;
+        if gw.outbound_queue_bytes < 64 * 1024 {
+            bail!("gateway.outbound_queue_bytes must be at least 65536");
+        }
+        if gw.max_connections_per_device == 0 {
+            bail!("gateway.max_connections_per_device must be positive");
+        }
         if gw.header_read_timeout_secs == 0
             || gw.body_read_timeout_secs == 0
             || gw.http_idle_timeout_secs == 0

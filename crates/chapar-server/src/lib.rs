@@ -80,7 +80,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let opened = cluster::open_store(&config).await?;
-    let registry = Arc::new(Registry::default());
+    let registry = Arc::new(Registry::new(
+        config.gateway.max_connections_per_device,
+        config.gateway.outbound_queue_bytes,
+    ));
     let bus = cluster::open_bus(&config, &opened, registry.clone()).await?;
     let store = opened.store;
     store.set_commit_listener(publisher(bus.clone()));

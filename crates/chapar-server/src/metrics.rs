@@ -120,6 +120,18 @@ pub fn render(app: &App) -> String {
         "Frames waiting in all connections' outbound queues.",
         r.queued_frames() as f64,
     );
+    gauge(
+        &mut out,
+        "chapar_outbound_queued_bytes",
+        "Bytes waiting in all connections' outbound queues (pushed events estimated).",
+        r.queued_bytes() as f64,
+    );
+    counter(
+        &mut out,
+        "chapar_device_connections_refused_total",
+        "Sign-ins refused because the device had too many connections on this node.",
+        r.refused_per_device(),
+    );
     if let Some(s) = app.store.stats() {
         gauge(
             &mut out,

@@ -208,3 +208,117 @@ async fn hardening_bot_api_refuses_a_wrong_token_before_reading_the_body() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_a_client_that_never_reads_its_replies_cannot_grow_server_memory() {
+    use chapar_proto::frame::{History, Request};
+    let server = Server::start_with(&[
+        ("CHAPAR_DURABILITY", "normal"),
+        ("CHAPAR_LIMITS__REQUESTS_PER_SECOND", "1000"),
+        ("CHAPAR_LIMITS__REQUEST_BURST", "1000"),
+    ]);
+    let url = server.ws_url();
+    let mut a = Raw::register(&url, "mem_a").await;
+    let mut b = Raw::register(&url, "mem_b").await;
+    let mut c = Raw::register(&url, "mem_c").await;
+    // Long Persian texts: a history page of 500 is cut at max_page_bytes (1 MiB).
+    let long = "سلام، این یک پیام بلند است. ".repeat(140);
+    let conv = a
+        .send_to_peer("mem_b", &long, "m0")
+        .await
+        .unwrap()
+        .conversation;
+    for i in 1..300 {
+        a.send_text(conv, &long, &format!("m{i}")).await.unwrap();
+    }
+    let baseline = server.rss_kib();
+    // Two more connections of the same device pipeline 120 full-page history requests each
+    // and never read a reply: unbounded, that is 240 MiB of replies held by the server (it
+    // grew by 315 MiB before replies were bounded in bytes). Bounded, each connection holds at
+    // most its 4 MiB budget, the reply in hand and the socket's write buffer; the rest of the
+    // growth is the store's page cache and the allocator, once.
+    let mut hogs = Vec::new();
+    for _ in 0..2 {
+        let mut hog = a.reconnect(&url).await.expect("reconnect");
+        for _ in 0..120 {
+            let request = Request::History(History {
+                conversation: Some(conv),
+                peer: None,
+                before: None,
+                limit: Some(500),
+            });
+            // The server stops reading once the budget is spent; the requests left wait in
+            // the socket buffers, so a send that does not finish at once is fine too.
+            if tokio::time::timeout(Duration::from_millis(500), hog.send_request(request))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        hogs.push(hog);
+    }
+    let mut peak = 0;
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(4) {
+        peak = peak.max(server.rss_kib());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let grown_mib = peak.saturating_sub(baseline) / 1024;
+    eprintln!(
+        "server RSS {} MiB before, peak {} MiB",
+        baseline / 1024,
+        peak / 1024
+    );
+    assert!(
+        grown_mib < 100,
+        "server memory grew by {grown_mib} MiB for replies nobody reads (from {} MiB)",
+        baseline / 1024
+    );
+    // Everyone else is served as usual meanwhile.
+    b.send_to_peer("mem_c", "still here?", "c1").await.unwrap();
+    let (_, event) = c
+        .wait_event(|e| matches!(e, chapar_proto::Event::Message(m) if m.text.as_deref() == Some("still here?")))
+        .await;
+    assert!(matches!(event, chapar_proto::Event::Message(_)));
+    assert!(a.call(Request::Conversations).await.is_ok());
+    drop(hogs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_one_device_may_open_only_so_many_connections() {
+    use chapar_proto::ErrorCode;
+    let server = Server::start_with(&[("CHAPAR_GATEWAY__MAX_CONNECTIONS_PER_DEVICE", "2")]);
+    let url = server.ws_url();
+    let a = Raw::register(&url, "many_a").await;
+    let second = a
+        .reconnect(&url)
+        .await
+        .expect("a second connection is fine");
+    let refused = a
+        .reconnect(&url)
+        .await
+        .err()
+        .expect("a third connection of the device is refused");
+    assert_eq!(refused.code, ErrorCode::Overloaded, "{refused}");
+    assert!(
+        refused.message.contains("2 connections"),
+        "{}",
+        refused.message
+    );
+    assert!(refused.retry_after_ms.is_some());
+    // Another account is not affected.
+    let _other = Raw::register(&url, "many_b").await;
+    // When one closes, the device gets its place back.
+    drop(second);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match a.reconnect(&url).await {
+            Ok(_) => break,
+            Err(e) if e.code == ErrorCode::Overloaded && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the freed place was not given back: {e}"),
+        }
+    }
+}
