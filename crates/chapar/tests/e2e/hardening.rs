@@ -322,3 +322,37 @@ async fn hardening_one_device_may_open_only_so_many_connections() {
         }
     }
 }
+
+#[test]
+fn hardening_set_webhook_refuses_addresses_that_lead_to_private_networks() {
+    let server = Server::start();
+    let ana = person_with_bot(&server, "hookana", "hook_guard_bot");
+    for host in [
+        "[::127.0.0.1]",
+        "[::ffff:0:7f00:1]",
+        "[64:ff9b::7f00:1]",
+        "[64:ff9b::a9fe:a9fe]",
+        "[2002:7f00:1::]",
+        "[fec0::1]",
+        "[ff02::1]",
+        "240.0.0.1",
+        "198.18.0.1",
+        "192.0.0.1",
+        "192.0.2.1",
+        "224.0.0.1",
+    ] {
+        let v = ana.bot.fails(
+            "setWebhook",
+            serde_json::json!({"url": format!("http://{host}:9/hook")}),
+            400,
+        );
+        assert!(
+            v["description"].as_str().unwrap_or("").contains("private"),
+            "{host}: {v}"
+        );
+    }
+    assert_eq!(
+        ana.bot.ok("getWebhookInfo", serde_json::json!({}))["url"],
+        ""
+    );
+}
