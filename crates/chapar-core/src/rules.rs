@@ -72,6 +72,18 @@ pub fn body(
             if t.trim().is_empty() {
                 return Err(Error::invalid("text is empty"));
             }
+            // C0 and C1 control characters (and DEL) other than newline and tab are never
+            // text: in a terminal they are commands (ESC ] 0; sets the window title, ESC ] 52;
+            // writes the clipboard, ESC [ colours and moves the cursor, CR overwrites a line).
+            if let Some(c) = t
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+            {
+                return Err(Error::invalid(format!(
+                    "text contains the control character U+{:04X}; only newline and tab are allowed",
+                    c as u32
+                )));
+            }
             // Count lazily: stop as soon as the limit is passed.
             if t.len() > limits.max_text_chars as usize * 4
                 || t.chars().nth(limits.max_text_chars as usize).is_some()
@@ -248,6 +260,32 @@ pub fn next_owner(members: &[(Role, i64)]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_refuse_control_characters_but_keep_newlines_and_tabs() {
+        let l = Limits::default();
+        let ok = |t: &str| body(&l, None, Some(t), None);
+        assert!(ok("سلام\nدنیا\tبا تب").is_ok());
+        assert!(ok("می‌خواهم 👩‍💻").is_ok());
+        for bad in [
+            "title \u{1b}]0;owned\u{7}",
+            "\u{1b}[31mred\u{1b}[0m",
+            "clip \u{1b}]52;c;aGk=\u{7}",
+            "nul \0 byte",
+            "bell \u{7}",
+            "carriage\rreturn",
+            "backspace\u{8}",
+            "delete \u{7f}",
+            "csi \u{9b}31m",
+            "osc \u{9d}0;x",
+            "next line \u{85}",
+        ] {
+            match ok(bad) {
+                Err(Error::Invalid(m)) => assert!(m.contains("control"), "{bad:?}: {m}"),
+                other => panic!("{bad:?} accepted: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn a_reply_points_at_a_message_the_member_may_see() {

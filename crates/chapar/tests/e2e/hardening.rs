@@ -356,3 +356,52 @@ fn hardening_set_webhook_refuses_addresses_that_lead_to_private_networks() {
         ""
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_texts_with_terminal_escapes_are_invalid() {
+    use chapar_proto::ErrorCode;
+    use chapar_proto::frame::{Edit, Request};
+    let server = Server::start();
+    let url = server.ws_url();
+    let mut a = Raw::register(&url, "esc_a").await;
+    let _b = Raw::register(&url, "esc_b").await;
+    let sent = a.send_to_peer("esc_b", "hello\nthere\tfriend", "ok1").await;
+    let conv = sent.expect("newline and tab are text").conversation;
+    for (i, text) in [
+        "\u{1b}]0;you have been owned\u{7}",
+        "\u{1b}]52;c;cm0gLXJmIH4=\u{7}",
+        "\u{1b}[2J\u{1b}[31mred",
+        "fake\rline",
+        "\u{9b}31m",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let e = a
+            .send_text(conv, text, &format!("esc{i}"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Invalid, "{text:?}: {e}");
+        assert!(e.message.contains("control character"), "{}", e.message);
+    }
+    // Edits go through the same rule.
+    let e = a
+        .call(Request::Edit(Edit {
+            conversation: conv,
+            seq: 1,
+            client_id: "edit-esc".into(),
+            text: Some("now \u{1b}]0;x\u{7}".into()),
+            data: None,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Invalid, "{e}");
+    // Nothing of it was stored.
+    let history = a.history(conv).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert!(
+        history
+            .iter()
+            .all(|m| !m.text.as_deref().unwrap_or("").contains('\u{1b}'))
+    );
+}
