@@ -405,3 +405,77 @@ async fn hardening_texts_with_terminal_escapes_are_invalid() {
             .all(|m| !m.text.as_deref().unwrap_or("").contains('\u{1b}'))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_names_and_titles_refuse_invisible_and_direction_characters() {
+    use chapar_proto::frame::{CreateGroup, Register, Rename, Request, Response};
+    use chapar_proto::{Encoding, ErrorCode};
+    let server = Server::start();
+    let url = server.ws_url();
+    async fn sign_up(
+        url: &str,
+        handle: &str,
+        name: &str,
+    ) -> Result<Response, chapar_proto::ErrorBody> {
+        let mut raw = Raw::connect(url, Encoding::Json).await;
+        let signature = raw.sign();
+        raw.call(Request::Register(Register {
+            handle: handle.into(),
+            display_name: Some(name.into()),
+            public_key: raw.key.verifying_key().to_bytes().to_vec().into(),
+            signature,
+            device_name: None,
+            invite_code: None,
+        }))
+        .await
+    }
+    for (i, name) in [
+        "evil\u{202e}gnp.exe",
+        "ad\u{200b}min",
+        "\u{feff}Sara",
+        "a\u{2066}b",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let e = sign_up(&url, &format!("spoof{i}"), name)
+            .await
+            .expect_err("an invisible character in a display name is refused");
+        assert_eq!(e.code, ErrorCode::Invalid, "{name:?}: {e}");
+        assert!(e.message.contains("U+"), "{}", e.message);
+    }
+    // ZWNJ is ordinary Persian spelling.
+    match sign_up(&url, "persian", "می‌خواهم").await {
+        Ok(Response::Session(s)) => assert_eq!(s.user.display_name, "می‌خواهم"),
+        other => panic!("a Persian name with ZWNJ was refused: {other:?}"),
+    }
+    let mut owner = Raw::register(&url, "group_owner").await;
+    let e = owner
+        .call(Request::CreateGroup(CreateGroup {
+            title: "admins\u{202e}".into(),
+            members: vec![],
+            client_id: "g-bidi".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Invalid, "{e}");
+    let group = match owner
+        .call(Request::CreateGroup(CreateGroup {
+            title: "کتاب‌خوانی".into(),
+            members: vec![],
+            client_id: "g-books".into(),
+        }))
+        .await
+    {
+        Ok(Response::Conversation(c)) => c.id,
+        other => panic!("a Persian title with ZWNJ was refused: {other:?}"),
+    };
+    let e = owner
+        .call(Request::Rename(Rename {
+            conversation: group,
+            title: "book\u{2067}club".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Invalid, "{e}");
+}
