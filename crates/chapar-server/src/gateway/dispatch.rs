@@ -121,7 +121,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
         }
         Request::LinkDevice(l) => {
             auth::verify_device(&l.public_key.0, &l.signature.0, &s.challenge)?;
-            // Link codes are short: the sign-up budgets also bound how fast they can be guessed.
+            // Link codes carry ~139 bits; the sign-up budgets bound attempts all the same.
             app.admission.admit_signup(s.peer, app.queued_writes())?;
             let device_name = rules::label(
                 "device name",

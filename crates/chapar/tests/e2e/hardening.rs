@@ -479,3 +479,55 @@ async fn hardening_names_and_titles_refuse_invisible_and_direction_characters() 
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::Invalid, "{e}");
 }
+
+/// Symbols of a code (dashes left out), checked against the ~139-bit format.
+fn code_symbols(code: &str) -> usize {
+    assert!(
+        code.split('-').all(|g| g.len() == 4),
+        "groups of four: {code}"
+    );
+    code.chars().filter(|c| *c != '-').count()
+}
+
+#[test]
+fn hardening_link_and_invite_codes_are_long_and_still_work() {
+    use crate::util::{BIN, json_lines};
+    // A link code: 28 symbols of 31 (about 139 bits), and typed loosely it still links.
+    let server = Server::start();
+    let (phone, laptop) = (server.profile("phone"), server.profile("laptop"));
+    server.cli_ok(&phone, &["register", "longcodes"]);
+    let link = server.cli_ok(&phone, &["--json", "device", "link"]);
+    let code = json_lines(&link)[0]["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    assert!(code_symbols(&code) >= 28, "link code too short: {code}");
+    let typed = code.to_lowercase().replace('-', " ");
+    server.cli_ok(&laptop, &["device", "link", &typed]);
+    let devices = json_lines(&server.cli_ok(&phone, &["--json", "devices"]));
+    assert_eq!(devices.len(), 2);
+    drop(server);
+
+    // An invite code from `chapar invite create` on the node's data directory.
+    let server = Server::start_with(&[("CHAPAR_SIGNUP", "invite")]);
+    let out = std::process::Command::new(BIN)
+        .args(["invite", "create", "--data"])
+        .arg(server.data())
+        .env_remove("CHAPAR_CONFIG")
+        .output()
+        .expect("chapar invite create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let invite = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        code_symbols(&invite) >= 28,
+        "invite code too short: {invite}"
+    );
+    let guest = server.profile("guest");
+    let refused = server.cli(&guest, &["register", "no_invite"]);
+    assert!(!refused.status.success());
+    server.cli_ok(&guest, &["register", "invited", "--invite", &invite]);
+}
