@@ -531,3 +531,34 @@ fn hardening_link_and_invite_codes_are_long_and_still_work() {
     assert!(!refused.status.success());
     server.cli_ok(&guest, &["register", "invited", "--invite", &invite]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_typing_notices_are_limited_per_account() {
+    use chapar_proto::ErrorCode;
+    use chapar_proto::frame::{ConversationRef, Request};
+    let server = Server::start_with(&[
+        ("CHAPAR_RATE_LIMITS__TYPING_PER_ACCOUNT__PER_MINUTE", "60"),
+        ("CHAPAR_RATE_LIMITS__TYPING_PER_ACCOUNT__BURST", "5"),
+    ]);
+    let url = server.ws_url();
+    let mut a = Raw::register(&url, "typer_a").await;
+    let mut b = Raw::register(&url, "typer_b").await;
+    let conv = a
+        .send_to_peer("typer_b", "hi", "t0")
+        .await
+        .unwrap()
+        .conversation;
+    let typing = || Request::Typing(ConversationRef { conversation: conv });
+    for _ in 0..5 {
+        a.call(typing()).await.expect("within the burst");
+    }
+    // The same account from a second connection shares the budget.
+    let mut a2 = a.reconnect(&url).await.unwrap();
+    let e = a2.call(typing()).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::RateLimited, "{e}");
+    assert!(e.retry_after_ms.is_some());
+    // Someone else is not limited by it.
+    b.call(typing())
+        .await
+        .expect("another account types freely");
+}
