@@ -195,7 +195,10 @@ impl Admission {
                 retry_after_ms: ms,
             });
         }
-        if let Err(wait) = self.by_address.check(addr, now) {
+        if let Err(wait) = self
+            .by_address
+            .check(crate::ratelimit::address_key(addr), now)
+        {
             self.signups_refused_address.fetch_add(1, Ordering::Relaxed);
             return Err(Error::RateLimited {
                 retry_after_ms: wait.max(100),

@@ -9,6 +9,7 @@ use chapar_proto::{DeviceId, Request, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -54,6 +55,23 @@ impl TokenBucket {
     fn is_idle(&mut self, now: Instant) -> bool {
         self.refill(now);
         self.tokens >= self.burst
+    }
+}
+
+/// The key a per-address limiter counts `ip` under: an IPv4 address as it is (an IPv4-mapped
+/// IPv6 address as its IPv4 address), an IPv6 address by its /64. One subscriber, host or
+/// virtual machine is usually given a whole /64, so keying on the full /128 would give it 2^64
+/// fresh budgets.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -151,6 +169,32 @@ mod tests {
         let wait = b.take(t0).unwrap_err();
         assert!((1..=100).contains(&wait), "{wait}");
         assert!(b.take(t0 + Duration::from_millis(100)).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(c));
+        assert_eq!(
+            address_key("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+        assert_ne!(
+            address_key("192.0.2.7".parse().unwrap()),
+            address_key("192.0.2.8".parse().unwrap())
+        );
+        // One /64 shares one budget however many addresses it uses.
+        let l = KeyedLimiter::new(Rate::new(60, 2), 10);
+        let t0 = Instant::now();
+        for i in 0..2u16 {
+            let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, i, i, i, i));
+            assert!(l.check(address_key(ip), t0).is_ok());
+        }
+        let fresh = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 9, 9, 9, 9));
+        assert!(l.check(address_key(fresh), t0).is_err());
     }
 
     #[test]

@@ -203,7 +203,10 @@ pub async fn authenticate(
         Some(bot) => Ok(bot),
         None => {
             if let Some(ip) = peer
-                && let Err(ms) = app.bots.bad_tokens.check(ip, Instant::now())
+                && let Err(ms) = app
+                    .bots
+                    .bad_tokens
+                    .check(crate::ratelimit::address_key(ip), Instant::now())
             {
                 return Err(ApiError::too_many(ms));
             }
