@@ -52,6 +52,28 @@ pub struct Config {
     pub rate_limits: crate::ratelimit::RateLimitConfig,
     /// The Bot API, the service API and webhooks.
     pub bots: crate::botapi::BotConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `HOST:PORT` to serve `GET /metrics` on, apart from the public port; empty (the default)
+    /// means no metrics are served. Keep it on a private interface (e.g. `127.0.0.1:9090`).
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    /// The metrics address, if metrics are on.
+    pub fn listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let l = self.listen.trim();
+        if l.is_empty() {
+            return Ok(None);
+        }
+        l.parse()
+            .map(Some)
+            .with_context(|| format!("metrics.listen must be HOST:PORT or empty, not {l:?}"))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +174,7 @@ impl Default for Config {
             admission: Default::default(),
             rate_limits: Default::default(),
             bots: Default::default(),
+            metrics: Default::default(),
         }
     }
 }
@@ -352,6 +375,7 @@ impl Config {
         if self.bus.is_nats() && !self.store.is_postgres() {
             bail!("a NATS bus joins nodes that share a store: use a postgres:// store with it");
         }
+        self.metrics.listen_addr()?;
         if self.bus.publish_queue == 0 {
             bail!("bus.publish_queue must be positive");
         }

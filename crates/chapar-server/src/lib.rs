@@ -90,11 +90,30 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = listen(config.listen, config.gateway.listen_backlog)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics.listen_addr()? {
+        Some(m) => Some(listen(m, 128).with_context(|| format!("listening for metrics on {m}"))?),
+        None => None,
+    };
     let drain = Duration::from_secs(config.gateway.drain_secs);
     let app = Arc::new(App::new(config, store, bus, registry.clone()));
     botapi::start(&app);
     // Machine-readable line first: tests and scripts wait for it.
     println!("chapar listening on http://{addr}");
+    if let Some(l) = metrics_listener {
+        let maddr = l.local_addr()?;
+        // Second line, only when metrics are on.
+        println!("chapar metrics on http://{maddr}");
+        tracing::info!(addr = %maddr, "serving metrics");
+        let gw = &app.config.gateway;
+        tokio::spawn(accept::serve(
+            l,
+            http::metrics_router(app.clone()),
+            64,
+            accept::Timeouts::from_config(gw),
+            Arc::default(),
+            std::future::pending(),
+        ));
+    }
     tracing::info!(%addr, store = %cluster::redact(&app.config.store.url),
         bus = %cluster::redact(&app.config.bus.url), "serving");
     let router = http::router(app.clone());

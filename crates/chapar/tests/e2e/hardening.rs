@@ -562,3 +562,25 @@ async fn hardening_typing_notices_are_limited_per_account() {
         .await
         .expect("another account types freely");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_metrics_are_served_only_on_their_own_listener() {
+    use crate::bad_input::reqwest_free_get;
+    // Off by default: the public port does not serve them.
+    let server = Server::start_with(&[("CHAPAR_METRICS__LISTEN", "")]);
+    let public = reqwest_free_get(server.addr, "/metrics").await;
+    assert!(
+        !public.contains("chapar_connections"),
+        "metrics on the public port: {public}"
+    );
+    drop(server);
+    // Given `metrics.listen`, they are there and only there.
+    let server = Server::start();
+    let public = reqwest_free_get(server.addr, "/metrics").await;
+    assert!(!public.contains("chapar_connections"), "{public}");
+    let private = reqwest_free_get(server.metrics_addr(), "/metrics").await;
+    assert!(private.contains("chapar_connections "), "{private}");
+    assert!(private.contains("chapar_http_connections "), "{private}");
+    let other = reqwest_free_get(server.metrics_addr(), "/healthz").await;
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+}
