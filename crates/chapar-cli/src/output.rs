@@ -6,6 +6,68 @@ use chapar_sdk::proto::{
     Message, MessageKind, Receipt, Sent, Typing,
 };
 use serde_json::{Value, json};
+use std::borrow::Cow;
+
+/// `println!` for human output: every control character other than newline and tab is shown
+/// visibly (see [`visible`]), so nothing a server or another person sent can command the
+/// terminal (set its title, write the clipboard, move the cursor, colour it).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", visible(&format!($($arg)*)))
+    };
+}
+
+/// Text as shown to people: C0 controls as caret notation (`ESC` → `^[`, `BEL` → `^G`, `CR` →
+/// `^M`), `DEL` as `^?`, C1 controls as `<U+009B>`; newline and tab are kept.
+pub fn visible(s: &str) -> Cow<'_, str> {
+    escape(s, false)
+}
+
+/// [`visible`] for one line of a screen (the chat): newlines and tabs are shown too (`⏎`, a
+/// space), so a message cannot break the layout.
+pub fn visible_inline(s: &str) -> Cow<'_, str> {
+    escape(s, true)
+}
+
+fn escape(s: &str, inline: bool) -> Cow<'_, str> {
+    let bad = |c: char| c.is_control() && (inline || !matches!(c, '\n' | '\t'));
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            c if !bad(c) => out.push(c),
+            '\n' => out.push_str(" ⏎ "),
+            '\t' => out.push(' '),
+            '\u{7f}' => out.push_str("^?"),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from(c as u8 + 0x40));
+            }
+            c => out.push_str(&format!("<U+{:04X}>", c as u32)),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A `--json` line with DEL and the C1 controls escaped too (serde_json escapes only C0; they
+/// can only appear inside strings, where `\u` escapes are valid JSON).
+fn json_line(v: &Value) -> String {
+    let text = v.to_string();
+    if !text.chars().any(|c| c.is_control()) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// Prints results in the chosen format.
 #[derive(Clone, Copy, Debug)]
@@ -15,14 +77,14 @@ pub struct Printer {
 
 impl Printer {
     fn line(&self, v: Value) {
-        println!("{v}");
+        println!("{}", json_line(&v));
     }
 
     pub fn message(&self, m: &Message) {
         if self.json {
             self.line(message_json(m));
         } else {
-            println!("{}", message_text(m));
+            say!("{}", message_text(m));
         }
     }
 
@@ -33,9 +95,12 @@ impl Printer {
                 "sender": r.handle, "delivered_seq": r.delivered_seq, "read_seq": r.read_seq,
             }));
         } else {
-            println!(
+            say!(
                 "[{}] @{} delivered up to #{}, read up to #{}",
-                r.conversation, r.handle, r.delivered_seq, r.read_seq
+                r.conversation,
+                r.handle,
+                r.delivered_seq,
+                r.read_seq
             );
         }
     }
@@ -46,7 +111,7 @@ impl Printer {
                 json!({"type": "typing", "conversation": t.conversation, "sender": t.handle}),
             );
         } else {
-            println!("[{}] @{} is typing…", t.conversation, t.handle);
+            say!("[{}] @{} is typing…", t.conversation, t.handle);
         }
     }
 
@@ -76,7 +141,7 @@ impl Printer {
             if let Some(u) = &a.url {
                 line.push_str(&format!("  (open {u})"));
             }
-            println!("{line}");
+            say!("{line}");
         }
     }
 
@@ -88,9 +153,12 @@ impl Printer {
                 "seq": q.seq, "from": q.from.handle, "data": q.data,
             }));
         } else {
-            println!(
+            say!(
                 "[{} #{}] @{} pressed {:?}",
-                q.conversation, q.seq, q.from.handle, q.data
+                q.conversation,
+                q.seq,
+                q.from.handle,
+                q.data
             );
         }
     }
@@ -105,7 +173,7 @@ impl Printer {
                 "created_at": b.created_at, "token": token,
             }));
         } else if let Some(t) = token {
-            println!("{t}");
+            say!("{t}");
         } else {
             let mut flags = vec![b.kind.as_str()];
             if b.read_all {
@@ -117,7 +185,7 @@ impl Printer {
             if b.webhook {
                 flags.push("webhook");
             }
-            println!(
+            say!(
                 "{:>5}  @{:<20} {}  ({})",
                 b.user.id.0,
                 b.user.handle,
@@ -134,7 +202,7 @@ impl Printer {
                 "server_time": s.server_time, "duplicate": s.duplicate,
             }));
         } else {
-            println!("conversation {} seq {}", s.conversation, s.seq);
+            say!("conversation {} seq {}", s.conversation, s.seq);
         }
     }
 
@@ -161,7 +229,7 @@ impl Printer {
                 .as_ref()
                 .map(|m| format!("  — @{}: {}", m.sender_handle, snippet(m)))
                 .unwrap_or_default();
-            println!(
+            say!(
                 "{:>5}  {:<6} {}{}{}",
                 c.id.0,
                 kind_name(c),
@@ -180,7 +248,7 @@ impl Printer {
                 "delivered_seq": m.delivered_seq, "read_seq": m.read_seq,
             }));
         } else {
-            println!(
+            say!(
                 "@{:<20} {:<7} {}  (delivered #{}, read #{})",
                 m.user.handle,
                 m.role.as_str(),
@@ -205,7 +273,7 @@ impl Printer {
             if d.revoked {
                 flags.push("revoked");
             }
-            println!(
+            say!(
                 "{:>5}  {:<20} created {}  last seen {}{}",
                 d.id.0,
                 d.name,
@@ -228,7 +296,7 @@ impl Printer {
             }
             self.line(value);
         } else {
-            println!("{text}");
+            say!("{text}");
         }
     }
 }
@@ -420,6 +488,45 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(visible("سلام\nدنیا\t!"), "سلام\nدنیا\t!");
+        assert!(matches!(visible("plain"), Cow::Borrowed(_)));
+        assert_eq!(visible("\u{1b}]0;owned\u{7}"), "^[]0;owned^G");
+        assert_eq!(visible("\u{1b}]52;c;aGk=\u{1b}\\"), "^[]52;c;aGk=^[\\");
+        assert_eq!(visible("\u{1b}[31mred\u{1b}[0m"), "^[[31mred^[[0m");
+        assert_eq!(visible("over\rwrite\u{8}\u{7f}\0"), "over^Mwrite^H^?^@");
+        assert_eq!(visible("\u{9b}31m\u{9d}"), "<U+009B>31m<U+009D>");
+        assert_eq!(visible_inline("a\nb\tc\u{1b}"), "a ⏎ b c^[");
+        for s in ["\u{1b}]0;x\u{7}", "\u{9b}2J", "a\rb", "\u{7f}"] {
+            assert!(!visible(s).chars().any(|c| c.is_control()), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn human_lines_of_messages_show_escapes() {
+        let m: Message = serde_json::from_value(json!({
+            "conversation": 3, "seq": 7, "sender": 1, "sender_handle": "eve",
+            "sender_device": 1, "client_id": "c", "server_time": 0, "kind": "text",
+            "content_type": "text/plain", "text": "hi\u{1b}]0;pwned\u{7}\u{1b}[2J",
+        }))
+        .unwrap();
+        let line = visible(&message_text(&m)).to_string();
+        assert!(line.ends_with("@eve: hi^[]0;pwned^G^[[2J"), "{line}");
+        assert!(!line.contains('\u{1b}'));
+        // --json keeps the text exactly, escaped as JSON.
+        let j = json_line(&message_json(&m));
+        assert!(j.contains("\\u001b]0;pwned\\u0007"), "{j}");
+        let back: Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(back["text"], m.text.clone().unwrap());
+        let c1 = json_line(&json!({"text": "\u{9b}x\u{7f}"}));
+        assert_eq!(c1, r#"{"text":"\u009bx\u007f"}"#);
+        assert_eq!(
+            serde_json::from_str::<Value>(&c1).unwrap()["text"],
+            "\u{9b}x\u{7f}"
+        );
+    }
 
     #[test]
     fn times_format_in_utc() {

@@ -23,8 +23,43 @@ pub fn handle(raw: &str) -> Result<String> {
     }
 }
 
-/// A display name or title: trimmed, not empty, no control characters, at most `max` characters.
+/// A display name or title: trimmed, not empty, no control characters, no invisible or
+/// direction-changing format characters (except ZWNJ and ZWJ), at most `max` characters.
 pub fn label(what: &str, raw: &str, max: u32) -> Result<String> {
+    /// Unicode's format characters (general category Cf, Unicode 15.1), plus the line and
+    /// paragraph separators. They draw nothing and can make a name look like another one
+    /// (U+200B inside "admin"), turn the text after them around (U+202E between "evil" and "gnp.exe"
+    /// shows as "evilexe.png"), or hide in plain sight (U+FEFF, U+00AD).
+    ///
+    /// Two are missing on purpose: ZWNJ U+200C is part of correct Persian spelling
+    /// («می‌خواهم», «کتاب‌خانه»), so Persian names and titles need it, and ZWJ U+200D joins
+    /// emoji sequences (👩‍💻). Tag characters (U+E0020–U+E007F) are allowed only in an emoji tag
+    /// sequence (a subdivision flag after U+1F3F4), where they belong.
+    const INVISIBLE: &[(u32, u32)] = &[
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200B),
+        (0x200E, 0x200F),
+        (0x2028, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+    ];
+    const TAGS: (u32, u32) = (0xE0020, 0xE007F);
+    const BLACK_FLAG: char = '\u{1F3F4}';
     let s = raw.trim();
     if s.is_empty() {
         return Err(Error::invalid(format!("{what} is empty")));
@@ -33,6 +68,19 @@ pub fn label(what: &str, raw: &str, max: u32) -> Result<String> {
         return Err(Error::invalid(format!(
             "{what} contains control characters"
         )));
+    }
+    let mut previous = None;
+    for c in s.chars() {
+        let n = c as u32;
+        let tag = (TAGS.0..=TAGS.1).contains(&n);
+        let in_flag = previous
+            .is_some_and(|p: char| p == BLACK_FLAG || (TAGS.0..=TAGS.1).contains(&(p as u32)));
+        if INVISIBLE.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n)) || (tag && !in_flag) {
+            return Err(Error::invalid(format!(
+                "{what} contains the invisible or direction-changing character U+{n:04X}"
+            )));
+        }
+        previous = Some(c);
     }
     let n = s.chars().count();
     if n > max as usize {
@@ -71,6 +119,18 @@ pub fn body(
         (Some(t), None) => {
             if t.trim().is_empty() {
                 return Err(Error::invalid("text is empty"));
+            }
+            // C0 and C1 control characters (and DEL) other than newline and tab are never
+            // text: in a terminal they are commands (ESC ] 0; sets the window title, ESC ] 52;
+            // writes the clipboard, ESC [ colours and moves the cursor, CR overwrites a line).
+            if let Some(c) = t
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+            {
+                return Err(Error::invalid(format!(
+                    "text contains the control character U+{:04X}; only newline and tab are allowed",
+                    c as u32
+                )));
             }
             // Count lazily: stop as soon as the limit is passed.
             if t.len() > limits.max_text_chars as usize * 4
@@ -248,6 +308,80 @@ pub fn next_owner(members: &[(Role, i64)]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_refuse_invisible_and_direction_characters_but_keep_zwnj_and_zwj() {
+        // ZWNJ is part of correct Persian spelling; ZWJ joins emoji sequences.
+        for good in [
+            "می‌خواهم",
+            "سارا",
+            "Ana 👩‍💻",
+            "گروه کتاب‌خوانی",
+            "🏴\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e007f}",
+        ] {
+            assert_eq!(label("name", good, 64).unwrap(), good, "{good:?}");
+        }
+        for bad in [
+            "evil\u{202e}gnp.exe",
+            "\u{202a}x",
+            "\u{202b}x",
+            "\u{202c}x",
+            "\u{202d}x",
+            "a\u{2066}b",
+            "a\u{2067}b",
+            "a\u{2068}b",
+            "a\u{2069}b",
+            "ad\u{200b}min",
+            "a\u{200e}b",
+            "a\u{200f}b",
+            "a\u{2060}b",
+            "a\u{2061}b",
+            "a\u{2064}b",
+            "\u{feff}admin",
+            "ad\u{ad}min",
+            "a\u{61c}b",
+            "a\u{180e}b",
+            "a\u{206a}b",
+            "a\u{fff9}b",
+            "a\u{600}b",
+            "a\u{e0001}b",
+            "tag\u{e0041}alone",
+            "a\u{1d173}b",
+            "line\u{2028}break",
+            "para\u{2029}break",
+        ] {
+            match label("display name", bad, 64) {
+                Err(Error::Invalid(m)) => assert!(m.contains("invisible"), "{bad:?}: {m}"),
+                other => panic!("{bad:?} accepted: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn texts_refuse_control_characters_but_keep_newlines_and_tabs() {
+        let l = Limits::default();
+        let ok = |t: &str| body(&l, None, Some(t), None);
+        assert!(ok("سلام\nدنیا\tبا تب").is_ok());
+        assert!(ok("می‌خواهم 👩‍💻").is_ok());
+        for bad in [
+            "title \u{1b}]0;owned\u{7}",
+            "\u{1b}[31mred\u{1b}[0m",
+            "clip \u{1b}]52;c;aGk=\u{7}",
+            "nul \0 byte",
+            "bell \u{7}",
+            "carriage\rreturn",
+            "backspace\u{8}",
+            "delete \u{7f}",
+            "csi \u{9b}31m",
+            "osc \u{9d}0;x",
+            "next line \u{85}",
+        ] {
+            match ok(bad) {
+                Err(Error::Invalid(m)) => assert!(m.contains("control"), "{bad:?}: {m}"),
+                other => panic!("{bad:?} accepted: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn a_reply_points_at_a_message_the_member_may_see() {

@@ -195,7 +195,10 @@ impl Admission {
                 retry_after_ms: ms,
             });
         }
-        if let Err(wait) = self.by_address.check(addr, now) {
+        if let Err(wait) = self
+            .by_address
+            .check(crate::ratelimit::address_key(addr), now)
+        {
             self.signups_refused_address.fetch_add(1, Ordering::Relaxed);
             return Err(Error::RateLimited {
                 retry_after_ms: wait.max(100),
@@ -239,7 +242,7 @@ impl Admission {
 }
 
 /// The soft open-file limit of this process (connections need one descriptor each).
-fn open_file_limit() -> usize {
+pub(crate) fn open_file_limit() -> usize {
     std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|text| {

@@ -52,6 +52,28 @@ pub struct Config {
     pub rate_limits: crate::ratelimit::RateLimitConfig,
     /// The Bot API, the service API and webhooks.
     pub bots: crate::botapi::BotConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `HOST:PORT` to serve `GET /metrics` on, apart from the public port; empty (the default)
+    /// means no metrics are served. Keep it on a private interface (e.g. `127.0.0.1:9090`).
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    /// The metrics address, if metrics are on.
+    pub fn listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let l = self.listen.trim();
+        if l.is_empty() {
+            return Ok(None);
+        }
+        l.parse()
+            .map(Some)
+            .with_context(|| format!("metrics.listen must be HOST:PORT or empty, not {l:?}"))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +81,13 @@ pub struct Config {
 pub struct GatewayConfig {
     /// Frames queued for one connection before it is disconnected as lagging.
     pub outbound_queue: usize,
+    /// Bytes queued for one connection (replies exactly, pushed events estimated). A reply
+    /// waits for room, and the connection's next request is not read meanwhile; a pushed event
+    /// that does not fit disconnects it as lagging.
+    pub outbound_queue_bytes: usize,
+    /// Signed-in connections one device may have on this node; beyond, sign-in is refused with
+    /// `overloaded` (the connections already in are kept).
+    pub max_connections_per_device: usize,
     /// Seconds between server pings.
     pub heartbeat_secs: u64,
     /// A connection silent for this long (no frame, no pong) is closed.
@@ -72,6 +101,20 @@ pub struct GatewayConfig {
     /// `net.core.somaxconn`). A crowd connecting at once waits here instead of having its SYNs
     /// dropped and retried a second or more later.
     pub listen_backlog: u32,
+    /// Most open TCP connections, plain HTTP and WebSocket together; 0 means the process's
+    /// open-file limit minus 128. Beyond it a new connection is closed at once, before anything
+    /// is read from it. Keep it above `admission.max_connections` so plain HTTP (health checks,
+    /// the Bot API, the web client's files) always has room beside the WebSockets.
+    pub max_http_connections: usize,
+    /// A request header must be complete within this many seconds of its first byte (for a new
+    /// connection: of being accepted), or the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// A request body (Bot API, service API) must arrive whole within this many seconds, or the
+    /// request is answered 408 and the connection closed.
+    pub body_read_timeout_secs: u64,
+    /// A keep-alive HTTP connection that sends nothing for this many seconds after its last
+    /// answer is closed. WebSocket connections have their own `idle_timeout_secs`.
+    pub http_idle_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +177,7 @@ impl Default for Config {
             admission: Default::default(),
             rate_limits: Default::default(),
             bots: Default::default(),
+            metrics: Default::default(),
         }
     }
 }
@@ -142,11 +186,17 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             outbound_queue: 512,
+            outbound_queue_bytes: 4 * 1024 * 1024,
+            max_connections_per_device: 16,
             heartbeat_secs: 30,
             idle_timeout_secs: 90,
             auth_timeout_secs: 30,
             drain_secs: 5,
             listen_backlog: 4096,
+            max_http_connections: 0,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            http_idle_timeout_secs: 60,
         }
     }
 }
@@ -289,6 +339,31 @@ impl Config {
         if self.gateway.listen_backlog == 0 || self.gateway.listen_backlog > 65_535 {
             bail!("gateway.listen_backlog must be between 1 and 65535");
         }
+        let gw = &self.gateway;
+        if gw.outbound_queue_bytes < 64 * 1024 {
+            bail!("gateway.outbound_queue_bytes must be at least 65536");
+        }
+        if gw.max_connections_per_device == 0 {
+            bail!("gateway.max_connections_per_device must be positive");
+        }
+        if gw.header_read_timeout_secs == 0
+            || gw.body_read_timeout_secs == 0
+            || gw.http_idle_timeout_secs == 0
+        {
+            bail!(
+                "gateway.header_read_timeout_secs, body_read_timeout_secs and http_idle_timeout_secs must be positive"
+            );
+        }
+        if gw.max_http_connections != 0
+            && self.admission.max_connections != 0
+            && gw.max_http_connections <= self.admission.max_connections
+        {
+            bail!(
+                "gateway.max_http_connections ({}) counts WebSockets too: it must be above admission.max_connections ({})",
+                gw.max_http_connections,
+                self.admission.max_connections
+            );
+        }
         if self.store.readers == 0 || self.store.readers > 64 {
             bail!("store.readers must be between 1 and 64");
         }
@@ -304,6 +379,7 @@ impl Config {
         if self.bus.is_nats() && !self.store.is_postgres() {
             bail!("a NATS bus joins nodes that share a store: use a postgres:// store with it");
         }
+        self.metrics.listen_addr()?;
         if self.bus.publish_queue == 0 {
             bail!("bus.publish_queue must be positive");
         }

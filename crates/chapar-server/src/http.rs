@@ -1,7 +1,8 @@
 //! HTTP routes: health (`/healthz`: the process serves), readiness (`/readyz`: the store
-//! answers and the node is not draining), metrics (`/metrics`), the WebSocket endpoint
-//! (`/v1/ws`), and the web client (`/` and its embedded files, see [`crate::web`]) as the
-//! fallback for every other path.
+//! answers and the node is not draining), the WebSocket endpoint (`/v1/ws`), and the web client
+//! (`/` and its embedded files, see [`crate::web`]) as the fallback for every other path.
+//! Metrics (`/metrics`) are served only on their own listener (`metrics.listen`, off by
+//! default): they tell anyone who can read them how busy the node is and how it is limited.
 
 use crate::state::App;
 use crate::{gateway, web};
@@ -15,12 +16,18 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
         .route("/v1/ws", get(gateway::upgrade))
         .merge(crate::botapi::routes())
         .merge(crate::service::routes())
         .route("/", get(web::index))
         .fallback(web::asset)
+        .with_state(app)
+}
+
+/// The router of the metrics listener: `/metrics` and nothing else.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
         .with_state(app)
 }
 

@@ -9,7 +9,9 @@
 //! * [`botapi`]: the bot platform (bot requests of the protocol; Bot API; webhooks).
 //! * [`service`]: the service HTTP API (notifications to people who allowed a service; its
 //!   OpenAPI document at `/v1/openapi.json`).
-//! * [`admission`]: the connection cap, accept budget and sign-up waiting room.
+//! * [`accept`]: the accept loop: the cap on all connections and the HTTP header, body and idle
+//!   timers.
+//! * [`admission`]: the WebSocket connection cap, accept budget and sign-up waiting room.
 //! * [`ratelimit`]: token buckets and the per-device and per-account limiters.
 //! * [`metrics`]: `/metrics` for Prometheus.
 //! * [`http`]: the HTTP routes (health, readiness, WebSocket upgrade).
@@ -17,6 +19,7 @@
 //!
 //! This is the only crate that knows HTTP and WebSocket.
 
+pub mod accept;
 pub mod admission;
 pub mod auth;
 pub mod botapi;
@@ -77,18 +80,40 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let opened = cluster::open_store(&config).await?;
-    let registry = Arc::new(Registry::default());
+    let registry = Arc::new(Registry::new(
+        config.gateway.max_connections_per_device,
+        config.gateway.outbound_queue_bytes,
+    ));
     let bus = cluster::open_bus(&config, &opened, registry.clone()).await?;
     let store = opened.store;
     store.set_commit_listener(publisher(bus.clone()));
     let listener = listen(config.listen, config.gateway.listen_backlog)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics.listen_addr()? {
+        Some(m) => Some(listen(m, 128).with_context(|| format!("listening for metrics on {m}"))?),
+        None => None,
+    };
     let drain = Duration::from_secs(config.gateway.drain_secs);
     let app = Arc::new(App::new(config, store, bus, registry.clone()));
     botapi::start(&app);
     // Machine-readable line first: tests and scripts wait for it.
     println!("chapar listening on http://{addr}");
+    if let Some(l) = metrics_listener {
+        let maddr = l.local_addr()?;
+        // Second line, only when metrics are on.
+        println!("chapar metrics on http://{maddr}");
+        tracing::info!(addr = %maddr, "serving metrics");
+        let gw = &app.config.gateway;
+        tokio::spawn(accept::serve(
+            l,
+            http::metrics_router(app.clone()),
+            64,
+            accept::Timeouts::from_config(gw),
+            Arc::default(),
+            std::future::pending(),
+        ));
+    }
     tracing::info!(%addr, store = %cluster::redact(&app.config.store.url),
         bus = %cluster::redact(&app.config.bus.url), "serving");
     let router = http::router(app.clone());
@@ -101,11 +126,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")?;
+    let gw = &app.config.gateway;
+    accept::serve(
+        listener,
+        router,
+        accept::cap(gw),
+        accept::Timeouts::from_config(gw),
+        app.http.clone(),
+        shutdown,
+    )
+    .await;
     tracing::info!("stopped");
     Ok(())
 }

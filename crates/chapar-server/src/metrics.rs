@@ -24,6 +24,37 @@ pub fn render(app: &App) -> String {
         "The connection cap.",
         a.cap() as f64,
     );
+    let h = &app.http;
+    gauge(
+        &mut out,
+        "chapar_http_connections",
+        "Open TCP connections (plain HTTP and WebSocket).",
+        h.open.load(Ordering::Relaxed) as f64,
+    );
+    gauge(
+        &mut out,
+        "chapar_http_connections_max",
+        "The cap on all TCP connections.",
+        h.cap.load(Ordering::Relaxed) as f64,
+    );
+    header(
+        &mut out,
+        "chapar_http_closed_total",
+        "HTTP connections closed by the node, by reason.",
+        "counter",
+    );
+    for (reason, v) in [
+        ("cap", &h.refused),
+        ("header_timeout", &h.header_timeouts),
+        ("idle_timeout", &h.idle_timeouts),
+        ("body_timeout", &h.body_timeouts),
+    ] {
+        let _ = writeln!(
+            out,
+            "chapar_http_closed_total{{reason=\"{reason}\"}} {}",
+            v.load(Ordering::Relaxed)
+        );
+    }
     counter(
         &mut out,
         "chapar_connections_admitted_total",
@@ -88,6 +119,18 @@ pub fn render(app: &App) -> String {
         "chapar_outbound_queued_frames",
         "Frames waiting in all connections' outbound queues.",
         r.queued_frames() as f64,
+    );
+    gauge(
+        &mut out,
+        "chapar_outbound_queued_bytes",
+        "Bytes waiting in all connections' outbound queues (pushed events estimated).",
+        r.queued_bytes() as f64,
+    );
+    counter(
+        &mut out,
+        "chapar_device_connections_refused_total",
+        "Sign-ins refused because the device had too many connections on this node.",
+        r.refused_per_device(),
     );
     if let Some(s) = app.store.stats() {
         gauge(

@@ -9,6 +9,7 @@ use chapar_proto::{DeviceId, Request, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -54,6 +55,23 @@ impl TokenBucket {
     fn is_idle(&mut self, now: Instant) -> bool {
         self.refill(now);
         self.tokens >= self.burst
+    }
+}
+
+/// The key a per-address limiter counts `ip` under: an IPv4 address as it is (an IPv4-mapped
+/// IPv6 address as its IPv4 address), an IPv6 address by its /64. One subscriber, host or
+/// virtual machine is usually given a whole /64, so keying on the full /128 would give it 2^64
+/// fresh budgets.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -154,6 +172,58 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(c));
+        assert_eq!(
+            address_key("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+        assert_ne!(
+            address_key("192.0.2.7".parse().unwrap()),
+            address_key("192.0.2.8".parse().unwrap())
+        );
+        // One /64 shares one budget however many addresses it uses.
+        let l = KeyedLimiter::new(Rate::new(60, 2), 10);
+        let t0 = Instant::now();
+        for i in 0..2u16 {
+            let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, i, i, i, i));
+            assert!(l.check(address_key(ip), t0).is_ok());
+        }
+        let fresh = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 9, 9, 9, 9));
+        assert!(l.check(address_key(fresh), t0).is_err());
+    }
+
+    #[test]
+    fn typing_is_limited_per_account() {
+        let l = Limiters::new(&RateLimitConfig {
+            typing_per_account: Rate::new(60, 3),
+            ..Default::default()
+        });
+        let typing = Request::Typing(chapar_proto::frame::ConversationRef {
+            conversation: chapar_proto::ConversationId(1),
+        });
+        let (user, other) = (UserId(1), UserId(2));
+        for device in 1..=3 {
+            assert!(l.check(user, DeviceId(device), &typing).is_ok());
+        }
+        // A fourth from yet another device of the same account is refused; others are not.
+        assert!(matches!(
+            l.check(user, DeviceId(4), &typing),
+            Err(Error::RateLimited { .. })
+        ));
+        assert!(
+            l.check_typing(user).is_err(),
+            "the Bot API path shares the bucket"
+        );
+        assert!(l.check(other, DeviceId(9), &typing).is_ok());
+        assert_eq!(l.refused[Limiters::TYPING].load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
     fn keys_are_limited_separately_and_the_table_is_bounded() {
         let t0 = Instant::now();
         let l = KeyedLimiter::new(Rate::new(60, 2), 2);
@@ -195,6 +265,9 @@ pub struct RateLimitConfig {
     pub joins_per_account: Rate,
     /// History, sync, conversation and member reads, per device.
     pub reads_per_device: Rate,
+    /// Typing notices (people's `typing`, bots' `sendChatAction`), per account: each is pushed
+    /// to every member online, so a flood in a large group costs the node the most.
+    pub typing_per_account: Rate,
 }
 
 impl Default for RateLimitConfig {
@@ -206,6 +279,9 @@ impl Default for RateLimitConfig {
             groups_per_account: Rate::new(30, 20),
             joins_per_account: Rate::new(120, 60),
             reads_per_device: Rate::new(6000, 500),
+            // Clients send one every 3 s at most while typing; 60/min covers a person typing
+            // in a few conversations on a few devices at once.
+            typing_per_account: Rate::new(60, 20),
         }
     }
 }
@@ -217,21 +293,24 @@ pub struct Limiters {
     groups: KeyedLimiter<UserId>,
     joins: KeyedLimiter<UserId>,
     reads: KeyedLimiter<DeviceId>,
+    typing: KeyedLimiter<UserId>,
     /// Refusals per limiter, in the order of [`Limiters::NAMES`].
-    pub refused: [AtomicU64; 6],
+    pub refused: [AtomicU64; 7],
 }
 
 impl Limiters {
     /// Limiter names as they appear in metrics; the last is the per-connection request budget.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "send_per_device",
         "send_per_account",
         "groups_per_account",
         "joins_per_account",
         "reads_per_device",
+        "typing_per_account",
         "connection",
     ];
-    pub const CONNECTION: usize = 5;
+    const TYPING: usize = 5;
+    pub const CONNECTION: usize = 6;
 
     pub fn new(c: &RateLimitConfig) -> Limiters {
         Limiters {
@@ -240,8 +319,19 @@ impl Limiters {
             groups: KeyedLimiter::new(c.groups_per_account.clone(), c.max_keys),
             joins: KeyedLimiter::new(c.joins_per_account.clone(), c.max_keys),
             reads: KeyedLimiter::new(c.reads_per_device.clone(), c.max_keys),
+            typing: KeyedLimiter::new(c.typing_per_account.clone(), c.max_keys),
             refused: Default::default(),
         }
+    }
+
+    /// Charge one typing notice of `user` (for callers outside the protocol: the Bot API).
+    pub fn check_typing(&self, user: UserId) -> Result<(), Error> {
+        self.typing
+            .check(user, Instant::now())
+            .map_err(|retry_after_ms| {
+                self.refused[Self::TYPING].fetch_add(1, Ordering::Relaxed);
+                Error::RateLimited { retry_after_ms }
+            })
     }
 
     /// Charge `request` by `device` of `user` to the limiters it falls under.
@@ -265,6 +355,10 @@ impl Limiters {
             | Request::Sync(_)
             | Request::Conversations
             | Request::Members(_) => self.reads.check(device, now).map_err(|ms| (4, ms)),
+            Request::Typing(_) => self
+                .typing
+                .check(user, now)
+                .map_err(|ms| (Self::TYPING, ms)),
             _ => Ok(()),
         };
         outcome.map_err(|(limiter, retry_after_ms)| {

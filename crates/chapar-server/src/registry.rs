@@ -3,11 +3,17 @@
 //! of that user's connections without waiting. A connection whose bounded queue is full is closed
 //! as `lagging` (it resyncs from its pts when it comes back), so one slow client never slows
 //! anyone else and memory stays bounded.
+//!
+//! Each queue is bounded twice: in frames (`gateway.outbound_queue`) and in bytes
+//! (`gateway.outbound_queue_bytes`: replies counted exactly, as they are encoded before they
+//! are queued; pushed events by an estimate of their size, see [`Outbound::weight`]). A reply
+//! waits for room (the connection's reader stops reading its requests meanwhile: backpressure
+//! on that client only); a pushed event that does not fit closes the connection as `lagging`.
 
 use chapar_core::bus::{BusMessage, Deliver};
 use chapar_proto::{Control, DeviceId, Event, Pts, ServerFrame, UserId};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc};
 
@@ -16,11 +22,45 @@ use tokio::sync::{Notify, mpsc};
 pub enum Outbound {
     /// Boxed: queue slots stay small (an idle connection must cost little).
     Frame(Box<ServerFrame>),
+    /// A reply, already encoded in the connection's encoding (so its size is known exactly).
+    Encoded(Vec<u8>),
     Feed {
         pts: Pts,
         event: Arc<Event>,
     },
     Ephemeral(Arc<Event>),
+}
+
+/// What any frame costs beyond its variable parts (ids, names, keys, framing).
+const FRAME_OVERHEAD: usize = 512;
+
+impl Outbound {
+    /// Bytes this item is counted as in its connection's byte budget: exact for encoded
+    /// replies, an estimate of the encoded size for the rest (pushed events are shared by every
+    /// recipient and encoded only by each writer, so their size is estimated from their
+    /// variable parts: text, data, entities, reactions, buttons).
+    pub fn weight(&self) -> usize {
+        match self {
+            Outbound::Encoded(bytes) => bytes.len(),
+            Outbound::Frame(_) => FRAME_OVERHEAD,
+            Outbound::Feed { event, .. } | Outbound::Ephemeral(event) => event_weight(event),
+        }
+    }
+}
+
+fn event_weight(event: &Event) -> usize {
+    match event {
+        Event::Message(m) => {
+            // Text is escaped at most ~6x in JSON (control characters are refused by the
+            // rules, so 2x covers quotes and backslashes); data is sent as bytes or base64.
+            FRAME_OVERHEAD
+                + m.text.as_ref().map_or(0, |t| t.len() * 2)
+                + m.data.as_ref().map_or(0, |d| d.0.len() * 2)
+                + (m.entities.len() + m.reactions.len()) * 96
+                + m.reply_markup.as_ref().map_or(0, |_| 2048)
+        }
+        _ => FRAME_OVERHEAD,
+    }
 }
 
 /// The part of a connection other tasks can reach.
@@ -34,17 +74,62 @@ pub struct ConnHandle {
     /// would do the same at several times the size, and every idle connection holds one.)
     wake_reader: Notify,
     wake_writer: Notify,
+    /// Bytes queued now (see [`Outbound::weight`]) and the most allowed.
+    queued_bytes: AtomicUsize,
+    max_bytes: usize,
+    /// The writer sent something: a waiting reply may fit now.
+    room: Notify,
 }
 
 impl ConnHandle {
-    fn new(id: u64, tx: mpsc::Sender<Outbound>) -> ConnHandle {
+    fn new(id: u64, tx: mpsc::Sender<Outbound>, max_bytes: usize) -> ConnHandle {
         ConnHandle {
             id,
             tx,
             closing: Mutex::new(None),
             wake_reader: Notify::new(),
             wake_writer: Notify::new(),
+            queued_bytes: AtomicUsize::new(0),
+            max_bytes,
+            room: Notify::new(),
         }
+    }
+
+    /// Bytes queued on this connection now.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Acquire)
+    }
+
+    /// The writer took `item` off the queue and sent it: give its bytes back.
+    pub fn sent(&self, weight: usize) {
+        self.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
+        self.room.notify_one();
+    }
+
+    /// Queue a reply (or anything the reader sends), waiting while the byte budget is spent:
+    /// the reader reads no further request of this client meanwhile. A reply larger than the
+    /// whole budget still goes out, alone. Err when the connection is closing or gone.
+    pub async fn send_reply(&self, item: Outbound) -> Result<(), ()> {
+        let weight = item.weight();
+        loop {
+            let room = self.room.notified();
+            let queued = self.queued_bytes();
+            if queued == 0 || queued + weight <= self.max_bytes {
+                break;
+            }
+            if self.close_reason().is_some() {
+                return Err(());
+            }
+            // The writer notifies after every frame it sends; the timeout only guards against a
+            // writer that has ended without a word.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), room).await;
+        }
+        self.queued_bytes.fetch_add(weight, Ordering::AcqRel);
+        if self.tx.send(item).await.is_err() {
+            self.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
+            return Err(());
+        }
+        Ok(())
     }
 
     fn reason(&self) -> std::sync::MutexGuard<'_, Option<Control>> {
@@ -84,7 +169,18 @@ impl ConnHandle {
 
     /// Queue a pushed event; true when the queue was full and the connection is now closing.
     fn push(&self, item: Outbound) -> bool {
-        match self.tx.try_send(item) {
+        let weight = item.weight();
+        let before = self.queued_bytes.fetch_add(weight, Ordering::AcqRel);
+        let full = before > 0 && before + weight > self.max_bytes;
+        let result = if full {
+            Err(mpsc::error::TrySendError::Full(item))
+        } else {
+            self.tx.try_send(item)
+        };
+        if result.is_err() {
+            self.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
+        }
+        match result {
             Ok(()) => false,
             Err(mpsc::error::TrySendError::Full(_)) => self.close(control(
                 "lagging",
@@ -113,17 +209,54 @@ struct Inner {
 /// Told of feed events for users without a connection on this node.
 pub type FeedHook = Arc<dyn Fn(UserId) + Send + Sync>;
 
-#[derive(Default)]
+/// Why a connection could not sign in on this node.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BindError {
+    /// The device already has this many connections here.
+    TooManyForDevice(usize),
+}
+
 pub struct Registry {
     inner: Mutex<Inner>,
+    /// Most signed-in connections of one device on this node.
+    max_per_device: usize,
+    /// Bytes each connection may have queued.
+    queue_bytes: usize,
     /// The bot platform's wake-up: bots have no connections, their feed is read over HTTP.
     feed_hook: std::sync::OnceLock<FeedHook>,
     next_id: AtomicU64,
     draining: AtomicBool,
     lagging: AtomicU64,
+    refused_device: AtomicU64,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new(usize::MAX, usize::MAX)
+    }
 }
 
 impl Registry {
+    /// A registry allowing `max_per_device` connections per device and `queue_bytes` queued
+    /// bytes per connection.
+    pub fn new(max_per_device: usize, queue_bytes: usize) -> Registry {
+        Registry {
+            inner: Mutex::default(),
+            max_per_device: max_per_device.max(1),
+            queue_bytes: queue_bytes.max(1),
+            feed_hook: Default::default(),
+            next_id: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+            lagging: AtomicU64::new(0),
+            refused_device: AtomicU64::new(0),
+        }
+    }
+
+    /// Sign-ins refused because their device had too many connections here.
+    pub fn refused_per_device(&self) -> u64 {
+        self.refused_device.load(Ordering::Relaxed)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock cannot leave the maps inconsistent (each operation is
         // a single insert or remove), so a poisoned lock is still usable.
@@ -138,17 +271,30 @@ impl Registry {
     /// Register a new connection with its outbound queue.
     pub fn open(&self, tx: mpsc::Sender<Outbound>) -> Arc<ConnHandle> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let handle = Arc::new(ConnHandle::new(id, tx));
+        let handle = Arc::new(ConnHandle::new(id, tx, self.queue_bytes));
         self.lock().all.insert(id, handle.clone());
         handle
     }
 
-    /// The connection signed in. Returns true when it is the user's first on this node.
-    pub fn bind(&self, conn: &Arc<ConnHandle>, user: UserId, device: DeviceId) -> bool {
+    /// The connection signed in. Ok(true) when it is the user's first on this node; refused
+    /// when the device already has `max_per_device` connections here (the connections already
+    /// in are kept: a client cannot push its own other sessions out, and a device stuck with
+    /// dead connections gets back in once they time out).
+    pub fn bind(
+        &self,
+        conn: &Arc<ConnHandle>,
+        user: UserId,
+        device: DeviceId,
+    ) -> Result<bool, BindError> {
         let mut inner = self.lock();
         let list = inner.by_user.entry(user).or_default();
+        let of_device = list.iter().filter(|(d, _)| *d == device).count();
+        if of_device >= self.max_per_device {
+            self.refused_device.fetch_add(1, Ordering::Relaxed);
+            return Err(BindError::TooManyForDevice(self.max_per_device));
+        }
         list.push((device, conn.clone()));
-        list.len() == 1
+        Ok(list.len() == 1)
     }
 
     /// Forget a connection. Returns true when it was the user's last on this node.
@@ -175,6 +321,11 @@ impl Registry {
     /// Connections closed as lagging so far.
     pub fn lagging(&self) -> u64 {
         self.lagging.load(Ordering::Relaxed)
+    }
+
+    /// Bytes waiting in all outbound queues (walks every connection: for metrics only).
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().all.values().map(|c| c.queued_bytes()).sum()
     }
 
     /// Frames waiting in all outbound queues (walks every connection: for metrics only).
@@ -238,5 +389,81 @@ impl Deliver for Registry {
                 self.lagging.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(n: usize) -> Outbound {
+        Outbound::Encoded(vec![b'x'; n])
+    }
+
+    fn event(text_bytes: usize) -> Outbound {
+        Outbound::Ephemeral(Arc::new(Event::Typing(chapar_proto::Typing {
+            conversation: chapar_proto::ConversationId(1),
+            user: UserId(1),
+            handle: "x".repeat(text_bytes),
+        })))
+    }
+
+    #[tokio::test]
+    async fn replies_wait_for_room_in_bytes_and_a_big_one_goes_alone() {
+        let registry = Registry::new(4, 1000);
+        let (tx, mut rx) = mpsc::channel(100);
+        let conn = registry.open(tx);
+        conn.send_reply(reply(600)).await.unwrap();
+        assert_eq!(conn.queued_bytes(), 600);
+        // 600 + 600 is over the budget: the second reply waits until the first is sent.
+        let waiting = {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.send_reply(reply(600)).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a reply over the budget must wait");
+        let first = rx.recv().await.unwrap();
+        conn.sent(first.weight());
+        waiting.await.unwrap().unwrap();
+        assert_eq!(conn.queued_bytes(), 600);
+        let second = rx.recv().await.unwrap();
+        conn.sent(second.weight());
+        // Larger than the whole budget: still sent when nothing else is queued.
+        conn.send_reply(reply(5000)).await.unwrap();
+        assert_eq!(conn.queued_bytes(), 5000);
+    }
+
+    #[tokio::test]
+    async fn a_pushed_event_that_does_not_fit_closes_as_lagging() {
+        let registry = Registry::new(4, 1000);
+        let (tx, _rx) = mpsc::channel(100);
+        let conn = registry.open(tx);
+        conn.send_reply(reply(900)).await.unwrap();
+        assert!(conn.push(event(10)), "no room in bytes: lagging");
+        assert_eq!(
+            conn.close_reason().map(|c| c.reason),
+            Some("lagging".into())
+        );
+        assert_eq!(conn.queued_bytes(), 900, "a refused event is not counted");
+    }
+
+    #[test]
+    fn a_device_gets_only_so_many_connections() {
+        let registry = Registry::new(2, 1000);
+        let open = || registry.open(mpsc::channel(1).0);
+        let (user, device) = (UserId(7), DeviceId(1));
+        let (c1, c2, c3) = (open(), open(), open());
+        assert_eq!(registry.bind(&c1, user, device), Ok(true));
+        assert_eq!(registry.bind(&c2, user, device), Ok(false));
+        assert_eq!(
+            registry.bind(&c3, user, device),
+            Err(BindError::TooManyForDevice(2))
+        );
+        // Another device of the same user is counted apart.
+        assert_eq!(registry.bind(&c3, user, DeviceId(2)), Ok(false));
+        registry.remove(c1.id, Some(user));
+        let c4 = open();
+        assert_eq!(registry.bind(&c4, user, device), Ok(false));
+        assert_eq!(registry.refused_per_device(), 1);
     }
 }

@@ -20,6 +20,8 @@ pub struct App {
     pub limiters: Limiters,
     /// The bot platform: long polls, webhook senders, Bot API limits.
     pub bots: Bots,
+    /// Counters of the accept loop (connection cap, HTTP timeouts).
+    pub http: Arc<crate::accept::HttpStats>,
 }
 
 impl App {
@@ -41,6 +43,7 @@ impl App {
             admission,
             limiters,
             bots,
+            http: Arc::default(),
         }
     }
 

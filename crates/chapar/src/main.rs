@@ -74,7 +74,8 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Server messages may quote what others sent: shown, never obeyed.
+            eprintln!("error: {}", chapar_cli::output::visible(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }

@@ -3,6 +3,12 @@
 
 use super::app::App;
 use crate::output::snippet;
+
+/// Everything drawn from what others sent goes through this: control characters (and
+/// newlines, which would break the layout) are shown, never sent to the terminal.
+fn show(s: &str) -> String {
+    crate::output::visible_inline(s).into_owned()
+}
 use chapar_sdk::proto::MessageKind;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
@@ -29,7 +35,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                 Some(p) => format!("@{}", p.handle),
                 None => c.title.clone(),
             };
-            let mut spans = vec![Span::raw(name)];
+            let mut spans = vec![Span::raw(show(&name))];
             if c.unread > 0 {
                 spans.push(Span::styled(
                     format!(" ({})", c.unread),
@@ -62,6 +68,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             Some(p) => format!("@{} ({})", p.handle, p.display_name),
             None => format!("{} · {} members", c.title, c.member_count),
         })
+        .map(|t| show(&t))
         .unwrap_or_else(|| "no conversation".into());
     let height = msg_area.height.saturating_sub(2) as usize;
     let mut lines: Vec<Line> = app
@@ -81,13 +88,13 @@ pub fn draw(f: &mut Frame, app: &App) {
                     };
                     let mut spans = vec![
                         Span::styled(format!("{time} "), Style::default().fg(Color::DarkGray)),
-                        Span::styled(format!("@{}", m.sender_handle), who_style),
+                        Span::styled(show(&format!("@{}", m.sender_handle)), who_style),
                         Span::raw(if m.kind == MessageKind::System {
                             " "
                         } else {
                             ": "
                         }),
-                        Span::raw(snippet(m)),
+                        Span::raw(show(&snippet(m))),
                     ];
                     if let Some(r) = m.reply_to {
                         spans.push(Span::styled(
@@ -102,7 +109,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                         ));
                     }
                     for r in &m.reactions {
-                        spans.push(Span::raw(format!(" {}{}", r.emoji, r.count)));
+                        spans.push(Span::raw(show(&format!(" {}{}", r.emoji, r.count))));
                     }
                     // A bot's buttons (press them with `chapar press CONV SEQ LABEL`).
                     if let Some(k) = m.reply_markup.as_ref().filter(|_| !m.deleted) {
@@ -114,7 +121,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                             })
                             .collect();
                         spans.push(Span::styled(
-                            format!("  #{} {}", m.seq, labels.join(" ")),
+                            show(&format!("  #{} {}", m.seq, labels.join(" "))),
                             Style::default().fg(Color::Yellow),
                         ));
                     }
@@ -127,7 +134,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         && Some(*c) == app.selected
     {
         lines.push(Line::styled(
-            format!("@{who} is typing…"),
+            show(&format!("@{who} is typing…")),
             Style::default()
                 .fg(Color::DarkGray)
                 .add_modifier(Modifier::ITALIC),
@@ -154,8 +161,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     f.set_cursor_position((cursor_x, input.y + 1));
 
     f.render_widget(
-        Paragraph::new(app.status.as_str())
-            .style(Style::default().fg(Color::Black).bg(Color::Gray)),
+        Paragraph::new(show(&app.status)).style(Style::default().fg(Color::Black).bg(Color::Gray)),
         status,
     );
 }

@@ -72,8 +72,8 @@ pub async fn follow(global: &GlobalArgs, out: Printer) -> Result<()> {
                     profile.state.pts = profile.state.pts.max(pts);
                     dirty = true;
                 }
-                Some(ClientEvent::Connected(s)) => eprintln!("connected as @{}", s.user.handle),
-                Some(ClientEvent::Disconnected { reason }) => eprintln!("disconnected: {reason}"),
+                Some(ClientEvent::Connected(s)) => eprintln!("connected as @{}", crate::output::visible(&s.user.handle)),
+                Some(ClientEvent::Disconnected { reason }) => eprintln!("disconnected: {}", crate::output::visible(&reason)),
                 Some(ClientEvent::Reconnecting { attempt, delay, busy }) => eprintln!(
                     "{} in {:.1} s (attempt {attempt})",
                     if busy { "server busy, retrying" } else { "reconnecting" },

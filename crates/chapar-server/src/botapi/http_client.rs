@@ -6,7 +6,7 @@
 //! redirects. A hundred lines over `tokio::net::TcpStream` add no dependency and keep every
 //! limit (header size, body size, time) explicit. HTTPS webhooks are not supported yet.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -84,27 +84,108 @@ impl HttpUrl {
     }
 }
 
-/// Loopback, private, link-local, unspecified and other non-public addresses.
+/// Not a globally routable unicast address: what webhooks may not reach unless
+/// `bots.webhook_allow_private` is set. See [`is_public`].
 pub fn is_private(ip: IpAddr) -> bool {
+    !is_public(ip)
+}
+
+/// A globally routable unicast address. An allowlist, not a denylist: IPv4 outside every
+/// special-purpose block of the IANA registry, and IPv6 only inside global unicast 2000::/3
+/// minus its special-purpose blocks. An IPv6 address that carries an IPv4 address (mapped,
+/// compatible, SIIT-translated, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16,
+/// Teredo 2001::/32) is judged by the IPv4 address it leads to, so `[::ffff:127.0.0.1]` or
+/// `[64:ff9b::a9fe:a9fe]` is as private as `127.0.0.1` or `169.254.169.254`.
+pub fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 0
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    let special = a == 0 // "this network"
+        || a == 10 // private
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || a == 127 // loopback
+        || (a == 169 && b == 254) // link-local (and cloud metadata services)
+        || (a == 172 && (16..32).contains(&b)) // private
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2) // TEST-NET-1
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
+        || (a == 192 && b == 168) // private
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || (a == 198 && b == 51 && c == 100) // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113) // TEST-NET-3
+        || a >= 224; // multicast 224/4, reserved 240/4, broadcast
+    !special
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = embedded_v4(ip) {
+        return v4.iter().all(|v4| is_public_v4(*v4));
+    }
+    let s = ip.segments();
+    // Global unicast is 2000::/3; everything else (loopback, unspecified, ULA fc00::/7,
+    // link-local fe80::/10, site-local fec0::/10, multicast ff00::/8, discard 100::/64, ...)
+    // is not public.
+    if s[0] & 0xe000 != 0x2000 {
+        return false;
+    }
+    // IETF protocol assignments 2001::/23, documentation 2001:db8::/32 and 3fff::/20.
+    let special = match s[0] {
+        0x2001 => s[1] < 0x0200 || s[1] == 0x0db8,
+        0x3fff => s[1] < 0x1000,
+        _ => false,
+    };
+    !special
+}
+
+/// The IPv4 addresses an IPv6 address leads to, for the formats that carry one (two for
+/// Teredo: its server and its client).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Vec<Ipv4Addr>> {
+    let s = ip.segments();
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    let head_zero = s[..4].iter().all(|x| *x == 0);
+    // ::a.b.c.d (compatible, deprecated; includes :: and ::1), ::ffff:a.b.c.d (mapped),
+    // ::ffff:0:a.b.c.d (SIIT translated).
+    if head_zero && matches!((s[4], s[5]), (0, 0) | (0, 0xffff) | (0xffff, 0)) {
+        return Some(vec![low]);
+    }
+    // NAT64: the well-known prefix 64:ff9b::/96 and the local-use 64:ff9b:1::/48 (judged in
+    // the /96 format, the IPv4 address in the last 32 bits).
+    if s[0] == 0x64 && s[1] == 0xff9b && (s[2..6].iter().all(|x| *x == 0) || s[2] == 1) {
+        return Some(vec![low]);
+    }
+    // 6to4: 2002:AABB:CCDD::/48 leads to AA.BB.CC.DD.
+    if s[0] == 0x2002 {
+        return Some(vec![Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        )]);
+    }
+    // Teredo 2001:0::/32: the server's IPv4 in bits 32-63, the client's in the last 32 bits
+    // inverted. Both must be public.
+    if s[0] == 0x2001 && s[1] == 0 {
+        let server = Ipv4Addr::new((s[2] >> 8) as u8, s[2] as u8, (s[3] >> 8) as u8, s[3] as u8);
+        let client = Ipv4Addr::from(!u32::from(low));
+        return Some(vec![server, client]);
+    }
+    None
+}
+
+/// Refuse `addr` unless it is public (or `allow_private`).
+fn check(host: &str, addr: SocketAddr, allow_private: bool) -> Result<(), String> {
+    if allow_private || is_public(addr.ip()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{host} is a private or reserved address ({}); webhooks to private networks are off on this server",
+            addr.ip()
+        ))
     }
 }
 
@@ -117,11 +198,10 @@ pub async fn resolve(url: &HttpUrl, allow_private: bool) -> Result<Vec<SocketAdd
     if addrs.is_empty() {
         return Err(format!("{} has no address", url.host));
     }
-    if !allow_private && addrs.iter().any(|a| is_private(a.ip())) {
-        return Err(format!(
-            "{} is a private address; webhooks to private networks are off on this server",
-            url.host
-        ));
+    // Every address the name has must be public: a name with one public and one private
+    // address would otherwise reach the private one whenever the public one fails.
+    for a in &addrs {
+        check(&url.host, *a, allow_private)?;
     }
     Ok(addrs)
 }
@@ -146,7 +226,10 @@ pub async fn post_json(
         let addrs = resolve(url, allow_private).await?;
         let mut stream = None;
         let mut last = String::new();
+        // Resolved again for every delivery and checked again right before each connect, so
+        // a name that changes its answer (DNS rebinding) never reaches a private address.
         for a in addrs {
+            check(&url.host, a, allow_private)?;
             match TcpStream::connect(a).await {
                 Ok(s) => {
                     stream = Some(s);
@@ -339,6 +422,119 @@ mod tests {
         for ip in ["8.8.8.8", "2001:4860::8888"] {
             assert!(!is_private(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    /// Every address the review got accepted, and more of the same families: none is a
+    /// globally routable unicast address (or one embedding such an IPv4 address).
+    const NOT_PUBLIC: &[&str] = &[
+        // The review's list.
+        "::127.0.0.1",
+        "::ffff:0:7f00:1",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:7f00:1::",
+        "fec0::1",
+        "ff02::1",
+        "ff0e::1",
+        "224.0.0.1",
+        "239.255.255.250",
+        "240.0.0.1",
+        "255.255.255.255",
+        "198.18.0.1",
+        "198.19.255.254",
+        "192.0.0.1",
+        "192.0.2.1",
+        // The rest of the special-purpose registries.
+        "0.0.0.0",
+        "0.1.2.3",
+        "10.1.2.3",
+        "100.64.0.1",
+        "127.0.0.1",
+        "127.255.255.254",
+        "169.254.169.254",
+        "172.16.0.1",
+        "172.31.255.255",
+        "192.88.99.1",
+        "192.168.0.1",
+        "198.51.100.7",
+        "203.0.113.9",
+        "::",
+        "::1",
+        "::ffff:10.0.0.1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "::10.0.0.1",
+        "64:ff9b::10.0.0.1",
+        "64:ff9b:1::127.0.0.1",
+        "64:ff9b:1::a9fe:a9fe",
+        "100::1",
+        "2001:db8::1",
+        "2001:2::1",
+        "2001:10::1",
+        "3fff::1",
+        "2002:a00:1::1",
+        "2002:a9fe:a9fe::",
+        // Teredo: server 65.54.227.120 (public) but client 127.0.0.1 (XOR ffff:ffff).
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",
+        // Teredo with a private server address.
+        "2001:0:a00:1:8000:63bf:3fff:fdd2",
+        "fc00::1",
+        "fd12:3456::1",
+        "fe80::1",
+        "febf::1",
+        "::2:1",
+        "1::1",
+    ];
+
+    const PUBLIC: &[&str] = &[
+        "8.8.8.8",
+        "1.1.1.1",
+        "93.184.216.34",
+        "172.32.0.1",
+        "100.128.0.1",
+        "192.0.3.1",
+        "198.20.0.1",
+        "223.255.255.254",
+        "2001:4860:4860::8888",
+        "2a00:1450:4001:80b::200e",
+        "2606:4700::1111",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",
+        "2002:808:808::1",
+        // Teredo: server 65.54.227.120, client 192.0.3.1 (both public).
+        "2001:0:4136:e378:8000:63bf:3fff:fcfe",
+    ];
+
+    #[test]
+    fn only_globally_routable_unicast_addresses_are_public() {
+        for ip in NOT_PUBLIC {
+            let parsed: IpAddr = ip.parse().unwrap_or_else(|_| panic!("{ip} parses"));
+            assert!(is_private(parsed), "{ip} must be refused");
+        }
+        for ip in PUBLIC {
+            let parsed: IpAddr = ip.parse().unwrap_or_else(|_| panic!("{ip} parses"));
+            assert!(!is_private(parsed), "{ip} must be allowed");
+        }
+    }
+
+    /// The sender checks what it connects to on every delivery, not only when the webhook was
+    /// set: a URL naming a private address is never connected to.
+    #[tokio::test]
+    async fn the_sender_never_connects_to_a_private_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for host in ["127.0.0.1", "[::ffff:127.0.0.1]", "localhost"] {
+            let url = HttpUrl::parse(&format!("http://{host}:{port}/hook")).unwrap();
+            let e = post_json(&url, &[], b"{}", Duration::from_secs(2), false)
+                .await
+                .unwrap_err();
+            assert!(e.contains("private"), "{host}: {e}");
+        }
+        let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(
+            accepted.is_err(),
+            "the sender connected to a private address"
+        );
     }
 
     #[test]

@@ -457,6 +457,10 @@ pub async fn send_chat_action(ctx: &mut Ctx<'_>, p: &Params) -> Result<Value, Ap
     let mut view = View::new(app, &bot);
     let conv = view.conversation(chat_id(p, "chat_id")?).await?;
     ctx.charge_bot()?;
+    app.limiters.check_typing(bot.id()).map_err(|e| match e {
+        chapar_core::Error::RateLimited { retry_after_ms } => ApiError::too_many(retry_after_ms),
+        other => ApiError::from(other),
+    })?;
     app.typing(&bot.principal, conv).await.map_err(not_member)?;
     Ok(json!(true))
 }

@@ -28,6 +28,7 @@ pub mod webhook;
 
 pub use config::BotConfig;
 
+use crate::accept::{BodyError, read_body};
 use crate::auth;
 use crate::ratelimit::KeyedLimiter;
 use crate::state::App;
@@ -144,14 +145,21 @@ async fn endpoint(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, app.bots.config.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => return ApiError::new(413, "Request Entity Too Large").into_response(),
-    };
+    // The token first: a caller without one is answered before its body is read (a body of
+    // up to `max_body_bytes` per connection is worth holding only for a bot).
     let bot = match authenticate(&app, &token, peer, BotKind::Bot).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = match read_body(&app, body, app.bots.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge(_)) => {
+            return ApiError::new(413, "Request Entity Too Large").into_response();
+        }
+        Err(e @ BodyError::Timeout(_)) => {
+            return ApiError::new(408, format!("Request Timeout: {e}")).into_response();
+        }
     };
     let content_type = parts
         .headers
@@ -195,7 +203,10 @@ pub async fn authenticate(
         Some(bot) => Ok(bot),
         None => {
             if let Some(ip) = peer
-                && let Err(ms) = app.bots.bad_tokens.check(ip, Instant::now())
+                && let Err(ms) = app
+                    .bots
+                    .bad_tokens
+                    .check(crate::ratelimit::address_key(ip), Instant::now())
             {
                 return Err(ApiError::too_many(ms));
             }

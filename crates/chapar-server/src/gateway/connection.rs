@@ -45,7 +45,7 @@ pub async fn run(
         server_time: now_ms(),
         limits: app.config.limits.to_wire(),
     });
-    let _ = tx.try_send(Outbound::Frame(Box::new(hello)));
+    let _ = conn.send_reply(Outbound::Frame(Box::new(hello))).await;
     let (sink, stream) = socket.split();
     // Milliseconds since `start` of the last frame received: the writer's idle check reads it.
     let start = Instant::now();
@@ -69,16 +69,7 @@ pub async fn run(
         peer,
         bucket: TokenBucket::new(limits.requests_per_second as f64, limits.request_burst),
     };
-    read_loop(
-        &app,
-        stream,
-        &tx,
-        &mut session,
-        encoding,
-        start,
-        &last_heard,
-    )
-    .await;
+    read_loop(&app, stream, &mut session, encoding, start, &last_heard).await;
     let user = session.principal.as_ref().map(|p| p.user_id());
     if app.registry.remove(conn.id, user)
         && let Some(user) = user
@@ -94,7 +85,6 @@ pub async fn run(
 async fn read_loop(
     app: &Arc<App>,
     mut stream: SplitStream<WebSocket>,
-    tx: &mpsc::Sender<Outbound>,
     session: &mut ConnSession,
     encoding: Encoding,
     start: Instant,
@@ -163,9 +153,11 @@ async fn read_loop(
                 }
             }
         };
-        let _ = encoding;
-        // Replies wait for room (backpressure on this client's own requests); pushed events never do.
-        if tx.send(Outbound::Frame(Box::new(reply))).await.is_err() {
+        // Encoded here, so the reply is counted in the byte budget at its exact size. Replies
+        // wait for room in frames and bytes (backpressure on this client's own requests: no
+        // further request is read meanwhile); pushed events never do.
+        let reply = Outbound::Encoded(encoding.encode_server(&reply));
+        if conn.send_reply(reply).await.is_err() {
             return;
         }
     }
@@ -196,11 +188,15 @@ async fn write_loop(
             _ = conn.writer_closing() => Write::Closing,
             item = rx.recv() => {
                 let Some(item) = item else { break };
+                let weight = item.weight();
                 let mut outcome = write(&mut sink, Some(encode(encoding, item)), false, &conn).await;
+                conn.sent(weight);
                 let mut n = 1;
                 while outcome == Write::Done && n < WRITE_BATCH {
                     let Ok(item) = rx.try_recv() else { break };
+                    let weight = item.weight();
                     outcome = write(&mut sink, Some(encode(encoding, item)), false, &conn).await;
+                    conn.sent(weight);
                     n += 1;
                 }
                 if outcome == Write::Done {
@@ -302,6 +298,7 @@ async fn write(
 fn encode(encoding: Encoding, item: Outbound) -> Message {
     let bytes = match item {
         Outbound::Frame(f) => encoding.encode_server(&f),
+        Outbound::Encoded(bytes) => bytes,
         Outbound::Feed { pts, event } => encoding.encode_event(Some(pts), &event),
         Outbound::Ephemeral(event) => encoding.encode_event(None, &event),
     };

@@ -5,7 +5,7 @@
 use crate::auth;
 use crate::config::SignupPolicy;
 use crate::ratelimit::TokenBucket;
-use crate::registry::ConnHandle;
+use crate::registry::{BindError, ConnHandle};
 use crate::state::App;
 use crate::state::now_ms;
 use chapar_core::bus::BusMessage;
@@ -121,7 +121,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
         }
         Request::LinkDevice(l) => {
             auth::verify_device(&l.public_key.0, &l.signature.0, &s.challenge)?;
-            // Link codes are short: the sign-up budgets also bound how fast they can be guessed.
+            // Link codes carry ~139 bits; the sign-up budgets bound attempts all the same.
             app.admission.admit_signup(s.peer, app.queued_writes())?;
             let device_name = rules::label(
                 "device name",
@@ -161,11 +161,20 @@ async fn sign_in(
     }
     // Bind before reading the head pts: every event committed from here on reaches this
     // connection live, and everything before it is covered by the device's sync.
-    if app
+    match app
         .registry
         .bind(&s.conn, principal.user_id(), principal.device)
     {
-        app.bus.watch(principal.user_id());
+        Ok(true) => app.bus.watch(principal.user_id()),
+        Ok(false) => {}
+        Err(BindError::TooManyForDevice(max)) => {
+            return Err(Error::Overloaded {
+                reason: format!(
+                    "this device already has {max} connections to this server; close one (a dead one is closed by the server within a minute or two)"
+                ),
+                retry_after_ms: 5000,
+            });
+        }
     }
     let pts = match known_head {
         Some(pts) => pts,

@@ -51,18 +51,19 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// An error of this API: the protocol's error body with the matching HTTP status.
-struct Failure(Error);
+/// An error of this API: the protocol's error body with the matching HTTP status (or the one
+/// given, for failures the protocol has no code of its own for, like a body sent too slowly).
+struct Failure(Error, Option<StatusCode>);
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
-        Failure(e)
+        Failure(e, None)
     }
 }
 
 impl From<ApiError> for Failure {
     fn from(e: ApiError) -> Failure {
-        Failure(match e.code {
+        Failure::from(match e.code {
             401 | 404 => Error::Unauthorized(
                 "a service token is needed: Authorization: Bearer <id>:<secret>".into(),
             ),
@@ -85,7 +86,7 @@ impl From<ApiError> for Failure {
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let body = self.0.to_body();
-        let status = match body.code {
+        let status = self.1.unwrap_or(match body.code {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -94,7 +95,7 @@ impl IntoResponse for Failure {
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::RateLimited | ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::SERVICE_UNAVAILABLE,
-        };
+        });
         let retry = body.retry_after_ms.map(|ms| ms.div_ceil(1000).max(1));
         let mut resp = (status, axum::Json(json!({ "error": body }))).into_response();
         if let Some(s) = retry
@@ -131,17 +132,25 @@ async fn service(app: &Arc<App>, who: (Option<std::net::IpAddr>, String)) -> Res
     let bot = authenticate(app, &token, peer, BotKind::Service).await?;
     app.bots
         .check_request(bot.id())
-        .map_err(|ms| Failure(Error::RateLimited { retry_after_ms: ms }))?;
+        .map_err(|ms| Failure::from(Error::RateLimited { retry_after_ms: ms }))?;
     Ok(bot)
 }
 
 /// A JSON body (bounded by `bots.max_body_bytes`).
 async fn body<T: serde::de::DeserializeOwned>(app: &Arc<App>, request: Request) -> Result<T> {
-    let bytes = axum::body::to_bytes(request.into_body(), app.bots.config.max_body_bytes)
+    let bytes = crate::accept::read_body(app, request.into_body(), app.bots.config.max_body_bytes)
         .await
-        .map_err(|_| Error::TooLarge("the request body is too large".into()))?;
+        .map_err(|e| match e {
+            crate::accept::BodyError::TooLarge(_) => {
+                Failure::from(Error::TooLarge("the request body is too large".into()))
+            }
+            crate::accept::BodyError::Timeout(_) => Failure(
+                Error::invalid(e.to_string()),
+                Some(StatusCode::REQUEST_TIMEOUT),
+            ),
+        })?;
     serde_json::from_slice(&bytes)
-        .map_err(|e| Failure(Error::invalid(format!("invalid JSON body: {e}"))))
+        .map_err(|e| Failure::from(Error::invalid(format!("invalid JSON body: {e}"))))
 }
 
 fn describe(bot: &Bot) -> Value {
@@ -222,10 +231,10 @@ struct SetWebhook {
 async fn set_webhook(State(app): State<Arc<App>>, request: Request) -> Result<axum::Json<Value>> {
     let mut bot = service(&app, credentials(&request)).await?;
     let w: SetWebhook = body(&app, request).await?;
-    let parsed = HttpUrl::parse(&w.url).map_err(|e| Failure(Error::invalid(e)))?;
+    let parsed = HttpUrl::parse(&w.url).map_err(|e| Failure::from(Error::invalid(e)))?;
     resolve(&parsed, app.bots.config.webhook_allow_private)
         .await
-        .map_err(|e| Failure(Error::invalid(e)))?;
+        .map_err(|e| Failure::from(Error::invalid(e)))?;
     if w.secret.as_deref().is_some_and(|s| !webhook::secret_ok(s)) {
         return Err(Error::invalid("secret must be 1 to 256 of A-Z a-z 0-9 _ -").into());
     }

@@ -16,5 +16,6 @@ mod cluster;
 mod delivery;
 mod drain;
 mod durability;
+mod hardening;
 mod reconnect;
 mod surge;

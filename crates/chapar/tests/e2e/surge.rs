@@ -66,7 +66,7 @@ async fn a_connection_flood_over_the_cap_is_refused_while_admitted_clients_keep_
         rss < 150 * 1024,
         "server memory {rss} KiB over the 150 MiB bound"
     );
-    let metrics = reqwest_free_get(server.addr, "/metrics").await;
+    let metrics = reqwest_free_get(server.metrics_addr(), "/metrics").await;
     assert!(
         metrics.contains("chapar_admissions_refused_total{reason=\"cap\"} 202"),
         "{metrics}"
@@ -183,7 +183,7 @@ async fn a_client_that_stops_reading_is_cut_off_as_lagging_and_resyncs_everythin
     if let Some(c) = control {
         assert_eq!(c.reason, "lagging");
     }
-    let metrics = reqwest_free_get(server.addr, "/metrics").await;
+    let metrics = reqwest_free_get(server.metrics_addr(), "/metrics").await;
     assert!(
         metrics.contains("chapar_lagging_disconnects_total 1"),
         "{metrics}"
@@ -324,7 +324,7 @@ async fn rate_limits_answer_with_a_hint_and_recover_after_the_window() {
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::RateLimited);
     assert!(err.retry_after_ms.is_some());
-    let metrics = reqwest_free_get(server.addr, "/metrics").await;
+    let metrics = reqwest_free_get(server.metrics_addr(), "/metrics").await;
     assert!(
         metrics.contains("chapar_rate_limited_total{limiter=\"send_per_device\"} 1"),
         "{metrics}"
@@ -421,7 +421,7 @@ async fn the_sdk_waits_at_a_full_node_as_told_and_gets_in_when_room_frees_up() {
     let (client, _events) = joining.await.unwrap().expect("gets in once there is room");
     assert!(started.elapsed() >= Duration::from_millis(1500));
     assert_eq!(client.session().unwrap().user.handle, "patient");
-    let metrics = reqwest_free_get(server.addr, "/metrics").await;
+    let metrics = reqwest_free_get(server.metrics_addr(), "/metrics").await;
     assert!(
         !metrics.contains("chapar_admissions_refused_total{reason=\"cap\"} 0"),
         "{metrics}"

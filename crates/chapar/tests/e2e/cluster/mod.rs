@@ -366,7 +366,7 @@ async fn a_nats_restart_during_traffic_degrades_then_recovers_by_itself() {
         p.check_view(&want);
     }
     // The nodes report the outage and the recovery.
-    let (_, metrics) = nodes[1].http_get("/metrics");
+    let metrics = nodes[1].metrics();
     assert!(metrics.contains("chapar_bus_connected 1"), "{metrics}");
     assert!(
         metrics.contains("chapar_bus_reconnects_total 1"),

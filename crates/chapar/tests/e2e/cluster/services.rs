@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 /// A `chapar serve` node of a cluster, killed (-9) when dropped.
 pub struct Node {
     pub addr: SocketAddr,
+    /// Where this node serves `/metrics` (`metrics.listen`, a port of its own).
+    pub metrics_addr: SocketAddr,
     dir: tempfile::TempDir,
     store: String,
     bus: String,
@@ -33,6 +35,7 @@ impl Node {
     pub fn start(store: &str, bus: &str, env: &[(&str, &str)]) -> Node {
         let mut n = Node {
             addr: "127.0.0.1:0".parse().expect("address"),
+            metrics_addr: "127.0.0.1:0".parse().expect("address"),
             dir: tempfile::tempdir().expect("tempdir"),
             store: store.to_string(),
             bus: bus.to_string(),
@@ -61,6 +64,7 @@ impl Node {
                 .arg(self.dir.path())
                 .env_remove("CHAPAR_CONFIG")
                 .env("CHAPAR_LOG", "warn")
+                .env("CHAPAR_METRICS__LISTEN", "127.0.0.1:0")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit());
@@ -74,6 +78,14 @@ impl Node {
             let _ = reader.read_line(&mut line);
             if let Some(url) = line.trim().strip_prefix("chapar listening on http://") {
                 self.addr = url.parse().expect("address");
+                let mut second = String::new();
+                let _ = reader.read_line(&mut second);
+                self.metrics_addr = second
+                    .trim()
+                    .strip_prefix("chapar metrics on http://")
+                    .unwrap_or_else(|| panic!("no metrics line: {second:?}"))
+                    .parse()
+                    .expect("metrics address");
                 std::thread::spawn(move || for _ in reader.lines() {});
                 self.child = Some(child);
                 return;
@@ -108,24 +120,33 @@ impl Node {
 
     /// `GET path`: the status code (0 when the node does not answer) and the whole response.
     pub fn http_get(&self, path: &str) -> (u16, String) {
-        let Ok(mut s) = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)) else {
-            return (0, String::new());
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-        let _ = write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        );
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        let code = out
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (code, out)
+        get(self.addr, path)
     }
+
+    /// `GET /metrics` from the node's metrics listener.
+    pub fn metrics(&self) -> String {
+        get(self.metrics_addr, "/metrics").1
+    }
+}
+
+/// `GET path` on `addr`: the status code (0 when nothing answers) and the whole response.
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return (0, String::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let code = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, out)
 }
 
 impl Drop for Node {

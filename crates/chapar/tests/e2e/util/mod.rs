@@ -17,6 +17,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_chapar");
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (every test server has metrics on, on a port of its own,
+    /// unless its environment turns them off).
+    metrics: Option<SocketAddr>,
     child: Option<Child>,
     extra: Vec<(String, String)>,
 }
@@ -36,6 +39,7 @@ impl Server {
         let mut s = Server {
             dir,
             addr: "127.0.0.1:0".parse().unwrap(),
+            metrics: None,
             child: None,
             extra,
         };
@@ -50,6 +54,12 @@ impl Server {
     fn spawn(&mut self, listen: SocketAddr) {
         // Retry briefly: after a restart the old port can take a moment to be free.
         let deadline = Instant::now() + Duration::from_secs(10);
+        let metrics_on = self
+            .extra
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "CHAPAR_METRICS__LISTEN")
+            .is_none_or(|(_, v)| !v.is_empty());
         loop {
             let mut cmd = Command::new(BIN);
             cmd.arg("serve")
@@ -58,6 +68,7 @@ impl Server {
                 .arg("--listen")
                 .arg(listen.to_string())
                 .env_remove("CHAPAR_CONFIG")
+                .env("CHAPAR_METRICS__LISTEN", "127.0.0.1:0")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit());
@@ -71,6 +82,16 @@ impl Server {
             let _ = reader.read_line(&mut line);
             if let Some(url) = line.trim().strip_prefix("chapar listening on http://") {
                 self.addr = url.parse().expect("address");
+                self.metrics = None;
+                if metrics_on {
+                    let mut second = String::new();
+                    let _ = reader.read_line(&mut second);
+                    let url = second
+                        .trim()
+                        .strip_prefix("chapar metrics on http://")
+                        .unwrap_or_else(|| panic!("no metrics line: {second:?}"));
+                    self.metrics = Some(url.parse().expect("metrics address"));
+                }
                 // Keep draining stdout so the server never blocks on a full pipe.
                 std::thread::spawn(move || for _ in reader.lines() {});
                 self.child = Some(child);
@@ -106,6 +127,11 @@ impl Server {
     /// The server is still running (did not crash).
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// The address of the metrics listener.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics.expect("metrics are on for this server")
     }
 
     pub fn url(&self) -> String {
