@@ -176,9 +176,8 @@ async fn kill9_of_a_node_loses_nothing_acknowledged() {
 
 /// A counter or histogram sum from a node's `/metrics`.
 fn metric(node: &Node, name: &str) -> f64 {
-    let (status, body) = node.http_get("/metrics");
-    assert_eq!(status, 200, "metrics of {}", node.url());
-    body.lines()
+    node.metrics()
+        .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} missing from the metrics of {}", node.url()))
 }
