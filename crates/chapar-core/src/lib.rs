@@ -10,6 +10,7 @@
 //! * [`store`]: the `Store` trait the server uses, with the commands it executes atomically and
 //!   the fan-out each commit produces.
 //! * [`memory`]: an in-memory store for fast tests and simulation.
+//! * [`columns`]: how values are stored (the same in every store) and the server clock.
 //! * [`bots`]: bots and service accounts: their state, their store actions, and the rules
 //!   (keyboards, entities, privacy mode, who may open a direct conversation).
 //! * [`bus`]: the `Bus` trait that tells nodes what happened, and the in-process bus.
@@ -21,6 +22,7 @@
 
 pub mod bots;
 pub mod bus;
+pub mod columns;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod domain;

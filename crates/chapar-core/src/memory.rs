@@ -6,6 +6,7 @@
 //! when it fails, which is this store's savepoint. Nothing is durable.
 
 use crate::bots::Bot;
+use crate::columns::Clock;
 use crate::domain::{self, Read, ReadOut, Write, Written};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
@@ -21,7 +22,6 @@ use chapar_proto::{
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Clone)]
 struct User {
@@ -846,7 +846,7 @@ pub struct Memory {
     state: Mutex<State>,
     limits: Limits,
     listener: OnceLock<CommitListener>,
-    clock: Mutex<i64>,
+    clock: Clock,
 }
 
 /// The in-memory store.
@@ -858,7 +858,7 @@ pub fn open(limits: Limits) -> MemoryStore {
         state: Mutex::new(State::default()),
         limits,
         listener: OnceLock::new(),
-        clock: Mutex::new(0),
+        clock: Clock::default(),
     })
 }
 
@@ -866,21 +866,11 @@ impl Memory {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    fn now(&self) -> i64 {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        let mut last = self.clock.lock().unwrap_or_else(|e| e.into_inner());
-        *last = (*last).max(wall);
-        *last
-    }
 }
 
 impl Backend for Memory {
     async fn write(&self, op: Write) -> Result<Written> {
-        let now = self.now();
+        let now = self.clock.now();
         let mut state = self.state();
         let before = state.clone();
         let mut tx = MemTx {
@@ -903,7 +893,7 @@ impl Backend for Memory {
     }
 
     async fn read(&self, op: Read) -> Result<ReadOut> {
-        let now = self.now();
+        let now = self.clock.now();
         let mut state = self.state();
         let mut tx = MemTx {
             state: &mut state,

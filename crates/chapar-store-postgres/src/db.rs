@@ -150,12 +150,4 @@ pub(crate) fn col<'r, T: FromSql<'r>>(row: &'r Row, i: usize) -> Result<T> {
         .map_err(|e| Error::Unavailable(format!("unexpected database row: {e}")))
 }
 
-/// A seq or pts as stored (saturating; real values are far below `i64::MAX`).
-pub(crate) fn sql(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// A stored counter back as a seq or pts (negative values cannot occur; they read as 0).
-pub(crate) fn num(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
+pub(crate) use chapar_core::columns::{num, sql};

@@ -3,36 +3,16 @@
 //! two queries whatever their number.
 
 use crate::db::{Ctx, col, num, sql};
+use chapar_core::Result;
+use chapar_core::columns::json;
+pub use chapar_core::columns::{kind_str, parse_kind, parse_role, rich_columns};
 use chapar_core::storage::{ConvRow, MemberRow};
-use chapar_core::{Error, Result};
 use chapar_proto::{
-    Bytes, ConversationId, ConversationKind, DeviceId, Entity, Message, MessageKind, ReactionCount,
-    ReplyMarkup, Role, Seq, SystemEvent, UserId, UserInfo,
+    Bytes, ConversationId, DeviceId, Entity, Message, MessageKind, ReactionCount, ReplyMarkup, Seq,
+    SystemEvent, UserId, UserInfo,
 };
 use std::collections::HashMap;
 use tokio_postgres::Row;
-
-pub fn kind_str(kind: ConversationKind) -> &'static str {
-    match kind {
-        ConversationKind::Direct => "direct",
-        ConversationKind::Group => "group",
-        ConversationKind::Channel => "channel",
-        ConversationKind::Unknown => "unknown",
-    }
-}
-
-pub fn parse_kind(s: &str) -> ConversationKind {
-    match s {
-        "direct" => ConversationKind::Direct,
-        "group" => ConversationKind::Group,
-        "channel" => ConversationKind::Channel,
-        _ => ConversationKind::Unknown,
-    }
-}
-
-pub fn parse_role(s: &str) -> Role {
-    Role::parse(s).unwrap_or(Role::Unknown)
-}
 
 pub fn user_row(r: &Row, at: usize) -> Result<UserInfo> {
     Ok(UserInfo {
@@ -77,7 +57,6 @@ pub(crate) use message_columns;
 
 /// A message row (starting at column `at`) with its current state; reactions come separately.
 pub fn message_row(r: &Row, at: usize) -> Result<Message> {
-    let system: Option<String> = col(r, at + 14)?;
     Ok(Message {
         conversation: ConversationId(col(r, at)?),
         seq: num(col(r, at + 1)?),
@@ -93,36 +72,13 @@ pub fn message_row(r: &Row, at: usize) -> Result<Message> {
         reply_to: col::<Option<i64>>(r, at + 11)?.map(num),
         target: col::<Option<i64>>(r, at + 12)?.map(num),
         remove: col(r, at + 13)?,
-        system: system.and_then(|s| serde_json::from_str::<SystemEvent>(&s).ok()),
+        system: json::<SystemEvent>(col(r, at + 14)?),
         edited_at: col(r, at + 15)?,
         deleted: col(r, at + 16)?,
         reactions: Vec::new(),
-        entities: col::<Option<String>>(r, at + 17)?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default(),
-        reply_markup: col::<Option<String>>(r, at + 18)?
-            .and_then(|s| serde_json::from_str(&s).ok()),
+        entities: json::<Vec<Entity>>(col(r, at + 17)?).unwrap_or_default(),
+        reply_markup: json::<ReplyMarkup>(col(r, at + 18)?),
     })
-}
-
-/// The `entities` and `reply_markup` columns of a message: JSON, NULL when there are none.
-pub fn rich_columns(
-    entities: &[Entity],
-    reply_markup: &Option<ReplyMarkup>,
-) -> Result<(Option<String>, Option<String>)> {
-    let encode = |v: serde_json::Result<String>| {
-        v.map_err(|e| Error::Unavailable(format!("cannot encode message formatting: {e}")))
-    };
-    let entities = if entities.is_empty() {
-        None
-    } else {
-        Some(encode(serde_json::to_string(entities))?)
-    };
-    let reply_markup = match reply_markup {
-        Some(m) => Some(encode(serde_json::to_string(m))?),
-        None => None,
-    };
-    Ok((entities, reply_markup))
 }
 
 /// Reaction counts of several messages of one conversation, most given first.

@@ -15,6 +15,7 @@ use crate::rows::{
     rich_columns, user_row, with_reactions,
 };
 use chapar_core::bots::{Bot, MenuCommand, Webhook};
+use chapar_core::columns::{encode, json};
 use chapar_core::storage::{
     Appended, BotKey, BotUpdate, ConvLock, ConvRow, Entry, FeedItem, FeedRow, LockRow, MemberRow,
     MessageChange, NewConversation, NewUser, Recipients, Summary, Tx,
@@ -36,15 +37,6 @@ impl<'a> PgTx<'a> {
     pub fn new(ctx: &'a Ctx<'a>) -> Self {
         PgTx { ctx }
     }
-}
-
-/// A JSON column, or `None` when it is NULL or unreadable.
-fn json<T: serde::de::DeserializeOwned>(v: Option<String>) -> Option<T> {
-    v.and_then(|s| serde_json::from_str(&s).ok())
-}
-
-fn encoded(v: serde_json::Result<String>) -> Result<String> {
-    v.map_err(|e| Error::Unavailable(format!("cannot encode: {e}")))
 }
 
 fn count(n: i64) -> u32 {
@@ -636,10 +628,7 @@ impl Tx for PgTx<'_> {
         actor: &Principal,
         entry: &Entry,
     ) -> Result<Appended> {
-        let system = match &entry.system {
-            Some(s) => Some(encoded(serde_json::to_string(s))?),
-            None => None,
-        };
+        let system = entry.system.as_ref().map(encode).transpose()?;
         let data: Option<&[u8]> = entry.data.as_ref().map(|d| &d.0[..]);
         let (entities, reply_markup) = rich_columns(&entry.entities, &entry.reply_markup)?;
         let reply_to = entry.reply_to.map(sql);
@@ -1040,10 +1029,7 @@ impl Tx for PgTx<'_> {
                     .await?
             }
             BotUpdate::Webhook(hook) => {
-                let value = match hook {
-                    Some(h) => Some(encoded(serde_json::to_string(h))?),
-                    None => None,
-                };
+                let value = hook.as_ref().map(encode).transpose()?;
                 self.ctx
                     .exec(
                         "UPDATE bots SET webhook = $2 WHERE user_id = $1",
@@ -1052,7 +1038,7 @@ impl Tx for PgTx<'_> {
                     .await?
             }
             BotUpdate::Commands(c) => {
-                let value = encoded(serde_json::to_string(c))?;
+                let value = encode(c)?;
                 self.ctx
                     .exec(
                         "UPDATE bots SET commands = $2 WHERE user_id = $1",
@@ -1061,7 +1047,7 @@ impl Tx for PgTx<'_> {
                     .await?
             }
             BotUpdate::AllowedUpdates(a) => {
-                let value = encoded(serde_json::to_string(a))?;
+                let value = encode(a)?;
                 self.ctx
                     .exec(
                         "UPDATE bots SET allowed_updates = $2 WHERE user_id = $1",

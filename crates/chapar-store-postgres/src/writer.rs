@@ -28,13 +28,14 @@ use crate::db::{Ctx, Failure};
 use crate::pool::Pool;
 use crate::sequencer::{Sequencer, Ticket};
 use crate::tx::PgTx;
+use chapar_core::columns::Clock;
 use chapar_core::domain::{self, Write, Written};
 use chapar_core::stats::StoreStats;
 use chapar_core::store::{Command, CommitListener, Target};
 use chapar_core::{Error, Limits, Result};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// How long a caller refused by a full queue is told to wait.
@@ -57,8 +58,8 @@ pub(crate) struct Shared {
     pub stats: Arc<StoreStats>,
     pub op_timeout: Duration,
     pub retries: u32,
-    /// Last server time handed out (never goes backwards on this node).
-    clock: Mutex<i64>,
+    /// Server time of this node's writes.
+    clock: Clock,
     /// Commit-order announcements across this node's writers.
     sequencer: Sequencer,
 }
@@ -72,19 +73,13 @@ impl Shared {
             stats: Arc::new(StoreStats::default()),
             op_timeout,
             retries,
-            clock: Mutex::new(0),
+            clock: Clock::default(),
             sequencer: Sequencer::default(),
         }
     }
 
     pub fn now(&self) -> i64 {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        let mut last = self.clock.lock().unwrap_or_else(|e| e.into_inner());
-        *last = (*last).max(wall);
-        *last
+        self.clock.now()
     }
 }
 

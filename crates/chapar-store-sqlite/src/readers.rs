@@ -56,7 +56,7 @@ impl Readers {
         let job: ReadJob = Box::new(move |conn: &Connection| {
             let result = match conn.unchecked_transaction() {
                 // Dropping the transaction ends it; a read has nothing to commit.
-                Ok(tx) => read(&tx, wall_ms()),
+                Ok(tx) => read(&tx, chapar_core::columns::wall_ms()),
                 Err(e) => Err(Error::Unavailable(format!("database read failed: {e}"))),
             };
             let _ = reply.send(result);
@@ -106,11 +106,4 @@ fn reader_loop(conn: Connection, rx: &Mutex<Receiver<ReadJob>>) {
             tracing::error!("a sqlite read panicked");
         }
     }
-}
-
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

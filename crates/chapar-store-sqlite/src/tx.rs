@@ -8,6 +8,9 @@
 
 use crate::Db;
 use chapar_core::bots::{Bot, MenuCommand, Webhook};
+use chapar_core::columns::{
+    encode, json, kind_str, num, parse_kind, parse_role, rich_columns, sql,
+};
 use chapar_core::storage::{
     Appended, BotKey, BotUpdate, ConvLock, ConvRow, Entry, FeedItem, FeedRow, LockRow, MemberRow,
     MessageChange, NewConversation, NewUser, Recipients, Summary, Tx,
@@ -149,38 +152,6 @@ const BOT_COLUMNS: &str = "u.id, u.handle, u.display_name, b.device_id, b.kind, 
     b.read_all, b.commands, b.webhook, b.allowed_updates, b.confirmed_pts, b.created_at, \
     b.token_hash IS NOT NULL";
 
-/// A seq or pts as SQLite stores it (saturating; real values are far below `i64::MAX`).
-fn sql(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// A stored counter back as a seq or pts (negative values cannot occur; they read as 0).
-fn num(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn kind_str(kind: ConversationKind) -> &'static str {
-    match kind {
-        ConversationKind::Direct => "direct",
-        ConversationKind::Group => "group",
-        ConversationKind::Channel => "channel",
-        ConversationKind::Unknown => "unknown",
-    }
-}
-
-fn parse_kind(s: &str) -> ConversationKind {
-    match s {
-        "direct" => ConversationKind::Direct,
-        "group" => ConversationKind::Group,
-        "channel" => ConversationKind::Channel,
-        _ => ConversationKind::Unknown,
-    }
-}
-
-fn parse_role(s: &str) -> Role {
-    Role::parse(s).unwrap_or(Role::Unknown)
-}
-
 fn user_row(r: &Row<'_>, at: usize) -> rusqlite::Result<UserInfo> {
     Ok(UserInfo {
         id: UserId(r.get(at)?),
@@ -216,15 +187,6 @@ fn member_row(r: &Row<'_>, at: usize) -> rusqlite::Result<MemberRow> {
     })
 }
 
-/// A JSON column, or `None` when it is NULL or unreadable.
-fn json<T: serde::de::DeserializeOwned>(v: Option<String>) -> Option<T> {
-    v.and_then(|s| serde_json::from_str(&s).ok())
-}
-
-fn encoded(v: serde_json::Result<String>) -> Result<String> {
-    v.map_err(|e| Error::Unavailable(format!("cannot encode: {e}")))
-}
-
 /// A message row with its current state (edit, deletion); reactions are added separately.
 fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -249,22 +211,6 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         entities: json::<Vec<Entity>>(r.get(17)?).unwrap_or_default(),
         reply_markup: json::<ReplyMarkup>(r.get(18)?),
     })
-}
-
-/// The `entities` and `reply_markup` columns of a message: JSON, NULL when there are none.
-fn rich_columns(
-    entities: &[Entity],
-    reply_markup: &Option<ReplyMarkup>,
-) -> Result<(Option<String>, Option<String>)> {
-    let entities = match entities.is_empty() {
-        true => None,
-        false => Some(encoded(serde_json::to_string(entities))?),
-    };
-    let reply_markup = match reply_markup {
-        Some(m) => Some(encoded(serde_json::to_string(m))?),
-        None => None,
-    };
-    Ok((entities, reply_markup))
 }
 
 /// A bot row (with its user) read with [`BOT_COLUMNS`].
@@ -694,10 +640,7 @@ impl Tx for SqliteTx<'_> {
                 |r| r.get(0),
             )?
             .ok_or_else(|| Error::Unavailable("the conversation disappeared".into()))?;
-        let system = match &entry.system {
-            Some(s) => Some(encoded(serde_json::to_string(s))?),
-            None => None,
-        };
+        let system = entry.system.as_ref().map(encode).transpose()?;
         let (entities, reply_markup) = rich_columns(&entry.entities, &entry.reply_markup)?;
         self.exec(
             "INSERT INTO messages (conversation_id, seq, sender_id, sender_device, client_id,
@@ -1022,10 +965,7 @@ impl Tx for SqliteTx<'_> {
                 &[&id, &sql(*pts)],
             ),
             BotUpdate::Webhook(hook) => {
-                let value = match hook {
-                    Some(h) => Some(encoded(serde_json::to_string(h))?),
-                    None => None,
-                };
+                let value = hook.as_ref().map(encode).transpose()?;
                 self.exec(
                     "UPDATE bots SET webhook = ?2 WHERE user_id = ?1",
                     &[&id, &value],
@@ -1033,11 +973,11 @@ impl Tx for SqliteTx<'_> {
             }
             BotUpdate::Commands(c) => self.exec(
                 "UPDATE bots SET commands = ?2 WHERE user_id = ?1",
-                &[&id, &encoded(serde_json::to_string(c))?],
+                &[&id, &encode(c)?],
             ),
             BotUpdate::AllowedUpdates(a) => self.exec(
                 "UPDATE bots SET allowed_updates = ?2 WHERE user_id = ?1",
-                &[&id, &encoded(serde_json::to_string(a))?],
+                &[&id, &encode(a)?],
             ),
         }?;
         Ok(())

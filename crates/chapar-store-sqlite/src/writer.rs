@@ -14,6 +14,7 @@
 
 use crate::Db;
 use crate::checkpointer::{Checkpointer, Nudger};
+use chapar_core::columns::Clock;
 use chapar_core::stats::StoreStats;
 use chapar_core::{Error, Limits, Result};
 use rusqlite::Connection;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// How long a caller refused by a full queue is told to wait.
@@ -180,7 +181,7 @@ fn writer_loop(
     checkpoint: &Nudger,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch + 1);
-    let mut clock = Clock::default();
+    let clock = Clock::default();
     while let Ok(first) = rx.recv() {
         batch.push(first);
         while batch.len() <= max_batch {
@@ -193,7 +194,7 @@ fn writer_loop(
             .queue_depth
             .fetch_sub(batch.len() as u64, Ordering::Relaxed);
         let started = Instant::now();
-        let failed = run_batch(&conn, &mut batch, limits, &mut clock).err();
+        let failed = run_batch(&conn, &mut batch, limits, &clock).err();
         stats
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -221,7 +222,7 @@ fn run_batch(
     conn: &Connection,
     batch: &mut [Box<dyn Job>],
     limits: &Limits,
-    clock: &mut Clock,
+    clock: &Clock,
 ) -> Result<()> {
     exec(conn, "BEGIN IMMEDIATE")?;
     let result = run_jobs(conn, batch, limits, clock).and_then(|()| exec(conn, "COMMIT"));
@@ -235,7 +236,7 @@ fn run_jobs(
     conn: &Connection,
     batch: &mut [Box<dyn Job>],
     limits: &Limits,
-    clock: &mut Clock,
+    clock: &Clock,
 ) -> Result<()> {
     for job in batch.iter_mut() {
         exec(conn, "SAVEPOINT job")?;
@@ -260,21 +261,4 @@ fn run_jobs(
         exec(conn, "RELEASE job")?;
     }
     Ok(())
-}
-
-/// Unix milliseconds from the system clock, never going backwards within this writer.
-#[derive(Default)]
-struct Clock {
-    last: i64,
-}
-
-impl Clock {
-    fn now(&mut self) -> i64 {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        self.last = self.last.max(wall);
-        self.last
-    }
 }

@@ -4,7 +4,7 @@
 
 use super::accounts::{free_handle, free_key};
 use super::messages::{
-    ChangeTarget, append_to_members, change_target, direct_conversation_id, encode, lock_member,
+    ChangeTarget, append_to_members, change_target, direct_conversation_id, lock_member,
     may_change, require_peer, visible_message,
 };
 use crate::bots::{self as rules_bots, Bot, BotAction, BotChange, BotOp, NewBot};
@@ -360,7 +360,7 @@ async fn press<T: Tx>(
     let item = FeedItem {
         kind: ItemKind::Callback,
         seq: Some(seq),
-        payload: encode(&query, "a callback query")?,
+        payload: crate::columns::encode(&query)?,
     };
     let recipients = tx.push(&l.lock, &Recipients::new(vec![bot]), &item).await?;
     if let Some((_, pts)) = recipients.first() {

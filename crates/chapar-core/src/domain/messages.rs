@@ -397,7 +397,7 @@ pub(crate) async fn mark<T: Tx>(
     let item = FeedItem {
         kind: ItemKind::Receipt,
         seq: None,
-        payload: encode(&receipt, "a receipt")?,
+        payload: crate::columns::encode(&receipt)?,
     };
     let recipients = tx.push(&l.lock, &others, &item).await?;
     result.fanout.push(Fanout {
@@ -405,10 +405,4 @@ pub(crate) async fn mark<T: Tx>(
         recipients,
     });
     Ok(result)
-}
-
-/// JSON of a feed item's payload.
-pub(crate) fn encode(value: &impl serde::Serialize, what: &str) -> Result<String> {
-    serde_json::to_string(value)
-        .map_err(|e| Error::Unavailable(format!("cannot encode {what}: {e}")))
 }
