@@ -16,7 +16,7 @@
 //!
 //! Several writers (`writers`, each with its own connection and queue) run batches at once,
 //! since one connection spends most of its time waiting for answers. A write goes to the writer
-//! of its conversation (`lane_of`), so batches of different writers rarely touch the same
+//! of its conversation (`Write::affinity`), so batches of different writers rarely touch the same
 //! conversation; where they touch the same users' rows, their locks are taken in one order
 //! (below), so they wait for each other instead of deadlocking. A batch takes a
 //! [`Ticket`] just before its COMMIT and announces its commits when the ticket's turn comes: this
@@ -31,7 +31,7 @@ use crate::tx::PgTx;
 use chapar_core::columns::Clock;
 use chapar_core::domain::{self, Write, Written};
 use chapar_core::stats::StoreStats;
-use chapar_core::store::{Command, CommitListener, Target};
+use chapar_core::store::CommitListener;
 use chapar_core::{Error, Limits, Result};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -122,8 +122,10 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         // Counted before sending so the writer's decrement can never come first.
         self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
-        let n = match lane_of(&op) {
-            Some(key) => key,
+        // A conversation's writes queue behind each other on one writer, instead of making
+        // every writer's batch wait for the others' row locks.
+        let n = match op.affinity() {
+            Some(key) => key as usize,
             // Writes outside conversations (sign-ups, sessions, bots) spread over all writers.
             None => self.next.fetch_add(1, Ordering::Relaxed),
         };
@@ -149,34 +151,6 @@ impl Writer {
     }
 }
 
-/// Which writer a write goes to: by its conversation when it names one, by the pair of people
-/// for a direct message by handle, so that writes to one conversation queue behind each other
-/// on one writer instead of making every writer's batch wait for the others' row locks.
-fn lane_of(op: &Write) -> Option<usize> {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    match (op.conversation(), op) {
-        (Some(c), _) => c.0.hash(&mut h),
-        (
-            None,
-            Write::Execute {
-                actor,
-                command:
-                    Command::Send {
-                        target: Target::Peer(raw),
-                        ..
-                    },
-            },
-        ) => {
-            let peer = chapar_core::rules::handle(raw).unwrap_or_default();
-            let me = actor.user.handle.as_str();
-            (me.min(peer.as_str()), me.max(peer.as_str())).hash(&mut h);
-        }
-        _ => return None,
-    }
-    Some(h.finish() as usize)
-}
-
 async fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     loop {
         let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
@@ -192,14 +166,14 @@ async fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, max_batch
             .stats
             .queue_depth
             .fetch_sub(batch.len() as u64, Ordering::Relaxed);
-        let ops: Vec<Write> = batch.iter().map(|j| j.op.clone()).collect();
+        let (ops, replies): (Vec<Write>, Vec<_>) = batch.drain(..).map(|j| (j.op, j.reply)).unzip();
         let started = Instant::now();
         let outcomes = run_with_retries(&shared, &ops).await;
         shared
             .stats
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
-        shared.stats.batch_size.observe(batch.len() as f64);
+        shared.stats.batch_size.observe(ops.len() as f64);
         match outcomes {
             Ok((outcomes, ticket)) => {
                 let outcomes = Arc::new(outcomes);
@@ -218,15 +192,15 @@ async fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, max_batch
                     drop(ticket);
                 }
                 let outcomes = Arc::try_unwrap(outcomes).unwrap_or_else(|o| (*o).clone());
-                for (job, outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = job.reply.send(outcome);
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
                 }
             }
             Err(e) => {
                 shared.stats.batch_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, writes = batch.len(), "postgres batch failed");
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(e.clone()));
+                tracing::warn!(error = %e, writes = ops.len(), "postgres batch failed");
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }

@@ -5,10 +5,10 @@
 //! follows membership: added members receive their `added` entry (and read from its seq on); a
 //! removed or leaving member receives that entry and nothing after it.
 
-use super::messages::{Locked, append_to_members, lock_member, require_user};
+use super::messages::{Locked, append_to_members, lock_member, lock_new, require_user};
 use crate::error::{Error, Result};
 use crate::rules;
-use crate::storage::{ConvLock, Entry, MemberRow, NewConversation, Tx};
+use crate::storage::{Entry, MemberRow, NewConversation, Tx};
 use crate::store::{Committed, Principal};
 use chapar_proto::{ConversationId, ConversationKind, Role, SystemEvent, UserId, UserInfo};
 
@@ -96,8 +96,7 @@ pub(crate) async fn create<T: Tx>(
         .insert_conversation(&new)
         .await?
         .ok_or_else(|| Error::Unavailable("the new group could not be stored".into()))?;
-    tx.lock(id, actor.user.id, None).await?;
-    let lock = ConvLock::new(id);
+    let lock = lock_new(tx, id, actor).await?;
     tx.insert_member(&lock, actor.user.id, Role::Owner, 1)
         .await?;
     for user in &others {

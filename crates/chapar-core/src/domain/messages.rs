@@ -60,6 +60,20 @@ pub(crate) async fn lock_member<T: Tx>(
     })
 }
 
+/// Lock a conversation this transaction has just made (it has no members yet).
+pub(crate) async fn lock_new<T: Tx>(
+    tx: &mut T,
+    id: ConversationId,
+    actor: &Principal,
+) -> Result<ConvLock> {
+    match tx.lock(id, actor.user.id, None).await? {
+        Some(_) => Ok(ConvLock::new(id)),
+        None => Err(Error::Unavailable(
+            "the new conversation disappeared".into(),
+        )),
+    }
+}
+
 /// A conversation and the actor's membership, for reads (no lock).
 pub(crate) async fn require_member<T: Tx>(
     tx: &mut T,
@@ -116,8 +130,7 @@ pub(crate) async fn direct_conversation_id<T: Tx>(
     };
     match tx.insert_conversation(&new).await? {
         Some(id) => {
-            tx.lock(id, actor.user.id, None).await?;
-            let lock = ConvLock::new(id);
+            let lock = lock_new(tx, id, actor).await?;
             tx.insert_member(&lock, actor.user.id, Role::Member, 1)
                 .await?;
             tx.insert_member(&lock, peer.id, Role::Member, 1).await?;

@@ -110,6 +110,35 @@ impl Write {
             _ => None,
         }
     }
+
+    /// A key equal for every write to one conversation, when it is known before the write runs
+    /// (the conversation's id, or the pair of people of a direct message sent by handle); `None`
+    /// for writes outside conversations. Stores with several writers keep a conversation's
+    /// writes on one of them.
+    pub fn affinity(&self) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match (self.conversation(), self) {
+            (Some(c), _) => c.0.hash(&mut h),
+            (
+                None,
+                Write::Execute {
+                    actor,
+                    command:
+                        Command::Send {
+                            target: Target::Peer(raw),
+                            ..
+                        },
+                },
+            ) => {
+                let peer = crate::rules::handle(raw).unwrap_or_default();
+                let me = actor.user.handle.as_str();
+                (me.min(peer.as_str()), me.max(peer.as_str())).hash(&mut h);
+            }
+            _ => return None,
+        }
+        Some(h.finish())
+    }
 }
 
 /// What a [`Write`] produced.
