@@ -299,9 +299,17 @@ impl Registry {
 
     /// Forget a connection. Returns true when it was the user's last on this node.
     pub fn remove(&self, conn_id: u64, user: Option<UserId>) -> bool {
+        self.lock().all.remove(&conn_id);
+        match user {
+            Some(user) => self.unbind(conn_id, user),
+            None => false,
+        }
+    }
+
+    /// Undo [`Registry::bind`] (a sign-in that failed after it). Returns true when it was the
+    /// user's last connection on this node.
+    pub fn unbind(&self, conn_id: u64, user: UserId) -> bool {
         let mut inner = self.lock();
-        inner.all.remove(&conn_id);
-        let Some(user) = user else { return false };
         let Some(list) = inner.by_user.get_mut(&user) else {
             return false;
         };
@@ -445,6 +453,24 @@ mod tests {
             Some("lagging".into())
         );
         assert_eq!(conn.queued_bytes(), 900, "a refused event is not counted");
+    }
+
+    #[test]
+    fn a_sign_in_undone_gives_its_place_back() {
+        let registry = Registry::new(1, 1000);
+        let open = || registry.open(mpsc::channel(1).0);
+        let (user, device) = (UserId(7), DeviceId(1));
+        let (c1, c2) = (open(), open());
+        assert_eq!(registry.bind(&c1, user, device), Ok(true));
+        assert!(
+            registry.unbind(c1.id, user),
+            "it was the user's last binding"
+        );
+        // Signing in again on the same connection (the client retries) finds its place free.
+        assert_eq!(registry.bind(&c1, user, device), Ok(true));
+        assert!(registry.unbind(c1.id, user));
+        assert_eq!(registry.bind(&c2, user, device), Ok(true));
+        assert_eq!(registry.refused_per_device(), 0);
     }
 
     #[test]

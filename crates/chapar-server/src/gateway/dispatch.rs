@@ -178,7 +178,16 @@ async fn sign_in(
     }
     let pts = match known_head {
         Some(pts) => pts,
-        None => app.store.head_pts(principal.user_id()).await?,
+        None => match app.store.head_pts(principal.user_id()).await {
+            Ok(pts) => pts,
+            Err(e) => {
+                // Not signed in after all: the binding goes, or the device's places fill up.
+                if app.registry.unbind(s.conn.id, principal.user_id()) {
+                    app.bus.unwatch(principal.user_id());
+                }
+                return Err(e);
+            }
+        },
     };
     let session = Session {
         user: principal.user.clone(),
