@@ -25,7 +25,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -92,6 +92,9 @@ struct Activity {
     idle_since: AtomicU64,
     /// First byte read while no request was being handled: a request header has begun.
     header_started: AtomicU64,
+    /// HTTP is over on this socket (closed, or upgraded to a WebSocket): nothing watches the
+    /// stamps any more, so they are not kept.
+    done: AtomicBool,
 }
 
 impl Activity {
@@ -102,6 +105,7 @@ impl Activity {
             requests: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
             header_started: AtomicU64::new(NONE),
+            done: AtomicBool::new(false),
         }
     }
 
@@ -110,7 +114,8 @@ impl Activity {
     }
 
     fn read(&self) {
-        if self.in_flight.load(Ordering::Relaxed) == 0
+        if !self.done.load(Ordering::Relaxed)
+            && self.in_flight.load(Ordering::Relaxed) == 0
             && self.header_started.load(Ordering::Relaxed) == NONE
         {
             self.header_started.store(self.now(), Ordering::Relaxed);
@@ -118,7 +123,9 @@ impl Activity {
     }
 
     fn wrote(&self) {
-        self.idle_since.store(self.now(), Ordering::Relaxed);
+        if !self.done.load(Ordering::Relaxed) {
+            self.idle_since.store(self.now(), Ordering::Relaxed);
+        }
     }
 
     fn request_started(&self) {
@@ -350,6 +357,8 @@ async fn connection(
     loop {
         tokio::select! {
             result = conn.as_mut() => {
+                // A WebSocket upgrade lands here too: its frames need no timekeeping.
+                activity.done.store(true, Ordering::Relaxed);
                 if let Err(e) = result {
                     tracing::trace!(error = %e, "http connection ended");
                 }
@@ -407,7 +416,8 @@ pub fn cap(gw: &GatewayConfig) -> usize {
             .saturating_sub(128)
             .max(128)
     } else {
-        gw.max_http_connections
+        // A semaphore holds at most this many places; a larger number means "no cap" anyway.
+        gw.max_http_connections.min(Semaphore::MAX_PERMITS)
     }
 }
 
