@@ -120,6 +120,15 @@ pub fn body(
             if t.trim().is_empty() {
                 return Err(Error::invalid("text is empty"));
             }
+            // Count lazily: stop as soon as the limit is passed.
+            if t.len() > limits.max_text_chars as usize * 4
+                || t.chars().nth(limits.max_text_chars as usize).is_some()
+            {
+                return Err(Error::TooLarge(format!(
+                    "text is longer than {} characters",
+                    limits.max_text_chars
+                )));
+            }
             // C0 and C1 control characters (and DEL) other than newline and tab are never
             // text: in a terminal they are commands (ESC ] 0; sets the window title, ESC ] 52;
             // writes the clipboard, ESC [ colours and moves the cursor, CR overwrites a line).
@@ -130,15 +139,6 @@ pub fn body(
                 return Err(Error::invalid(format!(
                     "text contains the control character U+{:04X}; only newline and tab are allowed",
                     c as u32
-                )));
-            }
-            // Count lazily: stop as soon as the limit is passed.
-            if t.len() > limits.max_text_chars as usize * 4
-                || t.chars().nth(limits.max_text_chars as usize).is_some()
-            {
-                return Err(Error::TooLarge(format!(
-                    "text is longer than {} characters",
-                    limits.max_text_chars
                 )));
             }
             Ok(ct.to_string())
