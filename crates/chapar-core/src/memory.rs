@@ -178,7 +178,8 @@ impl Tx for MemTx<'_> {
 
     async fn insert_user(&mut self, user: &NewUser) -> Result<UserId> {
         if self.state.handles.contains_key(&user.handle) {
-            return Err(Error::Conflict(format!("handle @{} is taken", user.handle)));
+            // A unique index would refuse it; the domain checks first, so this is a race.
+            return Err(Error::Unavailable("the handle was taken meanwhile".into()));
         }
         let id = UserId(self.state.id());
         let info = UserInfo {
@@ -279,7 +280,7 @@ impl Tx for MemTx<'_> {
 
     async fn insert_session(&mut self, token: &SecretHash, device: DeviceId) -> Result<()> {
         if self.state.sessions.contains_key(token) {
-            return Err(Error::Conflict(
+            return Err(Error::Unavailable(
                 "that session token is already in use".into(),
             ));
         }
@@ -724,7 +725,7 @@ impl Tx for MemTx<'_> {
         let Some(feed) = self.state.feeds.get(&user) else {
             return Ok(Vec::new());
         };
-        let rows = feed.range(after + 1..).take(limit as usize);
+        let rows = feed.range(after.saturating_add(1)..).take(limit as usize);
         Ok(rows
             .map(|(pts, stored)| FeedRow {
                 pts: *pts,

@@ -232,6 +232,12 @@ pub async fn idempotent_retries_return_the_first_result<S: Store>(s: S) {
 pub async fn feed_is_increasing_and_complete<S: Store>(s: S) {
     let alice = signup(&s, "alice").await;
     let bob = signup(&s, "bob").await;
+    // A cursor from the far future (a client's number) is an empty page, not a failure.
+    let far = ok(
+        s.feed(&alice, u64::MAX, 10).await,
+        "feed after the last pts",
+    );
+    assert!(far.events.is_empty() && !far.more);
     let mut fanned = Vec::new();
     let d = ok(
         s.execute(&alice, text_cmd(Target::Peer("bob".into()), "d1", "hi"))
@@ -275,6 +281,12 @@ pub async fn feed_is_increasing_and_complete<S: Store>(s: S) {
     assert_eq!(tail.pts, head);
     let page = ok(s.feed(&alice, 0, 5).await, "first page");
     assert!(page.more && page.events.len() == 5 && page.pts == page.events[4].pts);
+    // A cursor from the far future (a client's number) is an empty page, not a failure.
+    let far = ok(
+        s.feed(&alice, u64::MAX, 10).await,
+        "feed after the last pts",
+    );
+    assert!(far.events.is_empty() && !far.more);
 }
 
 pub async fn edit_delete_react<S: Store>(s: S) {
