@@ -95,6 +95,7 @@ enum WireRef<'a> {
     Feed { pts: Pts, event: &'a Event },
     Ephemeral { event: &'a Event },
     Revoked { device: DeviceId },
+    Suspended,
 }
 
 /// The wire form of a bus message (owned, decoded).
@@ -111,6 +112,7 @@ enum Wire {
     Feed { pts: Pts, event: Event },
     Ephemeral { event: Event },
     Revoked { device: DeviceId },
+    Suspended,
 }
 
 fn encode(node: u64, message: &BusMessage) -> Vec<u8> {
@@ -118,6 +120,7 @@ fn encode(node: u64, message: &BusMessage) -> Vec<u8> {
         BusMessage::Feed { pts, event } => WireRef::Feed { pts: *pts, event },
         BusMessage::Ephemeral(event) => WireRef::Ephemeral { event },
         BusMessage::DeviceRevoked(device) => WireRef::Revoked { device: *device },
+        BusMessage::Suspended => WireRef::Suspended,
     };
     // Encoding these types cannot fail: all map keys are strings.
     rmp_serde::to_vec_named(&EnvelopeRef { node, body }).unwrap_or_default()
@@ -132,6 +135,7 @@ fn decode(bytes: &[u8]) -> Result<(u64, BusMessage), rmp_serde::decode::Error> {
         },
         Wire::Ephemeral { event } => BusMessage::Ephemeral(Arc::new(event)),
         Wire::Revoked { device } => BusMessage::DeviceRevoked(device),
+        Wire::Suspended => BusMessage::Suspended,
     };
     Ok((env.node, message))
 }
@@ -418,6 +422,7 @@ mod tests {
             },
             BusMessage::Ephemeral(event.clone()),
             BusMessage::DeviceRevoked(DeviceId(5)),
+            BusMessage::Suspended,
         ] {
             let (node, back) = decode(&encode(77, &m)).expect("decodes");
             assert_eq!(node, 77);

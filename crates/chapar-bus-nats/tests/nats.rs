@@ -19,6 +19,7 @@ impl Deliver for Sink {
             BusMessage::Feed { pts, .. } => format!("feed {pts}"),
             BusMessage::Ephemeral(_) => "typing".to_string(),
             BusMessage::DeviceRevoked(d) => format!("revoked {}", d.0),
+            BusMessage::Suspended => "suspended".to_string(),
         };
         self.0.lock().unwrap().push((user, what));
     }

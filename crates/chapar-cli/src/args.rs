@@ -124,6 +124,88 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         wait: u64,
     },
+    /// Block a user: they cannot message you, add you to groups or see your receipts.
+    Block { handle: String },
+    /// Unblock a user.
+    Unblock { handle: String },
+    /// List the users you block.
+    Blocked,
+    /// Your contacts: add, remove or list (privacy settings can let only contacts reach you).
+    #[command(subcommand)]
+    Contact(ContactCmd),
+    /// Show your privacy settings, or change those given. Each is `everybody`, `contacts` or
+    /// `nobody`.
+    Privacy {
+        /// Who may start a direct chat with you.
+        #[arg(long)]
+        messages: Option<String>,
+        /// Who may add you to a group without asking (others send an invitation).
+        #[arg(long)]
+        groups: Option<String>,
+        /// Who sees when you were last online.
+        #[arg(long)]
+        last_seen: Option<String>,
+    },
+    /// List group invitations waiting for your answer.
+    Invitations,
+    /// Accept a group invitation (join the group).
+    Accept { conversation: String },
+    /// Decline a group invitation.
+    Decline { conversation: String },
+    /// Report a message (CONVERSATION SEQ) or a user (@handle) to the server's operators.
+    Report {
+        /// `@handle`, or a conversation id followed by a message seq.
+        target: String,
+        seq: Option<u64>,
+        /// spam, abuse, illegal, impersonation or other.
+        #[arg(long, default_value = "spam")]
+        reason: String,
+        /// What the operators should know.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Operators: handle reports, suspend accounts, delete messages, read the audit log.
+    #[command(subcommand)]
+    Moderate(ModerateCmd),
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum ContactCmd {
+    Add { handle: String },
+    Remove { handle: String },
+    List,
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum ModerateCmd {
+    /// Reports, newest first (open ones; `--all` for resolved ones too).
+    Reports {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Close a report, with what was done.
+    Resolve {
+        report: u64,
+        resolution: Option<String>,
+    },
+    /// Suspend an account: its sessions end, its connections close, it cannot sign in.
+    Suspend { handle: String, reason: String },
+    /// Lift a suspension.
+    Unsuspend { handle: String },
+    /// Delete any message for everyone.
+    Delete {
+        conversation: String,
+        seq: u64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The newest entries of the audit log.
+    Audit {
+        #[arg(long)]
+        limit: Option<u32>,
+    },
 }
 
 #[derive(Subcommand, Clone, Debug)]

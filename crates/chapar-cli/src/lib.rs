@@ -12,13 +12,15 @@ pub mod commands;
 pub mod output;
 pub mod profile;
 
-pub use args::{BotCmd, Command, DeviceCmd, GlobalArgs, GroupCmd, ServiceCmd};
+pub use args::{
+    BotCmd, Command, ContactCmd, DeviceCmd, GlobalArgs, GroupCmd, ModerateCmd, ServiceCmd,
+};
 
 use output::Printer;
 
 /// Run one client command. Errors carry a clear message for stderr (the binary exits non-zero).
 pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
-    use commands::{account, bots, feed, groups, messages};
+    use commands::{account, bots, feed, groups, messages, safety};
     let out = Printer { json: global.json };
     let g = &global;
     match command {
@@ -66,5 +68,24 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
             button,
             wait,
         } => bots::press(g, out, conversation, seq, button, wait).await,
+        Command::Block { handle } => safety::block(g, out, handle, true).await,
+        Command::Unblock { handle } => safety::block(g, out, handle, false).await,
+        Command::Blocked => safety::blocked(g, out).await,
+        Command::Contact(cmd) => safety::contact(g, out, cmd).await,
+        Command::Privacy {
+            messages,
+            groups,
+            last_seen,
+        } => safety::privacy(g, out, messages, groups, last_seen).await,
+        Command::Invitations => safety::invitations(g, out).await,
+        Command::Accept { conversation } => safety::answer(g, out, conversation, true).await,
+        Command::Decline { conversation } => safety::answer(g, out, conversation, false).await,
+        Command::Report {
+            target,
+            seq,
+            reason,
+            comment,
+        } => safety::report(g, out, target, seq, reason, comment).await,
+        Command::Moderate(cmd) => safety::moderate(g, out, cmd).await,
     }
 }

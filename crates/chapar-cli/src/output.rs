@@ -2,8 +2,8 @@
 //! object per line (each with a `type`), so scripts and tests can read the output.
 
 use chapar_sdk::proto::{
-    BotInfo, CallbackAnswer, CallbackQuery, ConversationInfo, DeviceInfo, FeedEvent, MemberInfo,
-    Message, MessageKind, Receipt, Sent, Typing,
+    BotInfo, CallbackAnswer, CallbackQuery, ConversationInfo, DeviceInfo, FeedEvent, Invitation,
+    MemberInfo, Message, MessageKind, Receipt, Report, Sent, Typing,
 };
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -123,6 +123,61 @@ impl Printer {
             Event::Typing(t) => self.typing(t),
             Event::CallbackQuery(q) => self.callback_query(q),
             Event::CallbackAnswer(a) => self.callback_answer(a),
+            Event::Invitation(i) => self.invitation(i),
+        }
+    }
+
+    /// An invitation to a group, waiting for `accept` or `decline`.
+    pub fn invitation(&self, i: &Invitation) {
+        if self.json {
+            self.line(json!({
+                "type": "invitation", "conversation": i.conversation, "title": i.title,
+                "inviter": i.inviter.handle, "created_at": i.created_at,
+            }));
+        } else {
+            say!(
+                "[{}] @{} invites you to {:?} (chapar accept {} / chapar decline {})",
+                i.conversation,
+                i.inviter.handle,
+                i.title,
+                i.conversation,
+                i.conversation
+            );
+        }
+    }
+
+    /// A report, as operators see it.
+    pub fn report(&self, r: &Report) {
+        if self.json {
+            self.line(json!({
+                "type": "report", "id": r.id, "reporter": r.reporter.handle,
+                "user": r.user.handle, "conversation": r.conversation, "seq": r.seq,
+                "text": r.text, "reason": r.reason.as_str(), "comment": r.comment,
+                "created_at": r.created_at, "resolved_at": r.resolved_at,
+                "resolution": r.resolution,
+            }));
+        } else {
+            let what = match (r.conversation, r.seq) {
+                (Some(c), Some(s)) => format!("message {c} #{s} by @{}", r.user.handle),
+                _ => format!("user @{}", r.user.handle),
+            };
+            let mut line = format!(
+                "report {}  {}  @{} reports {what}: {}",
+                r.id,
+                format_time(r.created_at),
+                r.reporter.handle,
+                r.reason.as_str()
+            );
+            if let Some(t) = &r.text {
+                line.push_str(&format!("\n    {:?}", t));
+            }
+            if let Some(c) = &r.comment {
+                line.push_str(&format!("\n    comment: {c}"));
+            }
+            if let Some(res) = &r.resolution {
+                line.push_str(&format!("\n    resolved: {res}"));
+            }
+            say!("{line}");
         }
     }
 

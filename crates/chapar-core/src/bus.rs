@@ -13,6 +13,8 @@ pub enum BusMessage {
     Ephemeral(Arc<Event>),
     /// The device was revoked: close its connections now.
     DeviceRevoked(DeviceId),
+    /// An operator suspended the account: close all its connections now.
+    Suspended,
 }
 
 /// Receives what the bus carries for users with connections on this node.

@@ -24,11 +24,13 @@ mod accounts;
 mod bots;
 mod groups;
 mod messaging;
+mod safety;
 
 pub use accounts::*;
 pub use bots::*;
 pub use groups::*;
 pub use messaging::*;
+pub use safety::*;
 
 /// The limits the store under test must be opened with.
 pub fn limits() -> Limits {
@@ -38,6 +40,7 @@ pub fn limits() -> Limits {
         max_page: 50,
         receipts_fanout_max_members: 4,
         max_title_chars: 20,
+        new_account_new_chats_per_day: 6,
         ..Limits::default()
     }
 }
@@ -65,6 +68,12 @@ pub async fn run_all<S: Store>(make: impl Fn() -> S) {
     bots_wait_to_be_addressed_and_services_for_consent(make()).await;
     button_presses_reach_the_bot_only(make()).await;
     bots_keep_their_own_state(make()).await;
+    blocking_stops_direct_messages_both_ways(make()).await;
+    privacy_decides_who_starts_chats_and_adds_to_groups(make()).await;
+    blocked_users_do_not_get_receipts_in_groups(make()).await;
+    reports_reach_operators_who_moderate(make()).await;
+    suspended_accounts_cannot_sign_in(make()).await;
+    new_accounts_start_few_chats_a_day(make()).await;
 }
 
 /// Generate one `#[tokio::test]` per conformance case. `$make` is a closure returning
@@ -85,7 +94,11 @@ macro_rules! store_conformance_tests {
             bots_are_owned_and_their_tokens_managed,
             bot_messages_carry_buttons_and_edits_replace_them,
             bots_wait_to_be_addressed_and_services_for_consent,
-            button_presses_reach_the_bot_only, bots_keep_their_own_state);
+            button_presses_reach_the_bot_only, bots_keep_their_own_state,
+            blocking_stops_direct_messages_both_ways,
+            privacy_decides_who_starts_chats_and_adds_to_groups,
+            blocked_users_do_not_get_receipts_in_groups, reports_reach_operators_who_moderate,
+            suspended_accounts_cannot_sign_in, new_accounts_start_few_chats_a_day);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

@@ -30,6 +30,20 @@ pub struct Limits {
     pub receipts_fanout_max_members: u32,
     /// Most devices one account may have.
     pub max_devices: u32,
+    /// A session unused for this many days stops working (0: never).
+    pub session_idle_days: u32,
+    /// For this many hours after sign-up an account has the lower `new_account_*` limits.
+    pub new_account_hours: u32,
+    /// New conversations (direct chats and groups) one account may start per day.
+    pub new_chats_per_day: u32,
+    /// The same, for an account within its first `new_account_hours`.
+    pub new_account_new_chats_per_day: u32,
+    /// Requests per second per connection for an account within its first `new_account_hours`.
+    pub new_account_requests_per_second: u32,
+    /// Groups one account may join (by accepting invitations) per day.
+    pub groups_joined_per_day: u32,
+    /// Reports one account may file per day.
+    pub reports_per_day: u32,
 }
 
 impl Default for Limits {
@@ -47,6 +61,13 @@ impl Default for Limits {
             max_page_bytes: 1024 * 1024,
             receipts_fanout_max_members: 100,
             max_devices: 10,
+            session_idle_days: 180,
+            new_account_hours: 24,
+            new_chats_per_day: 200,
+            new_account_new_chats_per_day: 20,
+            new_account_requests_per_second: 5,
+            groups_joined_per_day: 100,
+            reports_per_day: 100,
         }
     }
 }

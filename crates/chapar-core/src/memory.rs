@@ -11,14 +11,15 @@ use crate::domain::{self, Read, ReadOut, Write, Written};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::storage::{
-    Appended, Backend, BotKey, BotUpdate, ConvLock, ConvRow, Entry, FeedItem, FeedRow, ItemKind,
-    LockRow, MemberRow, MessageChange, NewConversation, NewUser, Recipients, Summary, Tx,
-    now_or_never,
+    Account, AccountUpdate, Appended, Backend, BotKey, BotUpdate, ConvLock, ConvRow, Entry,
+    FeedItem, FeedRow, ItemKind, LockRow, MemberRow, MessageChange, NewAudit, NewConversation,
+    NewReport, NewUser, Recipients, Relation, RelationKind, SessionRow, Summary, Tx, now_or_never,
 };
 use crate::store::{CommitListener, Principal, SecretHash};
 use chapar_proto::{
-    BotKind, Bytes, CallbackQuery, ConversationId, ConversationKind, DeviceId, DeviceInfo, Event,
-    MemberInfo, Message, MessageKind, Pts, ReactionCount, Receipt, Role, Seq, UserId, UserInfo,
+    AuditEntry, BotKind, Bytes, CallbackQuery, ConversationId, ConversationKind, DeviceId,
+    DeviceInfo, Event, Invitation, MemberInfo, Message, MessageKind, Pts, ReactionCount, Receipt,
+    Report, Role, Seq, UserId, UserInfo,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -27,6 +28,15 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 struct User {
     info: UserInfo,
     pts: Pts,
+    account: Account,
+}
+
+#[derive(Clone)]
+struct StoredReport {
+    new: NewReport,
+    id: u64,
+    created_at: i64,
+    resolved: Option<(i64, String)>,
 }
 
 #[derive(Clone)]
@@ -74,7 +84,8 @@ struct State {
     users: BTreeMap<UserId, User>,
     handles: HashMap<String, UserId>,
     devices: BTreeMap<DeviceId, Device>,
-    sessions: HashMap<SecretHash, DeviceId>,
+    /// Token → (device, last used).
+    sessions: HashMap<SecretHash, (DeviceId, i64)>,
     invites: HashMap<SecretHash, (u32, Option<i64>)>,
     link_codes: HashMap<SecretHash, (UserId, i64)>,
     conversations: BTreeMap<ConversationId, Conversation>,
@@ -82,6 +93,12 @@ struct State {
     feeds: HashMap<UserId, BTreeMap<Pts, Stored>>,
     bots: BTreeMap<UserId, BotState>,
     consents: BTreeSet<(UserId, UserId)>,
+    relations: BTreeMap<(UserId, UserId), Relation>,
+    daily: HashMap<(UserId, String, i64), u32>,
+    /// (conversation, invitee) → (inviter, when).
+    invitations: BTreeMap<(ConversationId, UserId), (UserId, i64)>,
+    reports: Vec<StoredReport>,
+    audit: Vec<AuditEntry>,
 }
 
 impl State {
@@ -147,7 +164,16 @@ impl MemTx<'_> {
         Some(Principal {
             user: u.info.clone(),
             device,
+            since: u.account.created_at,
         })
+    }
+
+    fn user_info(&self, id: UserId) -> Result<UserInfo> {
+        self.state
+            .users
+            .get(&id)
+            .map(|u| u.info.clone())
+            .ok_or_else(|| Error::Unavailable("no such user row".into()))
     }
 
     fn bot_row(&self, id: UserId) -> Option<(Bot, bool)> {
@@ -188,7 +214,18 @@ impl Tx for MemTx<'_> {
             display_name: user.display_name.clone(),
         };
         self.state.handles.insert(user.handle.clone(), id);
-        self.state.users.insert(id, User { info, pts: 0 });
+        let account = Account {
+            created_at: self.now,
+            ..Account::default()
+        };
+        self.state.users.insert(
+            id,
+            User {
+                info,
+                pts: 0,
+                account,
+            },
+        );
         Ok(id)
     }
 
@@ -269,13 +306,197 @@ impl Tx for MemTx<'_> {
             Some(d) if d.user == user => d.revoked = true,
             _ => return Ok(false),
         }
-        self.state.sessions.retain(|_, d| *d != device);
+        self.state.sessions.retain(|_, (d, _)| *d != device);
         Ok(true)
     }
 
-    async fn session(&mut self, token: &SecretHash) -> Result<Option<Principal>> {
-        let device = self.state.sessions.get(token).copied();
-        Ok(device.and_then(|d| self.principal_of(d)))
+    async fn session(&mut self, token: &SecretHash) -> Result<Option<SessionRow>> {
+        let Some((device, last_used)) = self.state.sessions.get(token).copied() else {
+            return Ok(None);
+        };
+        Ok(self.principal_of(device).map(|principal| SessionRow {
+            principal,
+            last_used,
+        }))
+    }
+
+    async fn touch_session(&mut self, token: &SecretHash) -> Result<()> {
+        let now = self.now;
+        if let Some((device, last_used)) = self.state.sessions.get_mut(token) {
+            *last_used = now;
+            let device = *device;
+            if let Some(d) = self.state.devices.get_mut(&device) {
+                d.last_seen = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_sessions(&mut self, user: UserId) -> Result<u32> {
+        let devices = &self.state.devices;
+        let before = self.state.sessions.len();
+        self.state
+            .sessions
+            .retain(|_, (d, _)| devices.get(d).is_none_or(|d| d.user != user));
+        Ok(u32::try_from(before - self.state.sessions.len()).unwrap_or(u32::MAX))
+    }
+
+    async fn account(&mut self, user: UserId) -> Result<Option<Account>> {
+        Ok(self.state.users.get(&user).map(|u| u.account.clone()))
+    }
+
+    async fn update_account(&mut self, user: UserId, update: &AccountUpdate) -> Result<()> {
+        if let Some(u) = self.state.users.get_mut(&user) {
+            match update {
+                AccountUpdate::Privacy(p) => u.account.privacy = *p,
+                AccountUpdate::Operator(o) => u.account.operator = *o,
+                AccountUpdate::Suspended(s) => u.account.suspended = s.clone(),
+            }
+        }
+        Ok(())
+    }
+
+    async fn relation(&mut self, user: UserId, other: UserId) -> Result<Relation> {
+        Ok(self
+            .state
+            .relations
+            .get(&(user, other))
+            .copied()
+            .unwrap_or_default())
+    }
+
+    async fn set_relation(
+        &mut self,
+        user: UserId,
+        other: UserId,
+        kind: RelationKind,
+        on: bool,
+    ) -> Result<()> {
+        let r = self.state.relations.entry((user, other)).or_default();
+        match kind {
+            RelationKind::Block => r.blocked = on,
+            RelationKind::Contact => r.contact = on,
+        }
+        if *r == Relation::default() {
+            self.state.relations.remove(&(user, other));
+        }
+        Ok(())
+    }
+
+    async fn related(
+        &mut self,
+        user: UserId,
+        kind: RelationKind,
+        limit: u32,
+    ) -> Result<Vec<UserInfo>> {
+        let mut out: Vec<UserInfo> = self
+            .state
+            .relations
+            .range((user, UserId(i64::MIN))..=(user, UserId(i64::MAX)))
+            .filter(|(_, r)| match kind {
+                RelationKind::Block => r.blocked,
+                RelationKind::Contact => r.contact,
+            })
+            .filter_map(|((_, other), _)| self.state.users.get(other).map(|u| u.info.clone()))
+            .collect();
+        out.sort_by(|a, b| a.handle.cmp(&b.handle));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn count_daily(&mut self, user: UserId, what: &str, day: i64) -> Result<u32> {
+        self.state
+            .daily
+            .retain(|(_, _, d), _| *d >= day.saturating_sub(1));
+        let n = self
+            .state
+            .daily
+            .entry((user, what.to_string(), day))
+            .or_default();
+        *n = n.saturating_add(1);
+        Ok(*n)
+    }
+
+    async fn insert_report(&mut self, report: &NewReport) -> Result<u64> {
+        let id = self.state.reports.len() as u64 + 1;
+        self.state.reports.push(StoredReport {
+            new: report.clone(),
+            id,
+            created_at: self.now,
+            resolved: None,
+        });
+        Ok(id)
+    }
+
+    async fn reports(&mut self, all: bool, limit: u32) -> Result<Vec<Report>> {
+        let chosen: Vec<StoredReport> = self
+            .state
+            .reports
+            .iter()
+            .rev()
+            .filter(|r| all || r.resolved.is_none())
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        chosen
+            .into_iter()
+            .map(|r| {
+                Ok(Report {
+                    id: r.id,
+                    reporter: self.user_info(r.new.reporter)?,
+                    user: self.user_info(r.new.user)?,
+                    conversation: r.new.conversation,
+                    seq: r.new.seq,
+                    text: r.new.text,
+                    reason: r.new.reason,
+                    comment: r.new.comment,
+                    created_at: r.created_at,
+                    resolved_at: r.resolved.as_ref().map(|(at, _)| *at),
+                    resolution: r.resolved.map(|(_, note)| note),
+                })
+            })
+            .collect()
+    }
+
+    async fn resolve_report(&mut self, id: u64, resolution: &str) -> Result<bool> {
+        let now = self.now;
+        match self
+            .state
+            .reports
+            .iter_mut()
+            .find(|r| r.id == id && r.resolved.is_none())
+        {
+            Some(r) => {
+                r.resolved = Some((now, resolution.to_string()));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn insert_audit(&mut self, entry: &NewAudit) -> Result<()> {
+        let operator = entry.operator.map(|o| self.user_info(o)).transpose()?;
+        let id = self.state.audit.len() as u64 + 1;
+        self.state.audit.push(AuditEntry {
+            id,
+            operator,
+            action: entry.action.clone(),
+            target: entry.target.clone(),
+            detail: entry.detail.clone(),
+            at: self.now,
+        });
+        Ok(())
+    }
+
+    async fn audit(&mut self, limit: u32) -> Result<Vec<AuditEntry>> {
+        Ok(self
+            .state
+            .audit
+            .iter()
+            .rev()
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     async fn insert_session(&mut self, token: &SecretHash, device: DeviceId) -> Result<()> {
@@ -284,7 +505,7 @@ impl Tx for MemTx<'_> {
                 "that session token is already in use".into(),
             ));
         }
-        self.state.sessions.insert(*token, device);
+        self.state.sessions.insert(*token, (device, self.now));
         Ok(())
     }
 
@@ -382,6 +603,7 @@ impl Tx for MemTx<'_> {
                 title: new.title.clone(),
                 last_seq: 0,
                 updated_at: self.now,
+                blocked: false,
             },
             creator: new.creator.clone(),
             created_at: self.now,
@@ -512,6 +734,69 @@ impl Tx for MemTx<'_> {
     async fn set_title(&mut self, lock: &ConvLock, title: &str) -> Result<()> {
         self.state.conv(lock.id())?.row.title = title.to_string();
         Ok(())
+    }
+
+    async fn set_blocked(&mut self, lock: &ConvLock, blocked: bool) -> Result<()> {
+        self.state.conv(lock.id())?.row.blocked = blocked;
+        Ok(())
+    }
+
+    async fn put_invitation(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        inviter: UserId,
+    ) -> Result<()> {
+        let now = self.now;
+        self.state
+            .invitations
+            .insert((lock.id(), user), (inviter, now));
+        Ok(())
+    }
+
+    async fn take_invitation(
+        &mut self,
+        conv: ConversationId,
+        user: UserId,
+    ) -> Result<Option<Invitation>> {
+        let Some((inviter, created_at)) = self.state.invitations.remove(&(conv, user)) else {
+            return Ok(None);
+        };
+        let title = self.state.conv(conv)?.row.title.clone();
+        Ok(Some(Invitation {
+            conversation: conv,
+            title,
+            inviter: self.user_info(inviter)?,
+            created_at,
+        }))
+    }
+
+    async fn invitations(&mut self, user: UserId, limit: u32) -> Result<Vec<Invitation>> {
+        let mut mine: Vec<(ConversationId, UserId, i64)> = self
+            .state
+            .invitations
+            .iter()
+            .filter(|((_, u), _)| *u == user)
+            .map(|((c, _), (inviter, at))| (*c, *inviter, *at))
+            .collect();
+        mine.sort_by_key(|(c, _, at)| (std::cmp::Reverse(*at), std::cmp::Reverse(*c)));
+        mine.truncate(limit as usize);
+        mine.into_iter()
+            .map(|(conv, inviter, created_at)| {
+                let title = self
+                    .state
+                    .conversations
+                    .get(&conv)
+                    .map(|c| c.row.title.clone())
+                    .unwrap_or_default();
+                Ok(Invitation {
+                    conversation: conv,
+                    title,
+                    inviter: self.user_info(inviter)?,
+                    created_at,
+                })
+            })
+            .collect()
     }
 
     async fn set_markers(
@@ -739,6 +1024,9 @@ impl Tx for MemTx<'_> {
                     Stored::Item(ItemKind::Callback, p) => serde_json::from_str::<CallbackQuery>(p)
                         .ok()
                         .map(Event::CallbackQuery),
+                    Stored::Item(ItemKind::Invitation, p) => serde_json::from_str::<Invitation>(p)
+                        .ok()
+                        .map(Event::Invitation),
                 },
             })
             .collect())
@@ -786,7 +1074,11 @@ impl Tx for MemTx<'_> {
             .map(|u| u.info.clone())
             .ok_or_else(|| Error::Unavailable("no such user row".into()))?;
         let bot = Bot {
-            principal: Principal { user: info, device },
+            principal: Principal {
+                user: info,
+                device,
+                since: self.now,
+            },
             kind,
             owner,
             read_all: false,

@@ -25,9 +25,9 @@ use crate::limits::Limits;
 use crate::stats::StoreStats;
 use crate::store::{CommitListener, Principal, SecretHash};
 use chapar_proto::{
-    BotKind, Bytes, ConversationId, ConversationKind, DeviceId, DeviceInfo, Entity, Event,
-    MemberInfo, Message, MessageKind, Pts, ReplyMarkup, Role, Seq, SystemEvent, TEXT_PLAIN, UserId,
-    UserInfo,
+    AuditEntry, BotKind, Bytes, ConversationId, ConversationKind, DeviceId, DeviceInfo, Entity,
+    Event, Invitation, MemberInfo, Message, MessageKind, Privacy, Pts, ReplyMarkup, Report,
+    ReportReason, Role, Seq, SystemEvent, TEXT_PLAIN, UserId, UserInfo,
 };
 use std::future::Future;
 use std::pin::pin;
@@ -42,6 +42,9 @@ pub struct ConvRow {
     pub title: String,
     pub last_seq: Seq,
     pub updated_at: i64,
+    /// A direct conversation either of whose two people blocks the other: nothing more may be
+    /// appended to it (see [`Tx::set_blocked`]).
+    pub blocked: bool,
 }
 
 /// One member's row.
@@ -192,6 +195,7 @@ pub enum MessageChange {
 pub enum ItemKind {
     Receipt,
     Callback,
+    Invitation,
 }
 
 impl ItemKind {
@@ -199,6 +203,7 @@ impl ItemKind {
         match self {
             ItemKind::Receipt => "receipt",
             ItemKind::Callback => "callback",
+            ItemKind::Invitation => "invitation",
         }
     }
 }
@@ -251,6 +256,77 @@ pub struct NewConversation {
     pub direct_key: Option<String>,
     /// Group creation's idempotency key: (creator device, client_id).
     pub creator: Option<(DeviceId, String)>,
+}
+
+/// A session read back: who it signs in and when it was last used (Unix ms).
+#[derive(Clone, Debug)]
+pub struct SessionRow {
+    pub principal: Principal,
+    pub last_used: i64,
+}
+
+/// What one user set about another.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relation {
+    pub blocked: bool,
+    pub contact: bool,
+}
+
+/// A kind of relation one user sets about another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelationKind {
+    Block,
+    Contact,
+}
+
+impl RelationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelationKind::Block => "block",
+            RelationKind::Contact => "contact",
+        }
+    }
+}
+
+/// An account's state beyond its public info.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Account {
+    pub created_at: i64,
+    /// May use the operator (moderation) requests.
+    pub operator: bool,
+    /// When and why an operator suspended it.
+    pub suspended: Option<(i64, String)>,
+    pub privacy: Privacy,
+}
+
+/// A change to an account's state.
+#[derive(Clone, Debug)]
+pub enum AccountUpdate {
+    Privacy(Privacy),
+    Operator(bool),
+    Suspended(Option<(i64, String)>),
+}
+
+/// A report to insert.
+#[derive(Clone, Debug)]
+pub struct NewReport {
+    pub reporter: UserId,
+    pub user: UserId,
+    pub conversation: Option<ConversationId>,
+    pub seq: Option<Seq>,
+    pub text: Option<String>,
+    pub reason: ReportReason,
+    pub comment: Option<String>,
+}
+
+/// An audit entry to insert.
+#[derive(Clone, Debug)]
+pub struct NewAudit {
+    /// `None`: done on the server's command line.
+    pub operator: Option<UserId>,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
 }
 
 /// How a bot is looked up.
@@ -314,8 +390,12 @@ pub trait Tx {
         user: UserId,
         device: DeviceId,
     ) -> impl Future<Output = Result<bool>>;
-    /// The principal behind a session token (device not revoked).
-    fn session(&mut self, token: &SecretHash) -> impl Future<Output = Result<Option<Principal>>>;
+    /// The principal behind a session token (device not revoked), with its last use.
+    fn session(&mut self, token: &SecretHash) -> impl Future<Output = Result<Option<SessionRow>>>;
+    /// Set a session's last use, and its device's last seen time, to now.
+    fn touch_session(&mut self, token: &SecretHash) -> impl Future<Output = Result<()>>;
+    /// Delete every session of a user's devices; returns how many there were.
+    fn delete_sessions(&mut self, user: UserId) -> impl Future<Output = Result<u32>>;
     fn insert_session(
         &mut self,
         token: &SecretHash,
@@ -342,6 +422,46 @@ pub trait Tx {
         &mut self,
         code: &SecretHash,
     ) -> impl Future<Output = Result<Option<(UserId, i64)>>>;
+
+    // ---- accounts, relations, reports, audit ----
+    /// A user's account state (`None`: no such user).
+    fn account(&mut self, user: UserId) -> impl Future<Output = Result<Option<Account>>>;
+    fn update_account(
+        &mut self,
+        user: UserId,
+        update: &AccountUpdate,
+    ) -> impl Future<Output = Result<()>>;
+    /// What `user` set about `other`.
+    fn relation(&mut self, user: UserId, other: UserId) -> impl Future<Output = Result<Relation>>;
+    fn set_relation(
+        &mut self,
+        user: UserId,
+        other: UserId,
+        kind: RelationKind,
+        on: bool,
+    ) -> impl Future<Output = Result<()>>;
+    /// The users `user` holds in relation `kind`, by handle, at most `limit`.
+    fn related(
+        &mut self,
+        user: UserId,
+        kind: RelationKind,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<UserInfo>>>;
+    /// Add 1 to `user`'s counter `what` for day `day` (days since the Unix epoch) and return it.
+    fn count_daily(
+        &mut self,
+        user: UserId,
+        what: &str,
+        day: i64,
+    ) -> impl Future<Output = Result<u32>>;
+    fn insert_report(&mut self, report: &NewReport) -> impl Future<Output = Result<u64>>;
+    /// Reports, newest first: open ones only unless `all`.
+    fn reports(&mut self, all: bool, limit: u32) -> impl Future<Output = Result<Vec<Report>>>;
+    /// Close an open report; false when there is no open report `id`.
+    fn resolve_report(&mut self, id: u64, resolution: &str) -> impl Future<Output = Result<bool>>;
+    fn insert_audit(&mut self, entry: &NewAudit) -> impl Future<Output = Result<()>>;
+    /// The newest audit entries, newest first.
+    fn audit(&mut self, limit: u32) -> impl Future<Output = Result<Vec<AuditEntry>>>;
 
     // ---- conversations and members ----
     /// The user with this (normalised) handle and, if it exists, the direct conversation between
@@ -418,6 +538,27 @@ pub trait Tx {
         role: Role,
     ) -> impl Future<Output = Result<()>>;
     fn set_title(&mut self, lock: &ConvLock, title: &str) -> impl Future<Output = Result<()>>;
+    /// Mark a direct conversation blocked or not ([`ConvRow::blocked`]).
+    fn set_blocked(&mut self, lock: &ConvLock, blocked: bool) -> impl Future<Output = Result<()>>;
+    /// Record that `inviter` invited `user` to the locked group (replacing an earlier one).
+    fn put_invitation(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        inviter: UserId,
+    ) -> impl Future<Output = Result<()>>;
+    /// Delete `user`'s invitation to `conv` and return it.
+    fn take_invitation(
+        &mut self,
+        conv: ConversationId,
+        user: UserId,
+    ) -> impl Future<Output = Result<Option<Invitation>>>;
+    /// `user`'s invitations, newest first, at most `limit`.
+    fn invitations(
+        &mut self,
+        user: UserId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Invitation>>>;
     fn set_markers(
         &mut self,
         lock: &ConvLock,

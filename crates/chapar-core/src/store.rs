@@ -19,12 +19,15 @@
 //! * Bots (see [`crate::bots`]): `execute_bot` keeps the same contract as `execute`.
 
 use crate::bots::{Bot, BotAction, BotChange, BotOp};
+pub use crate::domain::AdminOp;
 use crate::error::Result;
+pub use crate::storage::RelationKind;
 use async_trait::async_trait;
 use chapar_proto::BotInfo;
 use chapar_proto::{
-    Bytes, ConversationId, ConversationInfo, DeviceId, DeviceInfo, Event, MemberInfo, Message, Pts,
-    Role, Seq, SyncPage, UserId, UserInfo,
+    AuditEntry, Bytes, ConversationId, ConversationInfo, DeviceId, DeviceInfo, Event, FileReport,
+    Invitation, MemberInfo, Message, Privacy, Pts, Report, Role, Seq, SetPrivacy, SyncPage, UserId,
+    UserInfo,
 };
 use std::sync::Arc;
 
@@ -36,6 +39,8 @@ pub type SecretHash = [u8; 32];
 pub struct Principal {
     pub user: UserInfo,
     pub device: DeviceId,
+    /// When the account was created (Unix ms): new accounts get lower limits.
+    pub since: i64,
 }
 
 impl Principal {
@@ -137,6 +142,16 @@ pub enum Command {
         conversation: ConversationId,
         delivered: Option<Seq>,
         read: Option<Seq>,
+    },
+    /// Join a group the actor was invited to; a `joined` system entry is appended.
+    AcceptInvitation {
+        conversation: ConversationId,
+    },
+    /// Operator: delete any message for everyone (recorded in the audit log).
+    AdminDelete {
+        conversation: ConversationId,
+        seq: Seq,
+        reason: Option<String>,
     },
 }
 
@@ -257,4 +272,37 @@ pub trait Store: Send + Sync + 'static {
         actor: &Principal,
         peer: UserId,
     ) -> Result<Option<ConversationId>>;
+
+    // ---- safety (see `crate::domain` and docs/security.md) ----
+
+    /// A session was used now: its idle time (`session_idle_days`) starts again.
+    async fn touch_session(&self, token_hash: SecretHash) -> Result<()>;
+    /// Block or unblock, add or remove a contact, by handle.
+    async fn set_relation(
+        &self,
+        actor: &Principal,
+        handle: &str,
+        kind: RelationKind,
+        on: bool,
+    ) -> Result<()>;
+    /// The users the actor blocks, or their contacts, by handle.
+    async fn related(&self, actor: &Principal, kind: RelationKind) -> Result<Vec<UserInfo>>;
+    async fn privacy(&self, actor: &Principal) -> Result<Privacy>;
+    async fn set_privacy(&self, actor: &Principal, change: SetPrivacy) -> Result<Privacy>;
+    /// Group invitations waiting for the actor's answer (accepting one is a [`Command`]).
+    async fn invitations(&self, actor: &Principal) -> Result<Vec<Invitation>>;
+    async fn decline_invitation(
+        &self,
+        actor: &Principal,
+        conversation: ConversationId,
+    ) -> Result<()>;
+    /// File a report; returns its id.
+    async fn report(&self, actor: &Principal, report: FileReport) -> Result<u64>;
+    /// A moderation action (`actor` must be an operator; `None`: the server's command line).
+    /// Returns the user it was done to, if any.
+    async fn admin(&self, actor: Option<&Principal>, op: AdminOp) -> Result<Option<UserInfo>>;
+    /// Operator: reports, newest first (open ones unless `all`).
+    async fn reports(&self, actor: &Principal, all: bool, limit: u32) -> Result<Vec<Report>>;
+    /// Operator (or the command line, `None`): the newest audit entries.
+    async fn audit(&self, actor: Option<&Principal>, limit: u32) -> Result<Vec<AuditEntry>>;
 }

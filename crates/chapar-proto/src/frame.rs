@@ -12,6 +12,7 @@ use crate::bytes::Bytes;
 use crate::error::ErrorBody;
 use crate::ids::{ConversationId, DeviceId, Pts, Seq};
 use crate::model::*;
+use crate::safety::*;
 use serde::{Deserialize, Serialize};
 
 /// A client request. `id` is chosen by the client and echoed in the reply or error.
@@ -74,6 +75,31 @@ pub enum Request {
     PressButton(PressButton),
     /// Allow (or stop) a service account to send this user notifications.
     AllowService(AllowService),
+    /// Block a user: they cannot message me, add me to groups or see my receipts.
+    Block(UserQuery),
+    Unblock(UserQuery),
+    /// The users I block.
+    Blocked,
+    AddContact(UserQuery),
+    RemoveContact(UserQuery),
+    Contacts,
+    /// My privacy settings.
+    Privacy,
+    SetPrivacy(SetPrivacy),
+    /// Group invitations waiting for my answer.
+    Invitations,
+    /// Join a group I was invited to (a `joined` entry is appended).
+    AcceptInvitation(ConversationRef),
+    DeclineInvitation(ConversationRef),
+    /// Report a message or a user to the operator.
+    Report(FileReport),
+    /// Operator requests: refused with `forbidden` unless this account is an operator.
+    AdminReports(AdminReports),
+    AdminResolve(AdminResolve),
+    AdminSuspend(AdminSuspend),
+    AdminUnsuspend(UserQuery),
+    AdminDelete(AdminDelete),
+    AdminAudit(AdminAudit),
 }
 
 impl Request {
@@ -112,6 +138,24 @@ impl Request {
             Request::BotAccess(_) => "bot_access",
             Request::PressButton(_) => "press_button",
             Request::AllowService(_) => "allow_service",
+            Request::Block(_) => "block",
+            Request::Unblock(_) => "unblock",
+            Request::Blocked => "blocked",
+            Request::AddContact(_) => "add_contact",
+            Request::RemoveContact(_) => "remove_contact",
+            Request::Contacts => "contacts",
+            Request::Privacy => "privacy",
+            Request::SetPrivacy(_) => "set_privacy",
+            Request::Invitations => "invitations",
+            Request::AcceptInvitation(_) => "accept_invitation",
+            Request::DeclineInvitation(_) => "decline_invitation",
+            Request::Report(_) => "report",
+            Request::AdminReports(_) => "admin_reports",
+            Request::AdminResolve(_) => "admin_resolve",
+            Request::AdminSuspend(_) => "admin_suspend",
+            Request::AdminUnsuspend(_) => "admin_unsuspend",
+            Request::AdminDelete(_) => "admin_delete",
+            Request::AdminAudit(_) => "admin_audit",
         }
     }
 
@@ -323,6 +367,16 @@ pub enum Response {
     Pressed {
         query_id: String,
     },
+    /// Blocked users or contacts, by handle.
+    Users(Vec<UserInfo>),
+    Privacy(Privacy),
+    Invitations(Vec<Invitation>),
+    /// A report was filed with this id.
+    Reported {
+        id: u64,
+    },
+    Reports(Vec<Report>),
+    Audit(Vec<AuditEntry>),
 }
 
 /// A signed-in device.
@@ -382,6 +436,8 @@ pub enum Event {
     CallbackQuery(CallbackQuery),
     /// Ephemeral, to the person who pressed: the bot's answer to a callback query.
     CallbackAnswer(CallbackAnswer),
+    /// Someone invited this user to a group (accept or decline it).
+    Invitation(Invitation),
 }
 
 /// Server frames, tagged by `type`.
@@ -434,6 +490,7 @@ pub struct Limits {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Control {
     /// `lagging` (outbound queue full: reconnect and sync), `revoked` (device revoked),
+    /// `suspended` (an operator suspended the account),
     /// `shutdown` (node draining: reconnect, elsewhere if you can), `idle` (heartbeat missed).
     pub reason: String,
     pub message: String,

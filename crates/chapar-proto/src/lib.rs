@@ -6,6 +6,7 @@
 //! * [`error`]: the typed error codes with retry hints.
 //! * [`codec`]: the two encodings, JSON (text frames) and MessagePack (binary frames).
 //! * [`bot`]: inline keyboards, entities, callback queries and the bot-management requests.
+//! * [`safety`]: blocking, contacts, privacy, invitations, reports and operator requests.
 //! * [`bytes`]: opaque byte strings (base64 in JSON, raw bytes in MessagePack).
 //!
 //! This crate does no I/O. Unknown fields are ignored when decoding so old clients keep working.
@@ -17,6 +18,7 @@ pub mod error;
 pub mod frame;
 pub mod ids;
 pub mod model;
+pub mod safety;
 
 pub use bot::{
     BotInfo, BotKind, BotToken, CallbackAnswer, CallbackQuery, Entity, InlineButton, ReplyMarkup,
@@ -30,6 +32,7 @@ pub use frame::{
 };
 pub use ids::{ConversationId, DeviceId, Pts, Seq, UserId};
 pub use model::*;
+pub use safety::*;
 
 /// The protocol version this crate implements.
 pub const VERSION: &str = "v1";

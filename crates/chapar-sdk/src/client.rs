@@ -423,7 +423,7 @@ fn expect_sent(r: Response) -> Result<Sent, SdkError> {
     }
 }
 
-fn unexpected(r: Response) -> SdkError {
+pub(crate) fn unexpected(r: Response) -> SdkError {
     let s = format!("{r:?}");
     SdkError::Unexpected(s.chars().take(200).collect())
 }

@@ -60,6 +60,8 @@ enum End {
     /// The application is gone or closed the client.
     Closed,
     Revoked,
+    /// The operators suspended the account.
+    Suspended(String),
     Lost {
         reason: String,
         retry_after_ms: Option<u64>,
@@ -135,6 +137,10 @@ impl Driver {
                 End::Closed => return,
                 End::Revoked => {
                     let _ = self.events.send(ClientEvent::Revoked).await;
+                    return;
+                }
+                End::Suspended(message) => {
+                    let _ = self.events.send(ClientEvent::Suspended { message }).await;
                     return;
                 }
                 End::Lost {
@@ -404,6 +410,9 @@ impl Driver {
             ServerFrame::Control(c) => {
                 if c.reason == "revoked" {
                     return Some(End::Revoked);
+                }
+                if c.reason == "suspended" {
+                    return Some(End::Suspended(c.message));
                 }
                 return Some(End::Lost {
                     reason: format!("{}: {}", c.reason, c.message),

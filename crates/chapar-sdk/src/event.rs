@@ -34,4 +34,6 @@ pub enum ClientEvent {
     },
     /// This device was revoked or its key no longer signs in: the client has stopped.
     Revoked,
+    /// The server's operators suspended this account: the client has stopped.
+    Suspended { message: String },
 }

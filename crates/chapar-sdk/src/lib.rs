@@ -2,7 +2,8 @@
 //! backoff and full jitter, resync from the feed cursor (pts), send with idempotent retries, and
 //! a stream of events in which every feed event appears exactly once, in order.
 //!
-//! * [`client`]: the [`Client`] handle, requests and typed helpers.
+//! * [`client`]: the [`Client`] handle, requests and typed helpers (`safety`: blocking,
+//!   privacy, invitations, reports, moderation).
 //! * [`config`]: [`ClientConfig`], [`Credentials`], [`Auth`].
 //! * [`event`]: [`ClientEvent`], what the application receives.
 //! * [`error`]: [`SdkError`], which says whether retrying helps.
@@ -31,6 +32,7 @@ mod conn;
 mod driver;
 pub mod error;
 pub mod event;
+mod safety;
 pub mod tracker;
 
 pub use backoff::Backoff;

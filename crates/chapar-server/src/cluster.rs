@@ -157,6 +157,7 @@ async fn resync(store: &dyn Store, sink: &dyn Deliver, user: UserId) -> chapar_c
             display_name: String::new(),
         },
         device: DeviceId(0),
+        since: 0,
     };
     let head = store.head_pts(user).await?;
     if head > 0 {

@@ -37,6 +37,7 @@ pub mod web;
 use anyhow::Context;
 use chapar_core::bus::{Bus, BusMessage};
 use chapar_core::store::{CommitListener, Committed};
+use chapar_proto::UserInfo;
 use config::{Config, ServeArgs};
 use registry::Registry;
 use state::App;
@@ -168,6 +169,29 @@ pub struct InviteArgs {
     /// Days the code stays valid (0: until used up).
     #[arg(long, default_value_t = 7)]
     pub valid_days: u32,
+}
+
+/// `chapar operator grant|revoke HANDLE`: make an account one of the server's operators (who
+/// handle reports and suspend accounts), or no longer one. Written to the audit log.
+#[derive(Clone, Debug, clap::Args)]
+pub struct OperatorArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The account's handle.
+    pub handle: String,
+}
+
+pub async fn set_operator(args: OperatorArgs, operator: bool) -> anyhow::Result<UserInfo> {
+    let config = Config::load(&args.serve)?;
+    let store = cluster::open_store(&config).await?.store;
+    let op = chapar_core::store::AdminOp::Grant {
+        handle: args.handle.trim().trim_start_matches('@').to_string(),
+        operator,
+    };
+    store
+        .admin(None, op)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no account was changed"))
 }
 
 pub async fn create_invite(args: InviteArgs) -> anyhow::Result<String> {

@@ -392,6 +392,14 @@ impl Deliver for Registry {
                     }
                     false
                 }
+                BusMessage::Suspended => {
+                    conn.close(control(
+                        "suspended",
+                        "this account was suspended by the server's operators",
+                        None,
+                    ));
+                    false
+                }
             };
             if lagged {
                 self.lagging.fetch_add(1, Ordering::Relaxed);

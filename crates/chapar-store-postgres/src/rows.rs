@@ -29,6 +29,7 @@ pub fn conv_row(r: &Row, at: usize) -> Result<ConvRow> {
         title: col(r, at + 2)?,
         last_seq: num(col(r, at + 3)?),
         updated_at: col(r, at + 4)?,
+        blocked: col(r, at + 5)?,
     })
 }
 

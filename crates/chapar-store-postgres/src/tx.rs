@@ -17,14 +17,16 @@ use crate::rows::{
 use chapar_core::bots::{Bot, MenuCommand, Webhook};
 use chapar_core::columns::{encode, json};
 use chapar_core::storage::{
-    Appended, BotKey, BotUpdate, ConvLock, ConvRow, Entry, FeedItem, FeedRow, LockRow, MemberRow,
-    MessageChange, NewConversation, NewUser, Recipients, Summary, Tx,
+    Account, AccountUpdate, Appended, BotKey, BotUpdate, ConvLock, ConvRow, Entry, FeedItem,
+    FeedRow, LockRow, MemberRow, MessageChange, NewAudit, NewConversation, NewReport, NewUser,
+    Recipients, Relation, RelationKind, SessionRow, Summary, Tx,
 };
 use chapar_core::store::{Principal, SecretHash};
 use chapar_core::{Error, Limits, Result};
 use chapar_proto::{
-    BotKind, Bytes, CallbackQuery, ConversationId, ConversationKind, DeviceId, DeviceInfo, Event,
-    MemberInfo, Message, Pts, Receipt, Role, Seq, UserId, UserInfo,
+    AuditEntry, BotKind, Bytes, CallbackQuery, ConversationId, ConversationKind, DeviceId,
+    DeviceInfo, Event, Invitation, MemberInfo, Message, Privacy, Pts, Receipt, Report,
+    ReportReason, Role, Seq, UserId, UserInfo,
 };
 use tokio_postgres::Row;
 
@@ -57,6 +59,7 @@ fn bot_row(r: &Row) -> Result<(Bot, bool)> {
         principal: Principal {
             user: user_row(r, 0)?,
             device: DeviceId(col(r, 3)?),
+            since: col(r, 11)?,
         },
         kind: BotKind::parse(&col::<String>(r, 4)?),
         owner: UserId(col(r, 5)?),
@@ -68,6 +71,15 @@ fn bot_row(r: &Row) -> Result<(Bot, bool)> {
         created_at: col(r, 11)?,
     };
     Ok((bot, col(r, 12)?))
+}
+
+fn invitation_row(r: &Row) -> Result<Invitation> {
+    Ok(Invitation {
+        conversation: ConversationId(col(r, 0)?),
+        title: col(r, 1)?,
+        inviter: user_row(r, 2)?,
+        created_at: col(r, 5)?,
+    })
 }
 
 fn pushed(rows: &[Row]) -> Result<Vec<(UserId, Pts)>> {
@@ -146,7 +158,7 @@ impl Tx for PgTx<'_> {
         let row = self
             .ctx
             .opt(
-                "SELECT u.id, u.handle, u.display_name FROM devices d
+                "SELECT u.id, u.handle, u.display_name, u.created_at FROM devices d
                  JOIN users u ON u.id = d.user_id WHERE d.id = $1 AND NOT d.revoked",
                 &[&device.0],
             )
@@ -155,6 +167,7 @@ impl Tx for PgTx<'_> {
             Ok(Principal {
                 user: user_row(&r, 0)?,
                 device,
+                since: col(&r, 3)?,
             })
         })
         .transpose()
@@ -240,11 +253,13 @@ impl Tx for PgTx<'_> {
         Ok(!rows.is_empty())
     }
 
-    async fn session(&mut self, token: &SecretHash) -> Result<Option<Principal>> {
+    async fn session(&mut self, token: &SecretHash) -> Result<Option<SessionRow>> {
         let row = self
             .ctx
             .opt(
-                "SELECT u.id, u.handle, u.display_name, d.id FROM sessions s
+                "SELECT u.id, u.handle, u.display_name, d.id, u.created_at,
+                        COALESCE(s.last_used_at, s.created_at)
+                 FROM sessions s
                  JOIN devices d ON d.id = s.device_id AND NOT d.revoked
                  JOIN users u ON u.id = d.user_id
                  WHERE s.token_hash = $1",
@@ -252,22 +267,300 @@ impl Tx for PgTx<'_> {
             )
             .await?;
         row.map(|r| {
-            Ok(Principal {
-                user: user_row(&r, 0)?,
-                device: DeviceId(col(&r, 3)?),
+            Ok(SessionRow {
+                principal: Principal {
+                    user: user_row(&r, 0)?,
+                    device: DeviceId(col(&r, 3)?),
+                    since: col(&r, 4)?,
+                },
+                last_used: col(&r, 5)?,
             })
         })
         .transpose()
     }
 
+    async fn touch_session(&mut self, token: &SecretHash) -> Result<()> {
+        self.ctx
+            .exec(
+                "WITH s AS (
+                     UPDATE sessions SET last_used_at = $2 WHERE token_hash = $1
+                     RETURNING device_id
+                 )
+                 UPDATE devices SET last_seen = $2 WHERE id IN (SELECT device_id FROM s)",
+                &[&&token[..], &self.ctx.now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_sessions(&mut self, user: UserId) -> Result<u32> {
+        let n = self
+            .ctx
+            .exec(
+                "DELETE FROM sessions
+                 WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)",
+                &[&user.0],
+            )
+            .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     async fn insert_session(&mut self, token: &SecretHash, device: DeviceId) -> Result<()> {
         self.ctx
             .exec(
-                "INSERT INTO sessions (token_hash, device_id, created_at) VALUES ($1, $2, $3)",
+                "INSERT INTO sessions (token_hash, device_id, created_at, last_used_at)
+                 VALUES ($1, $2, $3, $3)",
                 &[&&token[..], &device.0, &self.ctx.now],
             )
             .await?;
         Ok(())
+    }
+
+    async fn account(&mut self, user: UserId) -> Result<Option<Account>> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT created_at, operator, suspended_at, suspend_reason, privacy FROM users
+                 WHERE id = $1",
+                &[&user.0],
+            )
+            .await?;
+        row.map(|r| {
+            let suspended = match col::<Option<i64>>(&r, 2)? {
+                Some(at) => Some((at, col::<Option<String>>(&r, 3)?.unwrap_or_default())),
+                None => None,
+            };
+            Ok(Account {
+                created_at: col(&r, 0)?,
+                operator: col(&r, 1)?,
+                suspended,
+                privacy: json::<Privacy>(col(&r, 4)?).unwrap_or_default(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn update_account(&mut self, user: UserId, update: &AccountUpdate) -> Result<()> {
+        let id = user.0;
+        match update {
+            AccountUpdate::Privacy(p) => {
+                self.ctx
+                    .exec(
+                        "UPDATE users SET privacy = $2 WHERE id = $1",
+                        &[&id, &encode(p)?],
+                    )
+                    .await
+            }
+            AccountUpdate::Operator(o) => {
+                self.ctx
+                    .exec("UPDATE users SET operator = $2 WHERE id = $1", &[&id, o])
+                    .await
+            }
+            AccountUpdate::Suspended(s) => {
+                self.ctx
+                    .exec(
+                        "UPDATE users SET suspended_at = $2, suspend_reason = $3 WHERE id = $1",
+                        &[
+                            &id,
+                            &s.as_ref().map(|(at, _)| *at),
+                            &s.as_ref().map(|(_, why)| why.as_str()),
+                        ],
+                    )
+                    .await
+            }
+        }?;
+        Ok(())
+    }
+
+    async fn relation(&mut self, user: UserId, other: UserId) -> Result<Relation> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT kind FROM relations WHERE user_id = $1 AND other_id = $2",
+                &[&user.0, &other.0],
+            )
+            .await?;
+        let mut relation = Relation::default();
+        for r in &rows {
+            match col::<String>(r, 0)?.as_str() {
+                "block" => relation.blocked = true,
+                "contact" => relation.contact = true,
+                _ => {}
+            }
+        }
+        Ok(relation)
+    }
+
+    async fn set_relation(
+        &mut self,
+        user: UserId,
+        other: UserId,
+        kind: RelationKind,
+        on: bool,
+    ) -> Result<()> {
+        if on {
+            self.ctx
+                .exec(
+                    "INSERT INTO relations (user_id, other_id, kind, created_at)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[&user.0, &other.0, &kind.as_str(), &self.ctx.now],
+                )
+                .await?;
+        } else {
+            self.ctx
+                .exec(
+                    "DELETE FROM relations WHERE user_id = $1 AND other_id = $2 AND kind = $3",
+                    &[&user.0, &other.0, &kind.as_str()],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn related(
+        &mut self,
+        user: UserId,
+        kind: RelationKind,
+        limit: u32,
+    ) -> Result<Vec<UserInfo>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT u.id, u.handle, u.display_name FROM relations r
+                 JOIN users u ON u.id = r.other_id
+                 WHERE r.user_id = $1 AND r.kind = $2 ORDER BY u.handle LIMIT $3",
+                &[&user.0, &kind.as_str(), &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(|r| user_row(r, 0)).collect()
+    }
+
+    async fn count_daily(&mut self, user: UserId, what: &str, day: i64) -> Result<u32> {
+        let row = self
+            .ctx
+            .one(
+                "WITH old AS (
+                     DELETE FROM daily_counts WHERE user_id = $1 AND what = $2 AND day < $3
+                 )
+                 INSERT INTO daily_counts (user_id, what, day, n) VALUES ($1, $2, $3, 1)
+                 ON CONFLICT (user_id, what, day) DO UPDATE SET n = daily_counts.n + 1
+                 RETURNING n",
+                &[&user.0, &what, &day],
+            )
+            .await?;
+        Ok(count(col(&row, 0)?))
+    }
+
+    async fn insert_report(&mut self, report: &NewReport) -> Result<u64> {
+        let row = self
+            .ctx
+            .one(
+                "INSERT INTO reports (reporter_id, user_id, conversation_id, seq, text, reason,
+                                      comment, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &[
+                    &report.reporter.0,
+                    &report.user.0,
+                    &report.conversation.map(|c| c.0),
+                    &report.seq.map(sql),
+                    &report.text,
+                    &report.reason.as_str(),
+                    &report.comment,
+                    &self.ctx.now,
+                ],
+            )
+            .await?;
+        Ok(num(col(&row, 0)?))
+    }
+
+    async fn reports(&mut self, all: bool, limit: u32) -> Result<Vec<Report>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT r.id, a.id, a.handle, a.display_name, b.id, b.handle, b.display_name,
+                        r.conversation_id, r.seq, r.text, r.reason, r.comment, r.created_at,
+                        r.resolved_at, r.resolution
+                 FROM reports r JOIN users a ON a.id = r.reporter_id
+                 JOIN users b ON b.id = r.user_id
+                 WHERE $1 OR r.resolved_at IS NULL ORDER BY r.id DESC LIMIT $2",
+                &[&all, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Report {
+                    id: num(col(r, 0)?),
+                    reporter: user_row(r, 1)?,
+                    user: user_row(r, 4)?,
+                    conversation: col::<Option<i64>>(r, 7)?.map(ConversationId),
+                    seq: col::<Option<i64>>(r, 8)?.map(num),
+                    text: col(r, 9)?,
+                    reason: ReportReason::parse(&col::<String>(r, 10)?)
+                        .unwrap_or(ReportReason::Other),
+                    comment: col(r, 11)?,
+                    created_at: col(r, 12)?,
+                    resolved_at: col(r, 13)?,
+                    resolution: col(r, 14)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn resolve_report(&mut self, id: u64, resolution: &str) -> Result<bool> {
+        let n = self
+            .ctx
+            .exec(
+                "UPDATE reports SET resolved_at = $2, resolution = $3
+                 WHERE id = $1 AND resolved_at IS NULL",
+                &[&sql(id), &self.ctx.now, &resolution],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn insert_audit(&mut self, entry: &NewAudit) -> Result<()> {
+        self.ctx
+            .exec(
+                "INSERT INTO audit (operator_id, action, target, detail, at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &entry.operator.map(|u| u.0),
+                    &entry.action,
+                    &entry.target,
+                    &entry.detail,
+                    &self.ctx.now,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn audit(&mut self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT a.id, u.id, u.handle, u.display_name, a.action, a.target, a.detail, a.at
+                 FROM audit a LEFT JOIN users u ON u.id = a.operator_id
+                 ORDER BY a.id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let operator = match col::<Option<i64>>(r, 1)? {
+                    Some(_) => Some(user_row(r, 1)?),
+                    None => None,
+                };
+                Ok(AuditEntry {
+                    id: num(col(r, 0)?),
+                    operator,
+                    action: col(r, 4)?,
+                    target: col(r, 5)?,
+                    detail: col(r, 6)?,
+                    at: col(r, 7)?,
+                })
+            })
+            .collect()
     }
 
     async fn delete_session(&mut self, token: &SecretHash) -> Result<()> {
@@ -432,7 +725,7 @@ impl Tx for PgTx<'_> {
         let row = self
             .ctx
             .opt(
-                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
+                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked,
                         m.role, m.joined_seq, m.delivered_seq, m.read_seq,
                         d.seq, d.server_time
                  FROM conversations c
@@ -447,13 +740,13 @@ impl Tx for PgTx<'_> {
         let Some(row) = row else {
             return Ok(None);
         };
-        let first = match col::<Option<i64>>(&row, 9)? {
-            Some(seq) => Some((num(seq), col(&row, 10)?)),
+        let first = match col::<Option<i64>>(&row, 10)? {
+            Some(seq) => Some((num(seq), col(&row, 11)?)),
             None => None,
         };
         Ok(Some(LockRow {
             conv: conv_row(&row, 0)?,
-            member: member_row_at(&row, 5)?,
+            member: member_row_at(&row, 6)?,
             first,
         }))
     }
@@ -466,7 +759,7 @@ impl Tx for PgTx<'_> {
         let row = self
             .ctx
             .opt(
-                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
+                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked,
                         m.role, m.joined_seq, m.delivered_seq, m.read_seq
                  FROM conversations c
                  LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2
@@ -474,7 +767,7 @@ impl Tx for PgTx<'_> {
                 &[&conv.0, &user.0],
             )
             .await?;
-        row.map(|r| Ok((conv_row(&r, 0)?, member_row_at(&r, 5)?)))
+        row.map(|r| Ok((conv_row(&r, 0)?, member_row_at(&r, 6)?)))
             .transpose()
     }
 
@@ -600,6 +893,70 @@ impl Tx for PgTx<'_> {
             )
             .await?;
         Ok(())
+    }
+
+    async fn set_blocked(&mut self, lock: &ConvLock, blocked: bool) -> Result<()> {
+        self.ctx
+            .exec(
+                "UPDATE conversations SET blocked = $2 WHERE id = $1",
+                &[&lock.id().0, &blocked],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn put_invitation(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        inviter: UserId,
+    ) -> Result<()> {
+        self.ctx
+            .exec(
+                "INSERT INTO invitations (conversation_id, user_id, inviter_id, created_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (conversation_id, user_id)
+                 DO UPDATE SET inviter_id = EXCLUDED.inviter_id, created_at = EXCLUDED.created_at",
+                &[&lock.id().0, &user.0, &inviter.0, &self.ctx.now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn take_invitation(
+        &mut self,
+        conv: ConversationId,
+        user: UserId,
+    ) -> Result<Option<Invitation>> {
+        let row = self
+            .ctx
+            .opt(
+                "WITH i AS (
+                     DELETE FROM invitations WHERE conversation_id = $1 AND user_id = $2
+                     RETURNING conversation_id, inviter_id, created_at
+                 )
+                 SELECT i.conversation_id, c.title, u.id, u.handle, u.display_name, i.created_at
+                 FROM i JOIN conversations c ON c.id = i.conversation_id
+                 JOIN users u ON u.id = i.inviter_id",
+                &[&conv.0, &user.0],
+            )
+            .await?;
+        row.map(|r| invitation_row(&r)).transpose()
+    }
+
+    async fn invitations(&mut self, user: UserId, limit: u32) -> Result<Vec<Invitation>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT i.conversation_id, c.title, u.id, u.handle, u.display_name, i.created_at
+                 FROM invitations i JOIN conversations c ON c.id = i.conversation_id
+                 JOIN users u ON u.id = i.inviter_id
+                 WHERE i.user_id = $1 ORDER BY i.created_at DESC, i.conversation_id DESC
+                 LIMIT $2",
+                &[&user.0, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(invitation_row).collect()
     }
 
     async fn set_markers(
@@ -815,7 +1172,7 @@ impl Tx for PgTx<'_> {
         let rows = self
             .ctx
             .query(
-                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
+                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked,
                         m.role, m.joined_seq, m.delivered_seq, m.read_seq,
                         (SELECT COUNT(*) FROM members x WHERE x.conversation_id = c.id),
                         (SELECT COUNT(*) FROM messages g WHERE g.conversation_id = c.id
@@ -839,7 +1196,7 @@ impl Tx for PgTx<'_> {
             .await?;
         let mut wanted: Vec<(i64, i64)> = Vec::new();
         for r in &rows {
-            if let Some(seq) = col::<Option<i64>>(r, 11)? {
+            if let Some(seq) = col::<Option<i64>>(r, 12)? {
                 wanted.push((col(r, 0)?, seq));
             }
         }
@@ -847,17 +1204,17 @@ impl Tx for PgTx<'_> {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let conv = conv_row(r, 0)?;
-            let member = member_row_at(r, 5)?
+            let member = member_row_at(r, 6)?
                 .ok_or_else(|| Error::Unavailable("a membership row without a role".into()))?;
-            let peer = match col::<Option<i64>>(r, 12)? {
-                Some(_) if conv.kind == ConversationKind::Direct => Some(user_row(r, 12)?),
+            let peer = match col::<Option<i64>>(r, 13)? {
+                Some(_) if conv.kind == ConversationKind::Direct => Some(user_row(r, 13)?),
                 _ => None,
             };
             let last_message =
-                col::<Option<i64>>(r, 11)?.and_then(|s| last.remove(&(conv.id.0, s)));
+                col::<Option<i64>>(r, 12)?.and_then(|s| last.remove(&(conv.id.0, s)));
             out.push(Summary {
-                member_count: count(col(r, 9)?),
-                unread: count(col(r, 10)?),
+                member_count: count(col(r, 10)?),
+                unread: count(col(r, 11)?),
                 conv,
                 member,
                 last_message,
@@ -926,6 +1283,7 @@ impl Tx for PgTx<'_> {
                     .map(Event::Message),
                 "receipt" => json::<Receipt>(payload).map(Event::Receipt),
                 "callback" => json::<CallbackQuery>(payload).map(Event::CallbackQuery),
+                "invitation" => json::<Invitation>(payload).map(Event::Invitation),
                 _ => None,
             };
             if event.is_none() {

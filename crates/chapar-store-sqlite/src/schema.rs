@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_bots.sql"),
     include_str!("../migrations/0003_domain.sql"),
+    include_str!("../migrations/0004_safety.sql"),
 ];
 
 /// The schema version this binary expects.

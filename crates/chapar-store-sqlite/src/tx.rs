@@ -12,15 +12,17 @@ use chapar_core::columns::{
     encode, json, kind_str, num, parse_kind, parse_role, rich_columns, sql,
 };
 use chapar_core::storage::{
-    Appended, BotKey, BotUpdate, ConvLock, ConvRow, Entry, FeedItem, FeedRow, LockRow, MemberRow,
-    MessageChange, NewConversation, NewUser, Recipients, Summary, Tx,
+    Account, AccountUpdate, Appended, BotKey, BotUpdate, ConvLock, ConvRow, Entry, FeedItem,
+    FeedRow, LockRow, MemberRow, MessageChange, NewAudit, NewConversation, NewReport, NewUser,
+    Recipients, Relation, RelationKind, SessionRow, Summary, Tx,
 };
 use chapar_core::store::{Principal, SecretHash};
 use chapar_core::{Error, Limits, Result};
 use chapar_proto::{
-    BotKind, Bytes, CallbackQuery, ConversationId, ConversationKind, DeviceId, DeviceInfo, Entity,
-    Event, MemberInfo, Message, MessageKind, Pts, ReactionCount, Receipt, ReplyMarkup, Role, Seq,
-    SystemEvent, UserId, UserInfo,
+    AuditEntry, BotKind, Bytes, CallbackQuery, ConversationId, ConversationKind, DeviceId,
+    DeviceInfo, Entity, Event, Invitation, MemberInfo, Message, MessageKind, Privacy, Pts,
+    ReactionCount, Receipt, ReplyMarkup, Report, ReportReason, Role, Seq, SystemEvent, UserId,
+    UserInfo,
 };
 use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 
@@ -76,7 +78,7 @@ impl<'a> SqliteTx<'a> {
 
     fn conv_row(&self, id: ConversationId) -> Result<Option<ConvRow>> {
         self.opt(
-            "SELECT id, kind, title, last_seq, updated_at FROM conversations WHERE id = ?1",
+            "SELECT id, kind, title, last_seq, updated_at, blocked FROM conversations WHERE id = ?1",
             &[&id.0],
             |r| conv_row(r, 0),
         )
@@ -128,13 +130,15 @@ impl<'a> SqliteTx<'a> {
 
     fn principal_of(&self, device: DeviceId) -> Result<Option<Principal>> {
         self.opt(
-            "SELECT u.id, u.handle, u.display_name FROM devices d JOIN users u ON u.id = d.user_id
+            "SELECT u.id, u.handle, u.display_name, u.created_at
+             FROM devices d JOIN users u ON u.id = d.user_id
              WHERE d.id = ?1 AND d.revoked = 0",
             &[&device.0],
             |r| {
                 Ok(Principal {
                     user: user_row(r, 0)?,
                     device,
+                    since: r.get(3)?,
                 })
             },
         )
@@ -167,6 +171,7 @@ fn conv_row(r: &Row<'_>, at: usize) -> rusqlite::Result<ConvRow> {
         title: r.get(at + 2)?,
         last_seq: num(r.get(at + 3)?),
         updated_at: r.get(at + 4)?,
+        blocked: r.get(at + 5)?,
     })
 }
 
@@ -213,12 +218,22 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
+fn invitation_row(r: &Row<'_>) -> rusqlite::Result<Invitation> {
+    Ok(Invitation {
+        conversation: ConversationId(r.get(0)?),
+        title: r.get(1)?,
+        inviter: user_row(r, 2)?,
+        created_at: r.get(5)?,
+    })
+}
+
 /// A bot row (with its user) read with [`BOT_COLUMNS`].
 fn bot_row(r: &Row<'_>) -> rusqlite::Result<(Bot, bool)> {
     let bot = Bot {
         principal: Principal {
             user: user_row(r, 0)?,
             device: DeviceId(r.get(3)?),
+            since: r.get(11)?,
         },
         kind: BotKind::parse(&r.get::<_, String>(4)?),
         owner: UserId(r.get(5)?),
@@ -350,24 +365,251 @@ impl Tx for SqliteTx<'_> {
         Ok(true)
     }
 
-    async fn session(&mut self, token: &SecretHash) -> Result<Option<Principal>> {
-        let device = self.opt(
-            "SELECT device_id FROM sessions WHERE token_hash = ?1",
+    async fn session(&mut self, token: &SecretHash) -> Result<Option<SessionRow>> {
+        self.opt(
+            "SELECT u.id, u.handle, u.display_name, u.created_at, d.id,
+                    COALESCE(s.last_used_at, s.created_at)
+             FROM sessions s JOIN devices d ON d.id = s.device_id JOIN users u ON u.id = d.user_id
+             WHERE s.token_hash = ?1 AND d.revoked = 0",
             &[&&token[..]],
-            |r| r.get(0).map(DeviceId),
+            |r| {
+                Ok(SessionRow {
+                    principal: Principal {
+                        user: user_row(r, 0)?,
+                        since: r.get(3)?,
+                        device: DeviceId(r.get(4)?),
+                    },
+                    last_used: r.get(5)?,
+                })
+            },
+        )
+    }
+
+    async fn touch_session(&mut self, token: &SecretHash) -> Result<()> {
+        self.exec(
+            "UPDATE sessions SET last_used_at = ?2 WHERE token_hash = ?1",
+            &[&&token[..], &self.now],
         )?;
-        match device {
-            Some(d) => self.principal_of(d),
-            None => Ok(None),
-        }
+        self.exec(
+            "UPDATE devices SET last_seen = ?2
+             WHERE id = (SELECT device_id FROM sessions WHERE token_hash = ?1)",
+            &[&&token[..], &self.now],
+        )?;
+        Ok(())
+    }
+
+    async fn delete_sessions(&mut self, user: UserId) -> Result<u32> {
+        let n = self.exec(
+            "DELETE FROM sessions WHERE device_id IN (SELECT id FROM devices WHERE user_id = ?1)",
+            &[&user.0],
+        )?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     async fn insert_session(&mut self, token: &SecretHash, device: DeviceId) -> Result<()> {
         self.exec(
-            "INSERT INTO sessions (token_hash, device_id, created_at) VALUES (?1, ?2, ?3)",
+            "INSERT INTO sessions (token_hash, device_id, created_at, last_used_at)
+             VALUES (?1, ?2, ?3, ?3)",
             &[&&token[..], &device.0, &self.now],
         )?;
         Ok(())
+    }
+
+    async fn account(&mut self, user: UserId) -> Result<Option<Account>> {
+        self.opt(
+            "SELECT created_at, operator, suspended_at, suspend_reason, privacy FROM users
+             WHERE id = ?1",
+            &[&user.0],
+            |r| {
+                let suspended = match r.get::<_, Option<i64>>(2)? {
+                    Some(at) => Some((at, r.get::<_, Option<String>>(3)?.unwrap_or_default())),
+                    None => None,
+                };
+                Ok(Account {
+                    created_at: r.get(0)?,
+                    operator: r.get(1)?,
+                    suspended,
+                    privacy: json::<Privacy>(r.get(4)?).unwrap_or_default(),
+                })
+            },
+        )
+    }
+
+    async fn update_account(&mut self, user: UserId, update: &AccountUpdate) -> Result<()> {
+        let id = user.0;
+        match update {
+            AccountUpdate::Privacy(p) => self.exec(
+                "UPDATE users SET privacy = ?2 WHERE id = ?1",
+                &[&id, &encode(p)?],
+            ),
+            AccountUpdate::Operator(o) => {
+                self.exec("UPDATE users SET operator = ?2 WHERE id = ?1", &[&id, o])
+            }
+            AccountUpdate::Suspended(s) => self.exec(
+                "UPDATE users SET suspended_at = ?2, suspend_reason = ?3 WHERE id = ?1",
+                &[
+                    &id,
+                    &s.as_ref().map(|(at, _)| *at),
+                    &s.as_ref().map(|(_, why)| why.as_str()),
+                ],
+            ),
+        }?;
+        Ok(())
+    }
+
+    async fn relation(&mut self, user: UserId, other: UserId) -> Result<Relation> {
+        let kinds = self.all(
+            "SELECT kind FROM relations WHERE user_id = ?1 AND other_id = ?2",
+            &[&user.0, &other.0],
+            |r| r.get::<_, String>(0),
+        )?;
+        Ok(Relation {
+            blocked: kinds.iter().any(|k| k == "block"),
+            contact: kinds.iter().any(|k| k == "contact"),
+        })
+    }
+
+    async fn set_relation(
+        &mut self,
+        user: UserId,
+        other: UserId,
+        kind: RelationKind,
+        on: bool,
+    ) -> Result<()> {
+        if on {
+            self.exec(
+                "INSERT OR IGNORE INTO relations (user_id, other_id, kind, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                &[&user.0, &other.0, &kind.as_str(), &self.now],
+            )?;
+        } else {
+            self.exec(
+                "DELETE FROM relations WHERE user_id = ?1 AND other_id = ?2 AND kind = ?3",
+                &[&user.0, &other.0, &kind.as_str()],
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn related(
+        &mut self,
+        user: UserId,
+        kind: RelationKind,
+        limit: u32,
+    ) -> Result<Vec<UserInfo>> {
+        self.all(
+            "SELECT u.id, u.handle, u.display_name FROM relations r JOIN users u ON u.id = r.other_id
+             WHERE r.user_id = ?1 AND r.kind = ?2 ORDER BY u.handle LIMIT ?3",
+            &[&user.0, &kind.as_str(), &i64::from(limit)],
+            |r| user_row(r, 0),
+        )
+    }
+
+    async fn count_daily(&mut self, user: UserId, what: &str, day: i64) -> Result<u32> {
+        self.exec(
+            "DELETE FROM daily_counts WHERE user_id = ?1 AND what = ?2 AND day < ?3",
+            &[&user.0, &what, &day],
+        )?;
+        let n = self.opt(
+            "INSERT INTO daily_counts (user_id, what, day, n) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (user_id, what, day) DO UPDATE SET n = n + 1 RETURNING n",
+            &[&user.0, &what, &day],
+            |r| r.get::<_, i64>(0),
+        )?;
+        Ok(u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX))
+    }
+
+    async fn insert_report(&mut self, report: &NewReport) -> Result<u64> {
+        self.exec(
+            "INSERT INTO reports (reporter_id, user_id, conversation_id, seq, text, reason,
+                                  comment, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            &[
+                &report.reporter.0,
+                &report.user.0,
+                &report.conversation.map(|c| c.0),
+                &report.seq.map(sql),
+                &report.text,
+                &report.reason.as_str(),
+                &report.comment,
+                &self.now,
+            ],
+        )?;
+        Ok(num(self.conn.last_insert_rowid()))
+    }
+
+    async fn reports(&mut self, all: bool, limit: u32) -> Result<Vec<Report>> {
+        self.all(
+            "SELECT r.id, a.id, a.handle, a.display_name, b.id, b.handle, b.display_name,
+                    r.conversation_id, r.seq, r.text, r.reason, r.comment, r.created_at,
+                    r.resolved_at, r.resolution
+             FROM reports r JOIN users a ON a.id = r.reporter_id JOIN users b ON b.id = r.user_id
+             WHERE ?1 OR r.resolved_at IS NULL ORDER BY r.id DESC LIMIT ?2",
+            &[&all, &i64::from(limit)],
+            |r| {
+                Ok(Report {
+                    id: num(r.get(0)?),
+                    reporter: user_row(r, 1)?,
+                    user: user_row(r, 4)?,
+                    conversation: r.get::<_, Option<i64>>(7)?.map(ConversationId),
+                    seq: r.get::<_, Option<i64>>(8)?.map(num),
+                    text: r.get(9)?,
+                    reason: ReportReason::parse(&r.get::<_, String>(10)?)
+                        .unwrap_or(ReportReason::Other),
+                    comment: r.get(11)?,
+                    created_at: r.get(12)?,
+                    resolved_at: r.get(13)?,
+                    resolution: r.get(14)?,
+                })
+            },
+        )
+    }
+
+    async fn resolve_report(&mut self, id: u64, resolution: &str) -> Result<bool> {
+        let n = self.exec(
+            "UPDATE reports SET resolved_at = ?2, resolution = ?3
+             WHERE id = ?1 AND resolved_at IS NULL",
+            &[&sql(id), &self.now, &resolution],
+        )?;
+        Ok(n > 0)
+    }
+
+    async fn insert_audit(&mut self, entry: &NewAudit) -> Result<()> {
+        self.exec(
+            "INSERT INTO audit (operator_id, action, target, detail, at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                &entry.operator.map(|u| u.0),
+                &entry.action,
+                &entry.target,
+                &entry.detail,
+                &self.now,
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn audit(&mut self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.all(
+            "SELECT a.id, u.id, u.handle, u.display_name, a.action, a.target, a.detail, a.at
+             FROM audit a LEFT JOIN users u ON u.id = a.operator_id
+             ORDER BY a.id DESC LIMIT ?1",
+            &[&i64::from(limit)],
+            |r| {
+                let operator = match r.get::<_, Option<i64>>(1)? {
+                    Some(_) => Some(user_row(r, 1)?),
+                    None => None,
+                };
+                Ok(AuditEntry {
+                    id: num(r.get(0)?),
+                    operator,
+                    action: r.get(4)?,
+                    target: r.get(5)?,
+                    detail: r.get(6)?,
+                    at: r.get(7)?,
+                })
+            },
+        )
     }
 
     async fn delete_session(&mut self, token: &SecretHash) -> Result<()> {
@@ -487,7 +729,7 @@ impl Tx for SqliteTx<'_> {
             None => (None, None),
         };
         self.opt(
-            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
+            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked,
                     m.role, m.joined_seq, m.delivered_seq, m.read_seq, d.seq, d.server_time
              FROM conversations c
              LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = ?2
@@ -496,13 +738,13 @@ impl Tx for SqliteTx<'_> {
              WHERE c.id = ?1",
             &[&conv.0, &user.0, &device, &client_id],
             |r| {
-                let first = match r.get::<_, Option<i64>>(9)? {
-                    Some(seq) => Some((num(seq), r.get(10)?)),
+                let first = match r.get::<_, Option<i64>>(10)? {
+                    Some(seq) => Some((num(seq), r.get(11)?)),
                     None => None,
                 };
                 Ok(LockRow {
                     conv: conv_row(r, 0)?,
-                    member: opt_member_row(r, 5)?,
+                    member: opt_member_row(r, 6)?,
                     first,
                 })
             },
@@ -608,6 +850,61 @@ impl Tx for SqliteTx<'_> {
             &[&lock.id().0, &title],
         )?;
         Ok(())
+    }
+
+    async fn set_blocked(&mut self, lock: &ConvLock, blocked: bool) -> Result<()> {
+        self.exec(
+            "UPDATE conversations SET blocked = ?2 WHERE id = ?1",
+            &[&lock.id().0, &blocked],
+        )?;
+        Ok(())
+    }
+
+    async fn put_invitation(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        inviter: UserId,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO invitations (conversation_id, user_id, inviter_id, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            &[&lock.id().0, &user.0, &inviter.0, &self.now],
+        )?;
+        Ok(())
+    }
+
+    async fn take_invitation(
+        &mut self,
+        conv: ConversationId,
+        user: UserId,
+    ) -> Result<Option<Invitation>> {
+        let found = self.opt(
+            "SELECT i.conversation_id, c.title, u.id, u.handle, u.display_name, i.created_at
+             FROM invitations i JOIN conversations c ON c.id = i.conversation_id
+             JOIN users u ON u.id = i.inviter_id
+             WHERE i.conversation_id = ?1 AND i.user_id = ?2",
+            &[&conv.0, &user.0],
+            invitation_row,
+        )?;
+        if found.is_some() {
+            self.exec(
+                "DELETE FROM invitations WHERE conversation_id = ?1 AND user_id = ?2",
+                &[&conv.0, &user.0],
+            )?;
+        }
+        Ok(found)
+    }
+
+    async fn invitations(&mut self, user: UserId, limit: u32) -> Result<Vec<Invitation>> {
+        self.all(
+            "SELECT i.conversation_id, c.title, u.id, u.handle, u.display_name, i.created_at
+             FROM invitations i JOIN conversations c ON c.id = i.conversation_id
+             JOIN users u ON u.id = i.inviter_id
+             WHERE i.user_id = ?1 ORDER BY i.created_at DESC, i.conversation_id DESC LIMIT ?2",
+            &[&user.0, &i64::from(limit)],
+            invitation_row,
+        )
     }
 
     async fn set_markers(
@@ -801,13 +1098,13 @@ impl Tx for SqliteTx<'_> {
         only: Option<ConversationId>,
     ) -> Result<Vec<Summary>> {
         let rows = self.all(
-            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at,
+            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked,
                     m.role, m.joined_seq, m.delivered_seq, m.read_seq
              FROM members m JOIN conversations c ON c.id = m.conversation_id
              WHERE m.user_id = ?1 AND (?3 IS NULL OR c.id = ?3)
              ORDER BY c.updated_at DESC, c.id DESC LIMIT ?2",
             &[&user.0, &i64::from(limit), &only.map(|c| c.0)],
-            |r| Ok((conv_row(r, 0)?, member_row(r, 5)?)),
+            |r| Ok((conv_row(r, 0)?, member_row(r, 6)?)),
         )?;
         let mut out = Vec::with_capacity(rows.len());
         for (conv, member) in rows {
@@ -900,6 +1197,7 @@ impl Tx for SqliteTx<'_> {
                 ("message", Some(seq), _) => self.load_message(conv, num(seq))?.map(Event::Message),
                 ("receipt", _, p) => json::<Receipt>(p).map(Event::Receipt),
                 ("callback", _, p) => json::<CallbackQuery>(p).map(Event::CallbackQuery),
+                ("invitation", _, p) => json::<Invitation>(p).map(Event::Invitation),
                 _ => None,
             };
             if event.is_none() {

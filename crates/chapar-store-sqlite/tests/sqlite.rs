@@ -266,3 +266,62 @@ async fn the_data_directory_and_files_are_private() {
     assert_eq!(mode(&db), 0o600, "reopened database");
     drop(s);
 }
+
+/// A session unused for longer than `session_idle_days` stops working; using it (the gateway
+/// touches it at sign-in and while connected) starts its idle time again. The database's own
+/// timestamps are moved back, since a test cannot wait 180 days.
+#[tokio::test]
+async fn idle_sessions_expire_and_use_keeps_them() {
+    let dir = tempdir();
+    let file = dir.path().join("chat.db");
+    let limits = Limits {
+        session_idle_days: 30,
+        ..Limits::default()
+    };
+    let store = |limits: &Limits| {
+        chapar_store_sqlite::open(&file, SqliteOptions::default(), limits.clone())
+            .unwrap_or_else(|e| panic!("open: {e}"))
+    };
+    let age = |token: u8, days: i64| {
+        let conn = rusqlite::Connection::open(&file).unwrap_or_else(|e| panic!("{e}"));
+        conn.execute(
+            "UPDATE sessions SET last_used_at = last_used_at - ?2 * 86400000
+             WHERE token_hash = ?1",
+            rusqlite::params![vec![token; 32], days],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    };
+    {
+        let s = store(&limits);
+        signup(&s, "alice", 1).await;
+        signup(&s, "bob", 2).await;
+    }
+    age(1, 31);
+    age(2, 29);
+    let s = store(&limits);
+    assert_eq!(
+        s.session([1; 32]).await.ok().flatten(),
+        None,
+        "idle 31 days: expired"
+    );
+    let bob = s.session([2; 32]).await.ok().flatten();
+    assert!(bob.is_some(), "idle 29 days: still valid");
+    s.touch_session([2; 32])
+        .await
+        .unwrap_or_else(|e| panic!("touch: {e}"));
+    drop(s);
+    age(2, 29);
+    let s = store(&limits);
+    assert!(
+        s.session([2; 32]).await.ok().flatten().is_some(),
+        "a touched session's idle time started again"
+    );
+    drop(s);
+    // With expiry off, an old session works.
+    let never = Limits {
+        session_idle_days: 0,
+        ..Limits::default()
+    };
+    let s = store(&never);
+    assert!(s.session([1; 32]).await.ok().flatten().is_some());
+}

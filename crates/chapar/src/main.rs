@@ -27,6 +27,9 @@ enum Top {
     /// Operator commands for invite codes.
     #[command(subcommand)]
     Invite(InviteCmd),
+    /// Operator commands for the server's operators (moderators).
+    #[command(subcommand)]
+    Operator(OperatorCmd),
     #[command(flatten)]
     Client(chapar_cli::Command),
 }
@@ -35,6 +38,15 @@ enum Top {
 enum InviteCmd {
     /// Create an invite code for the `invite` sign-up policy (prints the code).
     Create(chapar_server::InviteArgs),
+}
+
+#[derive(Subcommand)]
+enum OperatorCmd {
+    /// Make an account an operator: it may then read reports, suspend accounts and delete
+    /// messages (`chapar moderate`).
+    Grant(chapar_server::OperatorArgs),
+    /// Take an account's operator rights away.
+    Revoke(chapar_server::OperatorArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +78,20 @@ fn main() -> std::process::ExitCode {
             Top::Invite(InviteCmd::Create(args)) => {
                 let code = chapar_server::create_invite(args).await?;
                 println!("{code}");
+                Ok(())
+            }
+            Top::Operator(cmd) => {
+                let (args, on) = match cmd {
+                    OperatorCmd::Grant(a) => (a, true),
+                    OperatorCmd::Revoke(a) => (a, false),
+                };
+                let user = chapar_server::set_operator(args, on).await?;
+                let verb = if on {
+                    "is now an operator"
+                } else {
+                    "is no longer an operator"
+                };
+                println!("@{} {verb}", user.handle);
                 Ok(())
             }
             Top::Client(command) => chapar_cli::run(cli.global, command).await,

@@ -181,6 +181,9 @@ impl App {
             ClientEvent::Revoked => {
                 self.status = "this device was revoked; press Esc to quit".into();
             }
+            ClientEvent::Suspended { message } => {
+                self.status = format!("{message}; press Esc to quit");
+            }
             ClientEvent::Typing(t) => {
                 if t.user != self.me {
                     self.typing = Some((t.conversation, t.handle, Instant::now()));
@@ -188,6 +191,12 @@ impl App {
             }
             ClientEvent::Feed(f) => match f.event {
                 Event::Message(m) => self.on_message(m, out),
+                Event::Invitation(i) => {
+                    self.status = format!(
+                        "@{} invites you to {:?}: run `chapar accept {}` to join",
+                        i.inviter.handle, i.title, i.conversation
+                    );
+                }
                 Event::Receipt(_)
                 | Event::Typing(_)
                 | Event::CallbackQuery(_)

@@ -42,6 +42,9 @@ pub async fn sync(global: &GlobalArgs, out: Printer) -> Result<()> {
             Some(ClientEvent::Revoked) => {
                 break Err(anyhow::anyhow!("unauthorized: this device was revoked"));
             }
+            Some(ClientEvent::Suspended { message }) => {
+                break Err(anyhow::anyhow!("suspended: {message}"));
+            }
             Some(_) => {}
         }
     };
@@ -84,6 +87,9 @@ pub async fn follow(global: &GlobalArgs, out: Printer) -> Result<()> {
                 }
                 Some(ClientEvent::Revoked) => {
                     break Err(anyhow::anyhow!("unauthorized: this device was revoked"));
+                }
+                Some(ClientEvent::Suspended { message }) => {
+                    break Err(anyhow::anyhow!("suspended: {message}"));
                 }
             }
         }

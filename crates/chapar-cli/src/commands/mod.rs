@@ -6,6 +6,7 @@ pub mod bots;
 pub mod feed;
 pub mod groups;
 pub mod messages;
+pub mod safety;
 
 use crate::args::GlobalArgs;
 use crate::profile::Profile;

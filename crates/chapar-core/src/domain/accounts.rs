@@ -1,6 +1,7 @@
 //! Accounts, devices, sessions, link codes and invites. Only hashes of secrets reach a store.
 
 use super::messages::require_user;
+use super::safety::not_suspended;
 use crate::error::{Error, Result};
 use crate::rules;
 use crate::storage::{NewUser, Tx};
@@ -80,6 +81,7 @@ pub(crate) async fn create_account<T: Tx>(tx: &mut T, account: NewAccount) -> Re
             display_name,
         },
         device,
+        since: now,
     })
 }
 
@@ -92,9 +94,11 @@ pub(crate) async fn login<T: Tx>(
         .device_by_key(public_key)
         .await?
         .ok_or_else(|| Error::Unauthorized("unknown or revoked device key".into()))?;
+    let principal = tx.principal(device).await?.ok_or_else(gone)?;
+    not_suspended(tx, principal.user.id).await?;
     tx.insert_session(token, device).await?;
     tx.touch_device(device).await?;
-    tx.principal(device).await?.ok_or_else(gone)
+    Ok(principal)
 }
 
 pub(crate) async fn create_link_code<T: Tx>(
@@ -117,6 +121,7 @@ pub(crate) async fn link_device<T: Tx>(tx: &mut T, device: NewDevice) -> Result<
         Some((user, expires_at)) if expires_at > tx.now() => user,
         _ => return Err(Error::Unauthorized("link code is not valid".into())),
     };
+    not_suspended(tx, user).await?;
     let max = tx.limits().max_devices;
     if tx.active_devices(user).await? >= max {
         return Err(Error::forbidden(format!(
@@ -150,6 +155,19 @@ pub(crate) async fn revoke_device<T: Tx>(
     } else {
         Err(Error::not_found("you have no such device"))
     }
+}
+
+/// The principal behind a session token, unless the session has been idle longer than
+/// `session_idle_days` (0: sessions never expire).
+pub(crate) async fn session<T: Tx>(tx: &mut T, token: &SecretHash) -> Result<Option<Principal>> {
+    let Some(row) = tx.session(token).await? else {
+        return Ok(None);
+    };
+    let idle_days = i64::from(tx.limits().session_idle_days);
+    if idle_days > 0 && tx.now() - row.last_used > idle_days * 86_400_000 {
+        return Ok(None);
+    }
+    Ok(Some(row.principal))
 }
 
 pub(crate) async fn user<T: Tx>(tx: &mut T, raw: &str) -> Result<UserInfo> {

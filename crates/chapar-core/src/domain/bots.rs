@@ -7,6 +7,7 @@ use super::messages::{
     ChangeTarget, append_to_members, change_target, direct_conversation_id, lock_member,
     may_change, require_peer, visible_message,
 };
+use super::safety::{Starter, not_blocked};
 use crate::bots::{self as rules_bots, Bot, BotAction, BotChange, BotOp, NewBot};
 use crate::error::{Error, Result};
 use crate::rules;
@@ -226,7 +227,7 @@ async fn peer_conversation<T: Tx>(
     let exists = existing.is_some();
     let consent = kind == BotKind::Service && tx.consent(peer.id, actor.user.id).await?;
     rules_bots::may_message_directly(Some(kind), exists, consent)?;
-    direct_conversation_id(tx, actor, &handle).await
+    direct_conversation_id(tx, actor, &handle, Starter::Bot).await
 }
 
 async fn send<T: Tx>(
@@ -261,6 +262,7 @@ async fn send<T: Tx>(
     if let Some(first) = l.first {
         return Ok(first);
     }
+    not_blocked(tx, actor, &l).await?;
     rules::can_post(l.conv.kind, l.member.role)?;
     rules::reply_to(reply_to, l.conv.last_seq, l.member.joined_seq)?;
     let mut entry = Entry::text(client_id, TEXT_PLAIN.to_string());

@@ -6,6 +6,7 @@
 //! removed or leaving member receives that entry and nothing after it.
 
 use super::messages::{Locked, append_to_members, lock_member, lock_new, require_user};
+use super::safety::{Admission, admission, count_new_chat, invite};
 use crate::error::{Error, Result};
 use crate::rules;
 use crate::storage::{Entry, MemberRow, NewConversation, Tx};
@@ -32,6 +33,33 @@ async fn resolve<T: Tx>(tx: &mut T, handles: &[String], skip: UserId) -> Result<
         }
     }
     Ok(users)
+}
+
+/// Split the people to add into those added now and those invited ([`admission`]).
+async fn admit<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    users: Vec<UserInfo>,
+) -> Result<(Vec<UserInfo>, Vec<UserInfo>)> {
+    let (mut added, mut invited) = (Vec::new(), Vec::new());
+    for user in users {
+        match admission(tx, actor, &user).await? {
+            Admission::Add => added.push(user),
+            Admission::Invite => invited.push(user),
+        }
+    }
+    Ok((added, invited))
+}
+
+/// The outcome of a command that appended `first` and may then have invited people: both
+/// fan-outs, the later entry's seq.
+fn merge(mut first: Committed, then: Option<Committed>) -> Committed {
+    if let Some(then) = then {
+        first.seq = then.seq;
+        first.server_time = then.server_time;
+        first.fanout.extend(then.fanout);
+    }
+    first
 }
 
 fn within_size<T: Tx>(tx: &T, total: usize) -> Result<()> {
@@ -86,6 +114,8 @@ pub(crate) async fn create<T: Tx>(
     let title = rules::label("title", title, tx.limits().max_title_chars)?;
     let others = resolve(tx, handles, actor.user.id).await?;
     within_size(tx, others.len() + 1)?;
+    let (others, invited) = admit(tx, actor, others).await?;
+    count_new_chat(tx, actor).await?;
     let new = NewConversation {
         kind: ConversationKind::Group,
         title: title.clone(),
@@ -103,8 +133,13 @@ pub(crate) async fn create<T: Tx>(
         tx.insert_member(&lock, user.id, Role::Member, 1).await?;
     }
     let mut system = event("created", others.into_iter().map(|u| u.handle).collect());
-    system.title = Some(title);
-    append_to_members(tx, actor, &lock, Entry::system(system)).await
+    system.title = Some(title.clone());
+    let created = append_to_members(tx, actor, &lock, Entry::system(system)).await?;
+    let invitations = match invited.is_empty() {
+        true => None,
+        false => Some(invite(tx, actor, &lock, &title, invited).await?),
+    };
+    Ok(merge(created, invitations))
 }
 
 pub(crate) async fn add_members<T: Tx>(
@@ -126,6 +161,11 @@ pub(crate) async fn add_members<T: Tx>(
     }
     let current = tx.member_ids(l.conv.id).await?.len();
     within_size(tx, current + new.len())?;
+    let (new, invited) = admit(tx, actor, new).await?;
+    let title = l.conv.title.clone();
+    if new.is_empty() {
+        return invite(tx, actor, &l.lock, &title, invited).await;
+    }
     // New members read from the `added` entry on: it takes the next seq.
     let joined = l.conv.last_seq + 1;
     for user in &new {
@@ -133,7 +173,12 @@ pub(crate) async fn add_members<T: Tx>(
             .await?;
     }
     let system = event("added", new.into_iter().map(|u| u.handle).collect());
-    append_to_members(tx, actor, &l.lock, Entry::system(system)).await
+    let added = append_to_members(tx, actor, &l.lock, Entry::system(system)).await?;
+    let invitations = match invited.is_empty() {
+        true => None,
+        false => Some(invite(tx, actor, &l.lock, &title, invited).await?),
+    };
+    Ok(merge(added, invitations))
 }
 
 pub(crate) async fn remove_member<T: Tx>(

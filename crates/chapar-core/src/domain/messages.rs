@@ -5,6 +5,7 @@
 //! Client-initiated appends are idempotent on (conversation, sender device, client_id): the
 //! first outcome is read under the conversation's lock, so a retry never appends twice.
 
+use super::safety::{Starter, may_start_chat, not_blocked, receipt_filter};
 use crate::error::{Error, Result};
 use crate::rules;
 use crate::storage::{
@@ -110,6 +111,7 @@ pub(crate) async fn direct_conversation_id<T: Tx>(
     tx: &mut T,
     actor: &Principal,
     handle: &str,
+    starter: Starter,
 ) -> Result<ConversationId> {
     let handle = rules::handle(handle)?;
     let (peer, existing) = require_peer(tx, &handle, actor.user.id).await?;
@@ -121,6 +123,7 @@ pub(crate) async fn direct_conversation_id<T: Tx>(
     if let Some(id) = existing {
         return Ok(id);
     }
+    may_start_chat(tx, actor, &peer, starter).await?;
     let key = rules::direct_key(actor.user.id, peer.id);
     let new = NewConversation {
         kind: ConversationKind::Direct,
@@ -208,12 +211,13 @@ pub(crate) async fn send<T: Tx>(
     )?;
     let id = match target {
         Target::Conversation(id) => id,
-        Target::Peer(handle) => direct_conversation_id(tx, actor, &handle).await?,
+        Target::Peer(handle) => direct_conversation_id(tx, actor, &handle, Starter::Person).await?,
     };
     let l = lock_member(tx, id, actor, Some(&client_id)).await?;
     if let Some(first) = l.first {
         return Ok(first);
     }
+    not_blocked(tx, actor, &l).await?;
     rules::can_post(l.conv.kind, l.member.role)?;
     rules::reply_to(reply_to, l.conv.last_seq, l.member.joined_seq)?;
     let mut entry = Entry::text(client_id, content_type);
@@ -287,6 +291,7 @@ pub(crate) async fn edit<T: Tx>(
         ChangeTarget::Found(found) => *found,
     };
     may_change(MessageKind::Edit, actor, &l, &target)?;
+    not_blocked(tx, actor, &l).await?;
     let ct = target.content_type.clone();
     rules::body(tx.limits(), Some(&ct), text.as_deref(), data.as_ref())?;
     let mut entry = Entry::change(MessageKind::Edit, client_id, ct, seq);
@@ -338,6 +343,7 @@ pub(crate) async fn react<T: Tx>(
         ChangeTarget::Found(found) => *found,
     };
     may_change(MessageKind::Reaction, actor, &l, &target)?;
+    not_blocked(tx, actor, &l).await?;
     let mut entry = Entry::change(
         MessageKind::Reaction,
         client_id,
@@ -387,14 +393,19 @@ pub(crate) async fn mark<T: Tx>(
     }
     tx.set_markers(&l.lock, actor.user.id, delivered_seq, read_seq)
         .await?;
+    if conv.blocked {
+        return Ok(result);
+    }
     let members = tx.member_ids(conv.id).await?;
     if members.len() > tx.limits().receipts_fanout_max_members as usize {
         return Ok(result);
     }
+    // Those the actor blocks do not see the actor's receipts.
+    let withheld = receipt_filter(tx, actor, conv.kind).await?;
     let others = Recipients::new(
         members
             .into_iter()
-            .filter(|u| *u != actor.user.id)
+            .filter(|u| *u != actor.user.id && !withheld.contains(u))
             .collect(),
     );
     if others.is_empty() {

@@ -15,18 +15,22 @@ mod bots;
 mod groups;
 mod messages;
 mod reads;
+mod safety;
+
+pub use safety::AdminOp;
 
 use crate::bots::{Bot, BotAction, BotChange, BotOp};
 use crate::error::{Error, Result};
 use crate::stats::StoreStats;
-use crate::storage::{Backend, BotKey, Tx};
+use crate::storage::{Backend, BotKey, RelationKind, Tx};
 use crate::store::{
     Command, CommitListener, Committed, NewAccount, NewDevice, Principal, SecretHash, Store, Target,
 };
 use async_trait::async_trait;
 use chapar_proto::{
-    BotInfo, ConversationId, ConversationInfo, DeviceId, DeviceInfo, MemberInfo, Message, Pts, Seq,
-    SyncPage, UserId, UserInfo,
+    AuditEntry, BotInfo, ConversationId, ConversationInfo, DeviceId, DeviceInfo, FileReport,
+    Invitation, MemberInfo, Message, Privacy, Pts, Report, Seq, SetPrivacy, SyncPage, UserId,
+    UserInfo,
 };
 use std::sync::Arc;
 
@@ -75,6 +79,31 @@ pub enum Write {
         handle: String,
         allowed: bool,
     },
+    /// A session was used: its idle time starts again.
+    TouchSession(SecretHash),
+    SetRelation {
+        actor: Principal,
+        handle: String,
+        kind: RelationKind,
+        on: bool,
+    },
+    SetPrivacy {
+        actor: Principal,
+        change: SetPrivacy,
+    },
+    DeclineInvitation {
+        actor: Principal,
+        conversation: ConversationId,
+    },
+    Report {
+        actor: Principal,
+        report: FileReport,
+    },
+    /// A moderation action by an operator (`None`: the server's command line).
+    Admin {
+        actor: Option<Principal>,
+        op: AdminOp,
+    },
 }
 
 impl Write {
@@ -96,7 +125,9 @@ impl Write {
                 | Command::Leave { conversation }
                 | Command::Rename { conversation, .. }
                 | Command::SetRole { conversation, .. }
-                | Command::Mark { conversation, .. } => Some(*conversation),
+                | Command::Mark { conversation, .. }
+                | Command::AcceptInvitation { conversation }
+                | Command::AdminDelete { conversation, .. } => Some(*conversation),
             },
             Write::ExecuteBot { action, .. } => match action {
                 BotAction::Send {
@@ -148,6 +179,10 @@ pub enum Written {
     /// A change to the log: announced to the commit listener in commit order.
     Committed(Committed),
     Bot(BotInfo),
+    Privacy(Privacy),
+    Reported(u64),
+    /// The user a moderation action was done to.
+    User(Option<UserInfo>),
     Done,
 }
 
@@ -193,6 +228,21 @@ pub enum Read {
         actor: Principal,
         peer: UserId,
     },
+    Related {
+        actor: Principal,
+        kind: RelationKind,
+    },
+    Privacy(Principal),
+    Invitations(Principal),
+    Reports {
+        actor: Principal,
+        all: bool,
+        limit: u32,
+    },
+    Audit {
+        actor: Option<Principal>,
+        limit: u32,
+    },
 }
 
 impl Read {
@@ -226,6 +276,11 @@ pub enum ReadOut {
     Bots(Vec<BotInfo>),
     Bot(Option<Bot>),
     Direct(Option<ConversationId>),
+    Users(Vec<UserInfo>),
+    Privacy(Privacy),
+    Invitations(Vec<Invitation>),
+    Reports(Vec<Report>),
+    Audit(Vec<AuditEntry>),
 }
 
 /// Run one write in `tx`. On `Err` the caller rolls the transaction (or savepoint) back.
@@ -278,6 +333,33 @@ pub async fn write<T: Tx>(tx: &mut T, op: Write) -> Result<Written> {
             bots::set_consent(tx, &actor, &handle, allowed).await?;
             Done
         }
+        Write::TouchSession(token) => {
+            tx.touch_session(&token).await?;
+            Done
+        }
+        Write::SetRelation {
+            actor,
+            handle,
+            kind,
+            on,
+        } => {
+            safety::set_relation(tx, &actor, &handle, kind, on).await?;
+            Done
+        }
+        Write::SetPrivacy { actor, change } => {
+            Written::Privacy(safety::set_privacy(tx, &actor, change).await?)
+        }
+        Write::DeclineInvitation {
+            actor,
+            conversation,
+        } => {
+            safety::decline_invitation(tx, &actor, conversation).await?;
+            Done
+        }
+        Write::Report { actor, report } => {
+            Written::Reported(safety::report(tx, &actor, report).await?)
+        }
+        Write::Admin { actor, op } => Written::User(safety::admin(tx, actor.as_ref(), op).await?),
     })
 }
 
@@ -341,13 +423,21 @@ async fn execute<T: Tx>(tx: &mut T, actor: &Principal, command: Command) -> Resu
             handle,
             role,
         } => groups::set_role(tx, actor, conversation, &handle, role).await,
+        Command::AcceptInvitation { conversation } => {
+            safety::accept_invitation(tx, actor, conversation).await
+        }
+        Command::AdminDelete {
+            conversation,
+            seq,
+            reason,
+        } => safety::admin_delete(tx, actor, conversation, seq, reason).await,
     }
 }
 
 /// Run one read in `tx`.
 pub async fn read<T: Tx>(tx: &mut T, op: Read) -> Result<ReadOut> {
     Ok(match op {
-        Read::Session(token) => ReadOut::Principal(tx.session(&token).await?),
+        Read::Session(token) => ReadOut::Principal(accounts::session(tx, &token).await?),
         Read::Devices(actor) => ReadOut::Devices(accounts::devices(tx, &actor).await?),
         Read::UserByHandle(h) => ReadOut::User(accounts::user(tx, &h).await?),
         Read::HeadPts(user) => ReadOut::Pts(tx.head_pts(user).await?),
@@ -379,6 +469,15 @@ pub async fn read<T: Tx>(tx: &mut T, op: Read) -> Result<ReadOut> {
         Read::DirectConversation { actor, peer } => {
             let key = crate::rules::direct_key(actor.user.id, peer);
             ReadOut::Direct(tx.direct_conversation(&key).await?)
+        }
+        Read::Related { actor, kind } => ReadOut::Users(safety::related(tx, &actor, kind).await?),
+        Read::Privacy(actor) => ReadOut::Privacy(safety::privacy(tx, &actor).await?),
+        Read::Invitations(actor) => ReadOut::Invitations(safety::invitations(tx, &actor).await?),
+        Read::Reports { actor, all, limit } => {
+            ReadOut::Reports(safety::reports(tx, &actor, all, limit).await?)
+        }
+        Read::Audit { actor, limit } => {
+            ReadOut::Audit(safety::audit(tx, actor.as_ref(), limit).await?)
         }
     })
 }
@@ -665,5 +764,100 @@ impl<B: Backend> Store for DomainStore<B> {
             peer,
         };
         outcome!(self.read(op).await?, ReadOut::Direct)
+    }
+
+    async fn touch_session(&self, token_hash: SecretHash) -> Result<()> {
+        done(self.write(Write::TouchSession(token_hash)).await?)
+    }
+
+    async fn set_relation(
+        &self,
+        actor: &Principal,
+        handle: &str,
+        kind: RelationKind,
+        on: bool,
+    ) -> Result<()> {
+        let op = Write::SetRelation {
+            actor: actor.clone(),
+            handle: handle.to_string(),
+            kind,
+            on,
+        };
+        done(self.write(op).await?)
+    }
+
+    async fn related(&self, actor: &Principal, kind: RelationKind) -> Result<Vec<UserInfo>> {
+        let op = Read::Related {
+            actor: actor.clone(),
+            kind,
+        };
+        outcome!(self.read(op).await?, ReadOut::Users)
+    }
+
+    async fn privacy(&self, actor: &Principal) -> Result<Privacy> {
+        outcome!(
+            self.read(Read::Privacy(actor.clone())).await?,
+            ReadOut::Privacy
+        )
+    }
+
+    async fn set_privacy(&self, actor: &Principal, change: SetPrivacy) -> Result<Privacy> {
+        let op = Write::SetPrivacy {
+            actor: actor.clone(),
+            change,
+        };
+        outcome!(self.write(op).await?, Written::Privacy)
+    }
+
+    async fn invitations(&self, actor: &Principal) -> Result<Vec<Invitation>> {
+        outcome!(
+            self.read(Read::Invitations(actor.clone())).await?,
+            ReadOut::Invitations
+        )
+    }
+
+    async fn decline_invitation(
+        &self,
+        actor: &Principal,
+        conversation: ConversationId,
+    ) -> Result<()> {
+        let op = Write::DeclineInvitation {
+            actor: actor.clone(),
+            conversation,
+        };
+        done(self.write(op).await?)
+    }
+
+    async fn report(&self, actor: &Principal, report: FileReport) -> Result<u64> {
+        let op = Write::Report {
+            actor: actor.clone(),
+            report,
+        };
+        outcome!(self.write(op).await?, Written::Reported)
+    }
+
+    async fn admin(&self, actor: Option<&Principal>, op: AdminOp) -> Result<Option<UserInfo>> {
+        let op = Write::Admin {
+            actor: actor.cloned(),
+            op,
+        };
+        outcome!(self.write(op).await?, Written::User)
+    }
+
+    async fn reports(&self, actor: &Principal, all: bool, limit: u32) -> Result<Vec<Report>> {
+        let op = Read::Reports {
+            actor: actor.clone(),
+            all,
+            limit,
+        };
+        outcome!(self.read(op).await?, ReadOut::Reports)
+    }
+
+    async fn audit(&self, actor: Option<&Principal>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let op = Read::Audit {
+            actor: actor.cloned(),
+            limit,
+        };
+        outcome!(self.read(op).await?, ReadOut::Audit)
     }
 }

@@ -68,6 +68,7 @@ pub async fn run(
         token_hash: None,
         peer,
         bucket: TokenBucket::new(limits.requests_per_second as f64, limits.request_burst),
+        touched_at: 0,
     };
     read_loop(&app, stream, &mut session, encoding, start, &last_heard).await;
     let user = session.principal.as_ref().map(|p| p.user_id());

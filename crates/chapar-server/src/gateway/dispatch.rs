@@ -9,7 +9,9 @@ use crate::registry::{BindError, ConnHandle};
 use crate::state::App;
 use crate::state::now_ms;
 use chapar_core::bus::BusMessage;
-use chapar_core::store::{Command, NewAccount, NewDevice, Principal, SecretHash, Target};
+use chapar_core::store::{
+    AdminOp, Command, NewAccount, NewDevice, Principal, RelationKind, SecretHash, Target,
+};
 use chapar_core::{Error, Result, paging, rules};
 use chapar_proto::{ConversationId, Request, Response, Sent, Session};
 use std::net::IpAddr;
@@ -30,7 +32,12 @@ pub struct ConnSession {
     /// The client's address, for the per-address sign-up budget.
     pub peer: IpAddr,
     pub bucket: TokenBucket,
+    /// When this connection last told the store its session is in use (ms).
+    pub touched_at: i64,
 }
+
+/// How often a long connection marks its session as used, so it does not expire while open.
+const TOUCH_EVERY_MS: i64 = 3_600_000;
 
 pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Result<Response> {
     if s.principal.is_none() && !request.is_pre_auth() {
@@ -116,7 +123,9 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
             let principal = store.session(hash).await?.ok_or_else(|| {
                 Error::Unauthorized("session expired or device revoked; sign in again".into())
             })?;
+            store.touch_session(hash).await?;
             s.token_hash = Some(hash);
+            s.touched_at = now_ms();
             sign_in(app, s, principal, None, None).await
         }
         Request::LinkDevice(l) => {
@@ -189,6 +198,20 @@ async fn sign_in(
             }
         },
     };
+    let limits = &app.config.limits;
+    let new_for_ms = i64::from(limits.new_account_hours) * 3_600_000;
+    if now_ms() - principal.since < new_for_ms {
+        // New accounts get a smaller request budget: most spam comes from fresh sign-ups.
+        s.bucket = TokenBucket::new(
+            f64::from(limits.new_account_requests_per_second),
+            limits
+                .request_burst
+                .min(limits.new_account_requests_per_second.max(1) * 2),
+        );
+    }
+    if token.is_some() {
+        s.touched_at = now_ms();
+    }
     let session = Session {
         user: principal.user.clone(),
         device_id: principal.device,
@@ -208,6 +231,12 @@ async fn signed_in(
     app.limiters.check(p.user_id(), p.device, &request)?;
     let store = &app.store;
     let limits = &app.config.limits;
+    if let Some(hash) = s.token_hash
+        && now_ms() - s.touched_at >= TOUCH_EVERY_MS
+    {
+        store.touch_session(hash).await?;
+        s.touched_at = now_ms();
+    }
     let command = match request {
         Request::CreateLinkCode => {
             let code = auth::new_code();
@@ -332,6 +361,103 @@ async fn signed_in(
                 )
                 .await?;
             return Ok(Response::Ok);
+        }
+        Request::Block(q) => {
+            store
+                .set_relation(p, &q.handle, RelationKind::Block, true)
+                .await?;
+            return Ok(Response::Ok);
+        }
+        Request::Unblock(q) => {
+            store
+                .set_relation(p, &q.handle, RelationKind::Block, false)
+                .await?;
+            return Ok(Response::Ok);
+        }
+        Request::Blocked => {
+            return Ok(Response::Users(
+                store.related(p, RelationKind::Block).await?,
+            ));
+        }
+        Request::AddContact(q) => {
+            store
+                .set_relation(p, &q.handle, RelationKind::Contact, true)
+                .await?;
+            return Ok(Response::Ok);
+        }
+        Request::RemoveContact(q) => {
+            store
+                .set_relation(p, &q.handle, RelationKind::Contact, false)
+                .await?;
+            return Ok(Response::Ok);
+        }
+        Request::Contacts => {
+            return Ok(Response::Users(
+                store.related(p, RelationKind::Contact).await?,
+            ));
+        }
+        Request::Privacy => return Ok(Response::Privacy(store.privacy(p).await?)),
+        Request::SetPrivacy(change) => {
+            return Ok(Response::Privacy(store.set_privacy(p, change).await?));
+        }
+        Request::Invitations => return Ok(Response::Invitations(store.invitations(p).await?)),
+        Request::AcceptInvitation(c) => {
+            let committed = store
+                .execute(
+                    p,
+                    Command::AcceptInvitation {
+                        conversation: c.conversation,
+                    },
+                )
+                .await?;
+            return Ok(Response::Conversation(
+                store.conversation(p, committed.conversation).await?,
+            ));
+        }
+        Request::DeclineInvitation(c) => {
+            store.decline_invitation(p, c.conversation).await?;
+            return Ok(Response::Ok);
+        }
+        Request::Report(r) => {
+            let id = store.report(p, r).await?;
+            return Ok(Response::Reported { id });
+        }
+        Request::AdminReports(q) => {
+            let limit = rules::page(limits, q.limit, DEFAULT_HISTORY);
+            return Ok(Response::Reports(store.reports(p, q.all, limit).await?));
+        }
+        Request::AdminResolve(r) => {
+            let op = AdminOp::Resolve {
+                report: r.report,
+                resolution: r.resolution.unwrap_or_default(),
+            };
+            store.admin(Some(p), op).await?;
+            return Ok(Response::Ok);
+        }
+        Request::AdminSuspend(r) => {
+            let op = AdminOp::Suspend {
+                handle: r.handle,
+                reason: r.reason,
+            };
+            if let Some(user) = store.admin(Some(p), op).await? {
+                // Its sessions are gone; its open connections close on every node.
+                app.bus.publish(user.id, BusMessage::Suspended);
+            }
+            return Ok(Response::Ok);
+        }
+        Request::AdminUnsuspend(q) => {
+            let op = AdminOp::Unsuspend { handle: q.handle };
+            store.admin(Some(p), op).await?;
+            return Ok(Response::Ok);
+        }
+        Request::AdminDelete(d) => Command::AdminDelete {
+            conversation: d.conversation,
+            seq: d.seq,
+            reason: d.reason,
+        },
+        Request::AdminAudit(q) => {
+            let limit = rules::page(limits, q.limit, DEFAULT_HISTORY);
+            return Ok(Response::Audit(store.audit(Some(p), limit).await?));
         }
         Request::Ping
         | Request::Register(_)
