@@ -290,7 +290,13 @@ fn launch_for(cli: &Cli, kind: Kind) -> anyhow::Result<Launch> {
             .filter(|p| p.exists())
             .context("no `chapar` beside chapar-bench: give --spawn PATH or --server URL")?,
     };
-    let mut env = cli.cmd.server_env();
+    // Every benchmark account is minutes old: the lower limits for new accounts (against spam)
+    // would measure the limiter, not the node. `--server-env` can turn them back on.
+    let mut env = vec![(
+        "CHAPAR_LIMITS__NEW_ACCOUNT_HOURS".to_string(),
+        "0".to_string(),
+    )];
+    env.extend(cli.cmd.server_env());
     for kv in &c.server_env {
         let (k, v) = kv
             .split_once('=')

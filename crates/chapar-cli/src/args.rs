@@ -164,9 +164,6 @@ pub enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
-    /// Operators: handle reports, suspend accounts, delete messages, read the audit log.
-    #[command(subcommand)]
-    Moderate(ModerateCmd),
 }
 
 #[derive(Subcommand, Clone, Debug)]
@@ -177,7 +174,9 @@ pub enum ContactCmd {
 }
 
 #[derive(Subcommand, Clone, Debug)]
-pub enum ModerateCmd {
+/// `chapar admin …` for the server's operators, over the protocol (the `chapar` binary adds
+/// `admin grant|revoke`, which work on the store directly).
+pub enum AdminCmd {
     /// Reports, newest first (open ones; `--all` for resolved ones too).
     Reports {
         #[arg(long)]

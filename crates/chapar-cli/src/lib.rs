@@ -13,7 +13,7 @@ pub mod output;
 pub mod profile;
 
 pub use args::{
-    BotCmd, Command, ContactCmd, DeviceCmd, GlobalArgs, GroupCmd, ModerateCmd, ServiceCmd,
+    AdminCmd, BotCmd, Command, ContactCmd, DeviceCmd, GlobalArgs, GroupCmd, ServiceCmd,
 };
 
 use output::Printer;
@@ -86,6 +86,11 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
             reason,
             comment,
         } => safety::report(g, out, target, seq, reason, comment).await,
-        Command::Moderate(cmd) => safety::moderate(g, out, cmd).await,
     }
+}
+
+/// Run an operator command (`chapar admin …`) over the protocol.
+pub async fn admin(global: GlobalArgs, cmd: AdminCmd) -> anyhow::Result<()> {
+    let out = Printer { json: global.json };
+    commands::safety::admin(&global, out, cmd).await
 }

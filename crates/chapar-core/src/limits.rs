@@ -38,8 +38,6 @@ pub struct Limits {
     pub new_chats_per_day: u32,
     /// The same, for an account within its first `new_account_hours`.
     pub new_account_new_chats_per_day: u32,
-    /// Requests per second per connection for an account within its first `new_account_hours`.
-    pub new_account_requests_per_second: u32,
     /// Groups one account may join (by accepting invitations) per day.
     pub groups_joined_per_day: u32,
     /// Reports one account may file per day.
@@ -65,7 +63,6 @@ impl Default for Limits {
             new_account_hours: 24,
             new_chats_per_day: 200,
             new_account_new_chats_per_day: 20,
-            new_account_requests_per_second: 5,
             groups_joined_per_day: 100,
             reports_per_day: 100,
         }

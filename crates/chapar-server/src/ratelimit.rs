@@ -208,19 +208,50 @@ mod tests {
         });
         let (user, other) = (UserId(1), UserId(2));
         for device in 1..=3 {
-            assert!(l.check(user, DeviceId(device), &typing).is_ok());
+            assert!(l.check(user, DeviceId(device), false, &typing).is_ok());
         }
         // A fourth from yet another device of the same account is refused; others are not.
         assert!(matches!(
-            l.check(user, DeviceId(4), &typing),
+            l.check(user, DeviceId(4), false, &typing),
             Err(Error::RateLimited { .. })
         ));
         assert!(
             l.check_typing(user).is_err(),
             "the Bot API path shares the bucket"
         );
-        assert!(l.check(other, DeviceId(9), &typing).is_ok());
+        assert!(l.check(other, DeviceId(9), false, &typing).is_ok());
         assert_eq!(l.refused[Limiters::TYPING].load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn new_accounts_send_at_a_lower_rate() {
+        let l = Limiters::new(&RateLimitConfig {
+            send_new_account: Rate::new(60, 2),
+            ..Default::default()
+        });
+        let send = Request::Send(chapar_proto::frame::Send {
+            conversation: Some(chapar_proto::ConversationId(1)),
+            peer: None,
+            client_id: "c".into(),
+            content_type: None,
+            text: Some("hi".into()),
+            data: None,
+            reply_to: None,
+        });
+        let (fresh, settled) = (UserId(1), UserId(2));
+        for _ in 0..2 {
+            assert!(l.check(fresh, DeviceId(1), true, &send).is_ok());
+        }
+        assert!(matches!(
+            l.check(fresh, DeviceId(2), true, &send),
+            Err(Error::RateLimited { .. })
+        ));
+        // The same account once it is no longer new, and older accounts, are not held back.
+        assert!(l.check(fresh, DeviceId(1), false, &send).is_ok());
+        for _ in 0..5 {
+            assert!(l.check(settled, DeviceId(3), false, &send).is_ok());
+        }
+        assert_eq!(l.refused[Limiters::SEND_NEW].load(Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -259,6 +290,9 @@ pub struct RateLimitConfig {
     pub send_per_device: Rate,
     /// The same, per account (all devices together).
     pub send_per_account: Rate,
+    /// The same, per account, while the account is new (within `limits.new_account_hours` of
+    /// its sign-up): most spam comes from fresh accounts.
+    pub send_new_account: Rate,
     /// Groups created, per account.
     pub groups_per_account: Rate,
     /// Member additions (joins), per account.
@@ -276,6 +310,8 @@ impl Default for RateLimitConfig {
             max_keys: 200_000,
             send_per_device: Rate::new(1200, 400),
             send_per_account: Rate::new(3000, 1000),
+            // One a second, with a burst for a first conversation: plenty for a person.
+            send_new_account: Rate::new(60, 30),
             groups_per_account: Rate::new(30, 20),
             joins_per_account: Rate::new(120, 60),
             reads_per_device: Rate::new(6000, 500),
@@ -294,23 +330,26 @@ pub struct Limiters {
     joins: KeyedLimiter<UserId>,
     reads: KeyedLimiter<DeviceId>,
     typing: KeyedLimiter<UserId>,
+    send_new: KeyedLimiter<UserId>,
     /// Refusals per limiter, in the order of [`Limiters::NAMES`].
-    pub refused: [AtomicU64; 7],
+    pub refused: [AtomicU64; 8],
 }
 
 impl Limiters {
     /// Limiter names as they appear in metrics; the last is the per-connection request budget.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "send_per_device",
         "send_per_account",
         "groups_per_account",
         "joins_per_account",
         "reads_per_device",
         "typing_per_account",
+        "send_new_account",
         "connection",
     ];
     const TYPING: usize = 5;
-    pub const CONNECTION: usize = 6;
+    const SEND_NEW: usize = 6;
+    pub const CONNECTION: usize = 7;
 
     pub fn new(c: &RateLimitConfig) -> Limiters {
         Limiters {
@@ -320,6 +359,7 @@ impl Limiters {
             joins: KeyedLimiter::new(c.joins_per_account.clone(), c.max_keys),
             reads: KeyedLimiter::new(c.reads_per_device.clone(), c.max_keys),
             typing: KeyedLimiter::new(c.typing_per_account.clone(), c.max_keys),
+            send_new: KeyedLimiter::new(c.send_new_account.clone(), c.max_keys),
             refused: Default::default(),
         }
     }
@@ -334,8 +374,15 @@ impl Limiters {
             })
     }
 
-    /// Charge `request` by `device` of `user` to the limiters it falls under.
-    pub fn check(&self, user: UserId, device: DeviceId, request: &Request) -> Result<(), Error> {
+    /// Charge `request` by `device` of `user` (`new_account`: within its first hours) to the
+    /// limiters it falls under.
+    pub fn check(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        new_account: bool,
+        request: &Request,
+    ) -> Result<(), Error> {
         let now = Instant::now();
         let outcome = match request {
             Request::Send(_)
@@ -346,7 +393,14 @@ impl Limiters {
                 .send_device
                 .check(device, now)
                 .map_err(|ms| (0, ms))
-                .and_then(|()| self.send_account.check(user, now).map_err(|ms| (1, ms))),
+                .and_then(|()| self.send_account.check(user, now).map_err(|ms| (1, ms)))
+                .and_then(|()| match new_account {
+                    true => self
+                        .send_new
+                        .check(user, now)
+                        .map_err(|ms| (Self::SEND_NEW, ms)),
+                    false => Ok(()),
+                }),
             Request::CreateGroup(_) | Request::CreateBot(_) | Request::BotToken(_) => {
                 self.groups.check(user, now).map_err(|ms| (2, ms))
             }

@@ -27,9 +27,10 @@ enum Top {
     /// Operator commands for invite codes.
     #[command(subcommand)]
     Invite(InviteCmd),
-    /// Operator commands for the server's operators (moderators).
+    /// For the server's operators: reports, suspensions, deleting messages, the audit log; and
+    /// (on the server's machine) making an account an operator.
     #[command(subcommand)]
-    Operator(OperatorCmd),
+    Admin(AdminCmd),
     #[command(flatten)]
     Client(chapar_cli::Command),
 }
@@ -41,12 +42,26 @@ enum InviteCmd {
 }
 
 #[derive(Subcommand)]
-enum OperatorCmd {
-    /// Make an account an operator: it may then read reports, suspend accounts and delete
-    /// messages (`chapar moderate`).
+enum AdminCmd {
+    /// Make an account an operator (run on the server's machine, on its store): it may then
+    /// read reports, suspend accounts and delete messages with the commands below.
     Grant(chapar_server::OperatorArgs),
-    /// Take an account's operator rights away.
+    /// Take an account's operator rights away (on the server's machine).
     Revoke(chapar_server::OperatorArgs),
+    #[command(flatten)]
+    Protocol(chapar_cli::AdminCmd),
+}
+
+/// `chapar admin grant|revoke`: on the server's store directly.
+async fn operator(args: chapar_server::OperatorArgs, on: bool) -> anyhow::Result<()> {
+    let user = chapar_server::set_operator(args, on).await?;
+    let verb = if on {
+        "is now an operator"
+    } else {
+        "is no longer an operator"
+    };
+    println!("@{} {verb}", user.handle);
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
@@ -80,20 +95,9 @@ fn main() -> std::process::ExitCode {
                 println!("{code}");
                 Ok(())
             }
-            Top::Operator(cmd) => {
-                let (args, on) = match cmd {
-                    OperatorCmd::Grant(a) => (a, true),
-                    OperatorCmd::Revoke(a) => (a, false),
-                };
-                let user = chapar_server::set_operator(args, on).await?;
-                let verb = if on {
-                    "is now an operator"
-                } else {
-                    "is no longer an operator"
-                };
-                println!("@{} {verb}", user.handle);
-                Ok(())
-            }
+            Top::Admin(AdminCmd::Protocol(cmd)) => chapar_cli::admin(cli.global, cmd).await,
+            Top::Admin(AdminCmd::Grant(args)) => operator(args, true).await,
+            Top::Admin(AdminCmd::Revoke(args)) => operator(args, false).await,
             Top::Client(command) => chapar_cli::run(cli.global, command).await,
         }
     });

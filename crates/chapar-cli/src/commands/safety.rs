@@ -2,7 +2,7 @@
 //! and the operators' moderation.
 
 use super::{handle, parse_conversation, request_session};
-use crate::args::{ContactCmd, GlobalArgs, ModerateCmd};
+use crate::args::{AdminCmd, ContactCmd, GlobalArgs};
 use crate::output::{Printer, format_time, visible_inline};
 use anyhow::{Context, Result, bail};
 use chapar_sdk::proto::{Audience, FileReport, Privacy, ReportReason, SetPrivacy, UserInfo};
@@ -188,15 +188,15 @@ pub async fn report(
     Ok(())
 }
 
-pub async fn moderate(global: &GlobalArgs, out: Printer, cmd: ModerateCmd) -> Result<()> {
+pub async fn admin(global: &GlobalArgs, out: Printer, cmd: AdminCmd) -> Result<()> {
     let (_p, client) = request_session(global).await?;
     match cmd {
-        ModerateCmd::Reports { all, limit } => {
+        AdminCmd::Reports { all, limit } => {
             for r in client.admin_reports(all, limit).await? {
                 out.report(&r);
             }
         }
-        ModerateCmd::Resolve { report, resolution } => {
+        AdminCmd::Resolve { report, resolution } => {
             client.admin_resolve(report, resolution).await?;
             out.info(
                 "resolved",
@@ -204,7 +204,7 @@ pub async fn moderate(global: &GlobalArgs, out: Printer, cmd: ModerateCmd) -> Re
                 json!({"id": report}),
             );
         }
-        ModerateCmd::Suspend { handle: h, reason } => {
+        AdminCmd::Suspend { handle: h, reason } => {
             let h = handle(&h);
             client.admin_suspend(&h, reason).await?;
             out.info(
@@ -213,7 +213,7 @@ pub async fn moderate(global: &GlobalArgs, out: Printer, cmd: ModerateCmd) -> Re
                 json!({"handle": h}),
             );
         }
-        ModerateCmd::Unsuspend { handle: h } => {
+        AdminCmd::Unsuspend { handle: h } => {
             let h = handle(&h);
             client.admin_unsuspend(&h).await?;
             out.info(
@@ -222,7 +222,7 @@ pub async fn moderate(global: &GlobalArgs, out: Printer, cmd: ModerateCmd) -> Re
                 json!({"handle": h}),
             );
         }
-        ModerateCmd::Delete {
+        AdminCmd::Delete {
             conversation,
             seq,
             reason,
@@ -230,7 +230,7 @@ pub async fn moderate(global: &GlobalArgs, out: Printer, cmd: ModerateCmd) -> Re
             let conv = parse_conversation(&conversation)?;
             out.sent(&client.admin_delete(conv, seq, reason).await?);
         }
-        ModerateCmd::Audit { limit } => {
+        AdminCmd::Audit { limit } => {
             for a in client.admin_audit(limit).await? {
                 let by = a
                     .operator

@@ -198,17 +198,6 @@ async fn sign_in(
             }
         },
     };
-    let limits = &app.config.limits;
-    let new_for_ms = i64::from(limits.new_account_hours) * 3_600_000;
-    if now_ms() - principal.since < new_for_ms {
-        // New accounts get a smaller request budget: most spam comes from fresh sign-ups.
-        s.bucket = TokenBucket::new(
-            f64::from(limits.new_account_requests_per_second),
-            limits
-                .request_burst
-                .min(limits.new_account_requests_per_second.max(1) * 2),
-        );
-    }
     if token.is_some() {
         s.touched_at = now_ms();
     }
@@ -228,7 +217,10 @@ async fn signed_in(
     p: &Principal,
     request: Request,
 ) -> Result<Response> {
-    app.limiters.check(p.user_id(), p.device, &request)?;
+    let new_for_ms = i64::from(app.config.limits.new_account_hours) * 3_600_000;
+    let new_account = now_ms() - p.since < new_for_ms;
+    app.limiters
+        .check(p.user_id(), p.device, new_account, &request)?;
     let store = &app.store;
     let limits = &app.config.limits;
     if let Some(hash) = s.token_hash

@@ -18,4 +18,5 @@ mod drain;
 mod durability;
 mod hardening;
 mod reconnect;
+mod safety;
 mod surge;

@@ -601,3 +601,81 @@ async fn a_revoked_device_is_cut_off_on_every_node_within_a_second() {
     .await;
     assert!(back.is_err(), "a revoked device cannot sign in again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_account_is_cut_off_on_every_node_within_a_second() {
+    let db = TestDatabase::create("e2e_suspend").await;
+    let nats = shared_url();
+    let nodes: Vec<Node> = (0..3).map(|_| Node::start(&db.url, &nats, &[])).collect();
+    let moderator = Person::register(vec![nodes[0].url()], "sp_mod").await;
+    let spammer = Person::register(vec![nodes[1].url()], "sp_spam").await;
+    // The same device signed in on a second node too.
+    let spammer_again = Person::connect(
+        vec![nodes[2].url()],
+        "sp_spam",
+        spammer.client.credentials(),
+        Auth::Resume,
+    )
+    .await;
+    let bystander = Person::register(vec![nodes[2].url()], "sp_other").await;
+    let granted = std::process::Command::new(crate::util::BIN)
+        .args(["admin", "grant", "sp_mod", "--store", &db.url])
+        .env_remove("CHAPAR_CONFIG")
+        .output()
+        .expect("chapar admin grant");
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+
+    let t = Instant::now();
+    moderator
+        .client
+        .admin_suspend("sp_spam", "spam")
+        .await
+        .expect("suspend");
+    let deadline = t + Duration::from_secs(1);
+    for (name, p) in [
+        ("spammer on node 1", &spammer),
+        ("spammer on node 2", &spammer_again),
+    ] {
+        while p.suspended_at().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let at = p
+            .suspended_at()
+            .unwrap_or_else(|| panic!("{name} still connected 1 s after the suspension"));
+        assert!(at.duration_since(t) < Duration::from_secs(1), "{name}");
+    }
+    assert!(bystander.suspended_at().is_none() && moderator.suspended_at().is_none());
+    // The account cannot come back on any node, by session or by key.
+    for (n, node) in nodes.iter().enumerate() {
+        let back = chapar_sdk::Client::connect(
+            vec![node.url()],
+            services::config(),
+            spammer.client.credentials(),
+            Auth::Resume,
+            0,
+        )
+        .await;
+        assert!(back.is_err(), "a suspended account signed in on node {n}");
+    }
+    // Its handle stays taken.
+    let taken = chapar_sdk::Client::connect(
+        vec![nodes[0].url()],
+        services::config(),
+        chapar_sdk::Credentials::generate(),
+        Auth::Register {
+            handle: "sp_spam".into(),
+            display_name: None,
+            invite_code: None,
+        },
+        0,
+    )
+    .await;
+    assert!(
+        taken.is_err(),
+        "a suspended handle was given to someone else"
+    );
+}

@@ -65,6 +65,7 @@ impl Node {
                 .env_remove("CHAPAR_CONFIG")
                 .env("CHAPAR_LOG", "warn")
                 .env("CHAPAR_METRICS__LISTEN", "127.0.0.1:0")
+                .env("CHAPAR_LIMITS__NEW_ACCOUNT_HOURS", "0")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit());
@@ -287,12 +288,13 @@ pub struct Got {
     pub client_id: String,
 }
 
-/// An SDK client that records its feed's messages and when it was revoked.
+/// An SDK client that records its feed's messages and when it was revoked or suspended.
 pub struct Person {
     pub client: Client,
     pub handle: String,
     got: Arc<Mutex<Vec<Got>>>,
     revoked: Arc<Mutex<Option<Instant>>>,
+    suspended: Arc<Mutex<Option<Instant>>>,
 }
 
 pub fn config() -> ClientConfig {
@@ -315,7 +317,8 @@ impl Person {
             .unwrap_or_else(|e| panic!("{handle} cannot connect: {e}"));
         let got: Arc<Mutex<Vec<Got>>> = Arc::default();
         let revoked: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let (sink, rev) = (got.clone(), revoked.clone());
+        let suspended: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let (sink, rev, sus) = (got.clone(), revoked.clone(), suspended.clone());
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
                 match ev {
@@ -332,6 +335,9 @@ impl Person {
                     ClientEvent::Revoked => {
                         *rev.lock().unwrap() = Some(Instant::now());
                     }
+                    ClientEvent::Suspended { .. } => {
+                        *sus.lock().unwrap() = Some(Instant::now());
+                    }
                     _ => {}
                 }
             }
@@ -341,6 +347,7 @@ impl Person {
             handle: handle.to_string(),
             got,
             revoked,
+            suspended,
         }
     }
 
@@ -359,6 +366,10 @@ impl Person {
 
     pub fn revoked_at(&self) -> Option<Instant> {
         *self.revoked.lock().unwrap()
+    }
+
+    pub fn suspended_at(&self) -> Option<Instant> {
+        *self.suspended.lock().unwrap()
     }
 
     /// Seqs received per conversation, in the order received.

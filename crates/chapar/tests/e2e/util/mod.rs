@@ -69,6 +69,9 @@ impl Server {
                 .arg(listen.to_string())
                 .env_remove("CHAPAR_CONFIG")
                 .env("CHAPAR_METRICS__LISTEN", "127.0.0.1:0")
+                // Test accounts are seconds old; the tests of the new-account limits turn
+                // them on again (`CHAPAR_LIMITS__NEW_ACCOUNT_HOURS`).
+                .env("CHAPAR_LIMITS__NEW_ACCOUNT_HOURS", "0")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit());
