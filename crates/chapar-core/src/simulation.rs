@@ -1,10 +1,12 @@
 //! A randomized run of many people against the in-memory store, whose seed fixes every choice
 //! and the order of every command, checking design.md's invariants after each step and at the
-//! end. A failing seed is printed and reproduces with `CHAPAR_SIM_SEED=<seed>`.
+//! end (and that blocks hold: no direct message between two people while either blocks the
+//! other, no one added to a group by someone they block). A failing seed is printed and
+//! reproduces with `CHAPAR_SIM_SEED=<seed>`.
 
 use crate::error::Error;
 use crate::memory;
-use crate::store::{Command, NewAccount, Principal, Store, Target};
+use crate::store::{Command, NewAccount, Principal, RelationKind, Store, Target};
 use chapar_proto::{ConversationId, ErrorCode, Event, MessageKind, Pts, Seq, UserId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,6 +33,16 @@ struct Model {
     members: BTreeMap<ConversationId, BTreeSet<UserId>>,
     /// Every message appended per conversation: seq → recipients at the time.
     appended: BTreeMap<ConversationId, BTreeMap<Seq, BTreeSet<UserId>>>,
+    /// (blocker, blocked) pairs now.
+    blocks: BTreeSet<(UserId, UserId)>,
+    /// The two people of each direct conversation.
+    direct: BTreeMap<ConversationId, (UserId, UserId)>,
+}
+
+impl Model {
+    fn blocked_between(&self, a: UserId, b: UserId) -> bool {
+        self.blocks.contains(&(a, b)) || self.blocks.contains(&(b, a))
+    }
 }
 
 fn account(i: usize) -> NewAccount {
@@ -60,12 +72,29 @@ async fn run(seed: u64) {
         people.push(store.create_account(account(i)).await.expect("sign-up"));
     }
     let mut model = Model::default();
-    for step in 0..800 {
+    for step in 0..1000 {
         let who = rng.below(people.len());
         let actor = people[who].clone();
         let convs: Vec<ConversationId> = model.members.keys().copied().collect();
         let pick_conv = |rng: &mut Rng| convs.get(rng.below(convs.len())).copied();
         let cid = format!("c{step}");
+        if rng.below(16) == 0 {
+            // Block or unblock someone (judged by the store, mirrored in the model).
+            let other = people[rng.below(people.len())].user.clone();
+            let on = !model.blocks.contains(&(actor.user.id, other.id));
+            let r = store
+                .set_relation(&actor, &other.handle, RelationKind::Block, on)
+                .await;
+            match r {
+                Ok(()) if on => assert!(model.blocks.insert((actor.user.id, other.id))),
+                Ok(()) => assert!(model.blocks.remove(&(actor.user.id, other.id))),
+                Err(e) => assert!(
+                    other.id == actor.user.id && e.code() == ErrorCode::Invalid,
+                    "seed {seed} step {step}: block {e}"
+                ),
+            }
+            continue;
+        }
         let command = match rng.below(10) {
             0 => Command::CreateGroup {
                 title: format!("g{step}"),
@@ -154,8 +183,41 @@ async fn run(seed: u64) {
             } => Some(*c),
             _ => None,
         };
+        let peer = match &command {
+            Command::Send {
+                target: Target::Peer(h),
+                ..
+            } => people
+                .iter()
+                .find(|p| &p.user.handle == h)
+                .map(|p| p.user.id),
+            _ => None,
+        };
+        let added = match &command {
+            Command::AddMembers { handles, .. } => people
+                .iter()
+                .find(|p| p.user.handle == handles[0])
+                .map(|p| p.user.id),
+            _ => None,
+        };
+        let is_send = matches!(command, Command::Send { .. });
+        let what = format!("{command:?}");
         match store.execute(&actor, command).await {
             Ok(c) => {
+                if let Some(peer) = peer
+                    && peer != actor.user.id
+                {
+                    model.direct.insert(c.conversation, (actor.user.id, peer));
+                }
+                if let Some((a, b)) = model.direct.get(&c.conversation)
+                    && is_send
+                    && !c.duplicate
+                {
+                    assert!(
+                        !model.blocked_between(*a, *b),
+                        "seed {seed} step {step}: a direct message passed a block: {what}"
+                    );
+                }
                 if let Some(t) = targeted {
                     assert!(
                         was_member(&model, &t),
@@ -199,6 +261,18 @@ async fn run(seed: u64) {
                     let last = log.keys().next_back().copied().unwrap_or(0);
                     assert_eq!(seq, last + 1, "seed {seed} step {step}: seq not dense");
                     log.insert(seq, recipients);
+                }
+                if let Some(added) = added {
+                    let before = model
+                        .members
+                        .get(&c.conversation)
+                        .is_some_and(|m| m.contains(&added));
+                    assert!(
+                        before
+                            || !model.blocks.contains(&(added, actor.user.id))
+                            || !members.contains(&added),
+                        "seed {seed} step {step}: added to a group by someone they block"
+                    );
                 }
                 if members.is_empty() {
                     model.members.remove(&c.conversation);
