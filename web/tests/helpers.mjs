@@ -26,7 +26,9 @@ async function spawnServer(data, listen, env) {
   // The server reads every CHAPAR_* variable as configuration: pass only the test's own.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CHAPAR_')));
   const proc = spawn(BIN, ['serve', '--data', join(data, 'db'), '--listen', listen], {
-    env: { ...inherited, RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
+    // Test accounts are seconds old: without this, the lower send rate of new accounts
+    // (rate_limits.send_new_account) would pace every test that sends more than a few dozen.
+    env: { ...inherited, RUST_LOG: process.env.RUST_LOG || 'warn', CHAPAR_LIMITS__NEW_ACCOUNT_HOURS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stderrText = '';
