@@ -49,6 +49,29 @@ pub enum Command {
         #[arg(long)]
         invite: Option<String>,
     },
+    /// Sign in on this new (empty) profile with the account's recovery code, when its devices
+    /// are lost.
+    Recover {
+        handle: String,
+        /// The recovery code shown at sign-up (or by `recovery-key`); spaces and dashes optional.
+        code: String,
+        /// Revoke every other device of the account (a lost or stolen phone).
+        #[arg(long)]
+        revoke_others: bool,
+    },
+    /// Make a new recovery code (the old one stops working) and print it.
+    RecoveryKey,
+    /// Your account: handle, name, bio, devices, whether a recovery code is set.
+    Me,
+    /// Someone's profile (name and bio).
+    Profile { handle: String },
+    /// Change your display name and/or bio (`--bio ""` clears it).
+    SetProfile {
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        bio: Option<String>,
+    },
     /// Send a text message. TARGET: @handle (direct) or a conversation id.
     Send {
         target: String,

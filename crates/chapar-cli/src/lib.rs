@@ -29,6 +29,15 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
             name,
             invite,
         } => account::register(g, out, handle, name, invite).await,
+        Command::Recover {
+            handle,
+            code,
+            revoke_others,
+        } => account::recover(g, out, handle, code, revoke_others).await,
+        Command::RecoveryKey => account::recovery_key(g, out).await,
+        Command::Me => account::me(g, out).await,
+        Command::Profile { handle } => account::profile(g, out, handle).await,
+        Command::SetProfile { name, bio } => account::set_profile(g, out, name, bio).await,
         Command::Send {
             target,
             text,

@@ -24,12 +24,14 @@ mod accounts;
 mod bots;
 mod groups;
 mod messaging;
+mod profile;
 mod safety;
 
 pub use accounts::*;
 pub use bots::*;
 pub use groups::*;
 pub use messaging::*;
+pub use profile::*;
 pub use safety::*;
 
 /// The limits the store under test must be opened with.
@@ -74,6 +76,8 @@ pub async fn run_all<S: Store>(make: impl Fn() -> S) {
     reports_reach_operators_who_moderate(make()).await;
     suspended_accounts_cannot_sign_in(make()).await;
     new_accounts_start_few_chats_a_day(make()).await;
+    a_recovery_key_brings_the_account_back(make()).await;
+    profiles_change_and_others_see_them(make()).await;
 }
 
 /// Generate one `#[tokio::test]` per conformance case. `$make` is a closure returning
@@ -98,7 +102,8 @@ macro_rules! store_conformance_tests {
             blocking_stops_direct_messages_both_ways,
             privacy_decides_who_starts_chats_and_adds_to_groups,
             blocked_users_do_not_get_receipts_in_groups, reports_reach_operators_who_moderate,
-            suspended_accounts_cannot_sign_in, new_accounts_start_few_chats_a_day);
+            suspended_accounts_cannot_sign_in, new_accounts_start_few_chats_a_day,
+            a_recovery_key_brings_the_account_back, profiles_change_and_others_see_them);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

@@ -17,6 +17,8 @@ pub struct Limits {
     pub max_title_chars: u32,
     /// Longest display name, in characters.
     pub max_name_chars: u32,
+    /// Characters of a profile's bio (one line).
+    pub max_bio_chars: u32,
     /// Requests per second per connection (token bucket refill rate).
     pub requests_per_second: u32,
     /// Burst of requests a connection may make at once (token bucket size).
@@ -53,6 +55,7 @@ impl Default for Limits {
             max_group_members: 1000,
             max_title_chars: 128,
             max_name_chars: 64,
+            max_bio_chars: 140,
             requests_per_second: 50,
             request_burst: 200,
             max_page: 500,

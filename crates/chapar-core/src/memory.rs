@@ -351,6 +351,11 @@ impl Tx for MemTx<'_> {
                 AccountUpdate::Privacy(p) => u.account.privacy = *p,
                 AccountUpdate::Operator(o) => u.account.operator = *o,
                 AccountUpdate::Suspended(s) => u.account.suspended = s.clone(),
+                AccountUpdate::RecoveryKey(k) => u.account.recovery_key = k.clone(),
+                AccountUpdate::Profile { display_name, bio } => {
+                    u.info.display_name = display_name.clone();
+                    u.account.bio = bio.clone();
+                }
             }
         }
         Ok(())

@@ -297,6 +297,9 @@ pub struct Account {
     /// When and why an operator suspended it.
     pub suspended: Option<(i64, String)>,
     pub privacy: Privacy,
+    /// The public half of the account's recovery key.
+    pub recovery_key: Option<Vec<u8>>,
+    pub bio: String,
 }
 
 /// A change to an account's state.
@@ -305,6 +308,12 @@ pub enum AccountUpdate {
     Privacy(Privacy),
     Operator(bool),
     Suspended(Option<(i64, String)>),
+    RecoveryKey(Option<Vec<u8>>),
+    /// The display name (on the user row every read shows) and the bio.
+    Profile {
+        display_name: String,
+        bio: String,
+    },
 }
 
 /// A report to insert.

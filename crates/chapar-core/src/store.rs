@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use chapar_proto::BotInfo;
 use chapar_proto::{
     AuditEntry, Bytes, ConversationId, ConversationInfo, DeviceId, DeviceInfo, Event, FileReport,
-    Invitation, MemberInfo, Message, Privacy, Pts, Report, Role, Seq, SetPrivacy, SyncPage, UserId,
-    UserInfo,
+    Invitation, Me, MemberInfo, Message, Privacy, Profile, Pts, Report, Role, Seq, SetPrivacy,
+    SetProfile, SyncPage, UserId, UserInfo,
 };
 use std::sync::Arc;
 
@@ -70,6 +70,25 @@ pub struct NewDevice {
     pub public_key: Vec<u8>,
     pub device_name: String,
     pub token_hash: SecretHash,
+}
+
+/// A new device signing in with the account's recovery key (both keys' signatures already
+/// checked by the caller).
+#[derive(Clone, Debug)]
+pub struct NewRecovery {
+    pub handle: String,
+    pub recovery_key: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub device_name: String,
+    pub token_hash: SecretHash,
+    pub revoke_others: bool,
+}
+
+/// A recovered sign-in, and the devices it revoked (their connections are to be closed).
+#[derive(Clone, Debug)]
+pub struct Recovered {
+    pub principal: Principal,
+    pub revoked: Vec<DeviceId>,
 }
 
 /// Where a message or history request goes.
@@ -205,6 +224,15 @@ pub trait Store: Send + Sync + 'static {
     async fn devices(&self, actor: &Principal) -> Result<Vec<DeviceInfo>>;
     /// Revoke one of the actor's own devices and delete its sessions.
     async fn revoke_device(&self, actor: &Principal, device: DeviceId) -> Result<()>;
+    /// Register or replace (`None`: remove) the actor's recovery key.
+    async fn set_recovery_key(&self, actor: &Principal, key: Option<Vec<u8>>) -> Result<()>;
+    /// Add a device (and its session) to the account whose recovery key this is.
+    async fn recover(&self, recovery: NewRecovery) -> Result<Recovered>;
+    /// The actor's own account.
+    async fn me(&self, actor: &Principal) -> Result<Me>;
+    async fn set_profile(&self, actor: &Principal, change: SetProfile) -> Result<Me>;
+    /// Someone's public profile.
+    async fn profile(&self, actor: &Principal, handle: &str) -> Result<Profile>;
     /// Operator command: an invite code usable `uses` times until `expires_at` (Unix ms;
     /// `None`: no expiry).
     async fn create_invite(

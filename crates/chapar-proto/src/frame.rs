@@ -7,6 +7,7 @@
 //! ← {"type":"event","pts":7,"event":{"message":{...}}}
 //! ```
 
+use crate::account::*;
 use crate::bot::*;
 use crate::bytes::Bytes;
 use crate::error::ErrorBody;
@@ -41,6 +42,15 @@ pub enum Request {
     RevokeDevice(RevokeDevice),
     /// End this session (its token stops working).
     Logout,
+    /// Register or replace the account's recovery key.
+    SetRecoveryKey(SetRecoveryKey),
+    /// Before sign-in: sign in a new device with the account's recovery key.
+    Recover(Recover),
+    /// The signed-in person's own account (profile, recovery key set, devices).
+    Me,
+    SetProfile(SetProfile),
+    /// Someone's public profile, by handle.
+    Profile(UserQuery),
     /// Look up a user by handle.
     User(UserQuery),
     Send(Send),
@@ -114,6 +124,11 @@ impl Request {
             Request::Devices => "devices",
             Request::RevokeDevice(_) => "revoke_device",
             Request::Logout => "logout",
+            Request::SetRecoveryKey(_) => "set_recovery_key",
+            Request::Recover(_) => "recover",
+            Request::Me => "me",
+            Request::SetProfile(_) => "set_profile",
+            Request::Profile(_) => "profile",
             Request::User(_) => "user",
             Request::Send(_) => "send",
             Request::Edit(_) => "edit",
@@ -167,6 +182,7 @@ impl Request {
                 | Request::Login(_)
                 | Request::Authenticate(_)
                 | Request::LinkDevice(_)
+                | Request::Recover(_)
                 | Request::Ping
         )
     }
@@ -369,6 +385,8 @@ pub enum Response {
     },
     /// Blocked users or contacts, by handle.
     Users(Vec<UserInfo>),
+    Me(Me),
+    Profile(Profile),
     Privacy(Privacy),
     Invitations(Vec<Invitation>),
     /// A report was filed with this id.

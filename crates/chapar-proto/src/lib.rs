@@ -6,11 +6,13 @@
 //! * [`error`]: the typed error codes with retry hints.
 //! * [`codec`]: the two encodings, JSON (text frames) and MessagePack (binary frames).
 //! * [`bot`]: inline keyboards, entities, callback queries and the bot-management requests.
+//! * [`account`]: recovery keys and profiles.
 //! * [`safety`]: blocking, contacts, privacy, invitations, reports and operator requests.
 //! * [`bytes`]: opaque byte strings (base64 in JSON, raw bytes in MessagePack).
 //!
 //! This crate does no I/O. Unknown fields are ignored when decoding so old clients keep working.
 
+pub mod account;
 pub mod bot;
 pub mod bytes;
 pub mod codec;
@@ -20,6 +22,7 @@ pub mod ids;
 pub mod model;
 pub mod safety;
 
+pub use account::{Me, Profile, Recover, SetProfile, SetRecoveryKey};
 pub use bot::{
     BotInfo, BotKind, BotToken, CallbackAnswer, CallbackQuery, Entity, InlineButton, ReplyMarkup,
 };
@@ -39,6 +42,18 @@ pub const VERSION: &str = "v1";
 
 /// Domain-separation prefix of the bytes a device signs to prove it holds its key.
 const AUTH_CONTEXT: &[u8] = b"chapar/v1/auth:";
+
+/// Domain-separation prefix of the bytes a recovery key signs (never valid as a device's proof).
+const RECOVERY_CONTEXT: &[u8] = b"chapar/v1/recovery:";
+
+/// The exact bytes a recovery key signs to prove it is held, for `set_recovery_key` and
+/// `recover`.
+pub fn recovery_message(challenge: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(RECOVERY_CONTEXT.len() + challenge.len());
+    m.extend_from_slice(RECOVERY_CONTEXT);
+    m.extend_from_slice(challenge);
+    m
+}
 
 /// The exact bytes a device signs with its Ed25519 key to answer a server challenge.
 pub fn auth_message(challenge: &[u8]) -> Vec<u8> {

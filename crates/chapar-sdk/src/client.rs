@@ -22,12 +22,12 @@ use tokio::sync::{mpsc, oneshot};
 /// (or on [`Client::close`]).
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     cmd_tx: mpsc::Sender<Command>,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     config: ClientConfig,
     signing_key: ed25519_dalek::SigningKey,
     /// Dropping this (with the last handle) tells the driver to stop.
@@ -59,7 +59,7 @@ impl Client {
             crate::conn::ws_url(u, config.encoding)?;
         }
         let mut url_idx = 0;
-        let (ws, session) = driver::establish(
+        let (ws, session, challenge) = driver::establish(
             &urls,
             &mut url_idx,
             &config,
@@ -90,6 +90,7 @@ impl Client {
             first: true,
         };
         shared.set_session(&session, creds.token.clone());
+        shared.set_challenge(challenge);
         tokio::spawn(driver.run(ws, session));
         let client = Client {
             inner: Arc::new(Inner {

@@ -100,4 +100,11 @@ pub enum Auth {
     Link { code: String },
     /// An existing device: resume with the token, or log in with the key.
     Resume,
+    /// A new device of an account whose devices are lost: sign in with its recovery key
+    /// (`revoke_others`: revoke every other device, e.g. a stolen phone).
+    Recover {
+        handle: String,
+        recovery_key: crate::recovery::RecoveryKey,
+        revoke_others: bool,
+    },
 }

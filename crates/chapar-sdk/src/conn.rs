@@ -202,7 +202,7 @@ pub(crate) async fn handshake(
     config: &ClientConfig,
     creds: &mut Credentials,
     auth: &Auth,
-) -> Result<Session, SdkError> {
+) -> Result<(Session, Vec<u8>), SdkError> {
     let enc = config.encoding;
     let hello: Hello = match tokio::time::timeout(config.request_timeout, next_frame(ws)).await {
         Err(_) => return Err(SdkError::Timeout),
@@ -266,6 +266,27 @@ pub(crate) async fn handshake(
                 });
                 call(ws, enc, 1, req).await
             }
+            Auth::Recover {
+                handle,
+                recovery_key,
+                revoke_others,
+            } => {
+                let key = recovery_key.signing_key();
+                let req = Request::Recover(chapar_proto::Recover {
+                    handle: handle.trim_start_matches('@').to_string(),
+                    recovery_key: key.verifying_key().to_bytes().to_vec().into(),
+                    recovery_signature: key
+                        .sign(&chapar_proto::recovery_message(&hello.challenge.0))
+                        .to_bytes()
+                        .to_vec()
+                        .into(),
+                    public_key: public_key.clone(),
+                    signature: signature.clone(),
+                    device_name: config.device_name.clone(),
+                    revoke_others: *revoke_others,
+                });
+                call(ws, enc, 1, req).await
+            }
             Auth::Resume => {
                 if let Some(token) = creds.token.clone() {
                     match call(ws, enc, 1, Request::Authenticate(Authenticate { token })).await {
@@ -287,7 +308,7 @@ pub(crate) async fn handshake(
     if let Some(t) = &session.token {
         creds.token = Some(t.clone());
     }
-    Ok(session)
+    Ok((session, hello.challenge.0))
 }
 
 #[cfg(test)]

@@ -35,9 +35,17 @@ pub(crate) struct Shared {
     pub pts: AtomicU64,
     pub session: Mutex<Option<Session>>,
     pub token: Mutex<Option<String>>,
+    /// The current connection's challenge (a recovery key signs it to be registered).
+    pub challenge: Mutex<Vec<u8>>,
 }
 
 impl Shared {
+    pub(crate) fn set_challenge(&self, challenge: Vec<u8>) {
+        if let Ok(mut g) = self.challenge.lock() {
+            *g = challenge;
+        }
+    }
+
     pub(crate) fn set_session(&self, s: &Session, token: Option<String>) {
         if let Ok(mut g) = self.session.lock() {
             *g = Some(s.clone());
@@ -93,14 +101,14 @@ pub(crate) async fn establish(
     auth: &Auth,
     max_attempts: Option<u32>,
     mut on_wait: impl FnMut(u32, Duration, bool),
-) -> Result<(Ws, Session), SdkError> {
+) -> Result<(Ws, Session, Vec<u8>), SdkError> {
     let mut attempt: u32 = 0;
     loop {
         let url = &urls[*url_idx % urls.len()];
         let result = async {
             let mut ws = conn::open(url, config).await?;
-            let session = conn::handshake(&mut ws, config, creds, auth).await?;
-            Ok::<_, SdkError>((ws, session))
+            let (session, challenge) = conn::handshake(&mut ws, config, creds, auth).await?;
+            Ok::<_, SdkError>((ws, session, challenge))
         }
         .await;
         let err = match result {
@@ -153,9 +161,10 @@ impl Driver {
                 }
             };
             match self.reconnect(hint).await {
-                Ok(Some((w, s))) => {
+                Ok(Some((w, s, challenge))) => {
                     ws = w;
                     session = s;
+                    self.shared.set_challenge(challenge);
                 }
                 Ok(None) => return,
                 Err(e) => {
@@ -168,7 +177,10 @@ impl Driver {
     }
 
     /// Wait (jittered, or as the server asked), then connect again. `Ok(None)`: shut down.
-    async fn reconnect(&mut self, hint: Option<u64>) -> Result<Option<(Ws, Session)>, SdkError> {
+    async fn reconnect(
+        &mut self,
+        hint: Option<u64>,
+    ) -> Result<Option<(Ws, Session, Vec<u8>)>, SdkError> {
         let first_delay = self.config.backoff.delay_or_hint(0, hint);
         let _ = self.events.try_send(ClientEvent::Reconnecting {
             attempt: 1,

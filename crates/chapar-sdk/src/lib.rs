@@ -6,6 +6,7 @@
 //!   privacy, invitations, reports, moderation).
 //! * [`config`]: [`ClientConfig`], [`Credentials`], [`Auth`].
 //! * [`event`]: [`ClientEvent`], what the application receives.
+//! * [`recovery`]: [`RecoveryKey`] and its written-down code.
 //! * [`error`]: [`SdkError`], which says whether retrying helps.
 //! * [`backoff`]: the backoff math (pure).
 //! * [`tracker`]: the pts cursor and gap logic (pure).
@@ -25,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod account;
 pub mod backoff;
 pub mod client;
 pub mod config;
@@ -32,6 +34,7 @@ mod conn;
 mod driver;
 pub mod error;
 pub mod event;
+pub mod recovery;
 mod safety;
 pub mod tracker;
 
@@ -42,3 +45,4 @@ pub use config::{Auth, ClientConfig, Credentials};
 pub use conn::{split_servers, ws_url};
 pub use error::SdkError;
 pub use event::ClientEvent;
+pub use recovery::{RecoveryCodeError, RecoveryKey};

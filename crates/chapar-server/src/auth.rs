@@ -64,6 +64,24 @@ pub fn hash_code(typed: &str) -> SecretHash {
 
 /// Check that `signature` is the key's signature of this connection's challenge.
 pub fn verify_device(public_key: &[u8], signature: &[u8], challenge: &[u8]) -> Result<(), Error> {
+    verify(
+        public_key,
+        signature,
+        &chapar_proto::auth_message(challenge),
+    )
+}
+
+/// Check that `signature` is a recovery key's signature of this connection's challenge (under
+/// its own prefix: a device's proof is never a recovery key's, nor the other way round).
+pub fn verify_recovery(public_key: &[u8], signature: &[u8], challenge: &[u8]) -> Result<(), Error> {
+    verify(
+        public_key,
+        signature,
+        &chapar_proto::recovery_message(challenge),
+    )
+}
+
+fn verify(public_key: &[u8], signature: &[u8], message: &[u8]) -> Result<(), Error> {
     let key: [u8; 32] = public_key
         .try_into()
         .map_err(|_| Error::invalid("public_key must be 32 bytes (Ed25519)"))?;
@@ -72,11 +90,10 @@ pub fn verify_device(public_key: &[u8], signature: &[u8], challenge: &[u8]) -> R
         .map_err(|_| Error::invalid("signature must be 64 bytes (Ed25519)"))?;
     let key = VerifyingKey::from_bytes(&key)
         .map_err(|_| Error::invalid("public_key is not a valid Ed25519 key"))?;
-    key.verify_strict(
-        &chapar_proto::auth_message(challenge),
-        &Signature::from_bytes(&sig),
-    )
-    .map_err(|_| Error::Unauthorized("signature does not match this connection's challenge".into()))
+    key.verify_strict(message, &Signature::from_bytes(&sig))
+        .map_err(|_| {
+            Error::Unauthorized("signature does not match this connection's challenge".into())
+        })
 }
 
 #[cfg(test)]

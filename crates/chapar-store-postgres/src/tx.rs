@@ -320,8 +320,9 @@ impl Tx for PgTx<'_> {
         let row = self
             .ctx
             .opt(
-                "SELECT created_at, operator, suspended_at, suspend_reason, privacy FROM users
-                 WHERE id = $1",
+                "SELECT created_at, operator, suspended_at, suspend_reason, privacy, recovery_key,
+                        bio
+                 FROM users WHERE id = $1",
                 &[&user.0],
             )
             .await?;
@@ -335,6 +336,8 @@ impl Tx for PgTx<'_> {
                 operator: col(&r, 1)?,
                 suspended,
                 privacy: json::<Privacy>(col(&r, 4)?).unwrap_or_default(),
+                recovery_key: col(&r, 5)?,
+                bio: col(&r, 6)?,
             })
         })
         .transpose()
@@ -365,6 +368,22 @@ impl Tx for PgTx<'_> {
                             &s.as_ref().map(|(at, _)| *at),
                             &s.as_ref().map(|(_, why)| why.as_str()),
                         ],
+                    )
+                    .await
+            }
+            AccountUpdate::RecoveryKey(k) => {
+                self.ctx
+                    .exec(
+                        "UPDATE users SET recovery_key = $2 WHERE id = $1",
+                        &[&id, k],
+                    )
+                    .await
+            }
+            AccountUpdate::Profile { display_name, bio } => {
+                self.ctx
+                    .exec(
+                        "UPDATE users SET display_name = $2, bio = $3 WHERE id = $1",
+                        &[&id, display_name, bio],
                     )
                     .await
             }

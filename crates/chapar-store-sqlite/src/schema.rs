@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_bots.sql"),
     include_str!("../migrations/0003_domain.sql"),
     include_str!("../migrations/0004_safety.sql"),
+    include_str!("../migrations/0005_profile.sql"),
 ];
 
 /// The schema version this binary expects.

@@ -417,8 +417,8 @@ impl Tx for SqliteTx<'_> {
 
     async fn account(&mut self, user: UserId) -> Result<Option<Account>> {
         self.opt(
-            "SELECT created_at, operator, suspended_at, suspend_reason, privacy FROM users
-             WHERE id = ?1",
+            "SELECT created_at, operator, suspended_at, suspend_reason, privacy, recovery_key, bio
+             FROM users WHERE id = ?1",
             &[&user.0],
             |r| {
                 let suspended = match r.get::<_, Option<i64>>(2)? {
@@ -430,6 +430,8 @@ impl Tx for SqliteTx<'_> {
                     operator: r.get(1)?,
                     suspended,
                     privacy: json::<Privacy>(r.get(4)?).unwrap_or_default(),
+                    recovery_key: r.get(5)?,
+                    bio: r.get(6)?,
                 })
             },
         )
@@ -452,6 +454,14 @@ impl Tx for SqliteTx<'_> {
                     &s.as_ref().map(|(at, _)| *at),
                     &s.as_ref().map(|(_, why)| why.as_str()),
                 ],
+            ),
+            AccountUpdate::RecoveryKey(k) => self.exec(
+                "UPDATE users SET recovery_key = ?2 WHERE id = ?1",
+                &[&id, k],
+            ),
+            AccountUpdate::Profile { display_name, bio } => self.exec(
+                "UPDATE users SET display_name = ?2, bio = ?3 WHERE id = ?1",
+                &[&id, display_name, bio],
             ),
         }?;
         Ok(())

@@ -1,12 +1,14 @@
-//! Account and device commands: register, devices, device link, device revoke.
+//! Account and device commands: register, recover and the recovery code, profiles, devices,
+//! device link, device revoke.
 
 use super::{connect_with, request_session};
 use crate::args::{DeviceCmd, GlobalArgs};
 use crate::output::Printer;
 use crate::profile::Profile;
+use anyhow::Context;
 use anyhow::Result;
-use chapar_sdk::proto::DeviceId;
-use chapar_sdk::{Auth, Client, Credentials};
+use chapar_sdk::proto::{DeviceId, Me, SetProfile};
+use chapar_sdk::{Auth, Client, Credentials, RecoveryKey};
 use serde_json::json;
 
 /// Save what a fresh sign-in taught us.
@@ -47,13 +49,159 @@ pub async fn register(
     let (uid, dev, h) = s
         .map(|s| (s.user.id.0, s.device_id.0, s.user.handle))
         .unwrap_or_default();
+    // The account exists now; a recovery code is what keeps it when this device is lost.
+    let recovery = RecoveryKey::generate();
+    let code = match client.set_recovery_key(&recovery).await {
+        Ok(()) => Some(recovery.to_code()),
+        Err(e) => {
+            eprintln!("warning: no recovery code was set ({e}); run `chapar recovery-key`");
+            None
+        }
+    };
+    let mut text = format!(
+        "registered @{h} (user {uid}, device {dev}); profile {}",
+        profile.dir().display()
+    );
+    if let Some(c) = &code {
+        text.push_str(&recovery_note(c, &h));
+    }
     out.info(
         "registered",
+        &text,
+        json!({"handle": h, "user": uid, "device": dev, "recovery_code": code}),
+    );
+    client.close();
+    Ok(())
+}
+
+fn recovery_note(code: &str, handle: &str) -> String {
+    format!(
+        "\nrecovery code: {code}\nwrite it down and keep it apart from this device: if every device is lost, \
+         `chapar recover @{handle} CODE` brings the account back (it is shown only now)"
+    )
+}
+
+pub async fn recover(
+    global: &GlobalArgs,
+    out: Printer,
+    handle: String,
+    code: String,
+    revoke_others: bool,
+) -> Result<()> {
+    let recovery_key = RecoveryKey::from_code(&code).context("recovery code")?;
+    let mut profile = Profile::open(&global.profile)?;
+    profile.require_empty()?;
+    let key = profile.key_or_create()?;
+    let creds = Credentials {
+        signing_key: key,
+        token: None,
+    };
+    let auth = Auth::Recover {
+        handle: super::handle(&handle),
+        recovery_key,
+        revoke_others,
+    };
+    let (client, _events) = connect_with(global, creds, auth, 0, false).await?;
+    remember(&mut profile, &client)?;
+    let s = client.session();
+    let (uid, dev, h) = s
+        .map(|s| (s.user.id.0, s.device_id.0, s.user.handle))
+        .unwrap_or_default();
+    let others = if revoke_others {
+        "; every other device was revoked"
+    } else {
+        ""
+    };
+    out.info(
+        "recovered",
+        &format!("signed in as @{h} on this new device (device {dev}){others}"),
+        json!({"handle": h, "user": uid, "device": dev, "revoked_others": revoke_others}),
+    );
+    client.close();
+    Ok(())
+}
+
+pub async fn recovery_key(global: &GlobalArgs, out: Printer) -> Result<()> {
+    let (profile, client) = request_session(global).await?;
+    let key = RecoveryKey::generate();
+    client.set_recovery_key(&key).await?;
+    let code = key.to_code();
+    let h = profile.state.handle.clone().unwrap_or_default();
+    out.info(
+        "recovery_code",
         &format!(
-            "registered @{h} (user {uid}, device {dev}); profile {}",
-            profile.dir().display()
+            "the old recovery code no longer works{}",
+            recovery_note(&code, &h)
         ),
-        json!({"handle": h, "user": uid, "device": dev}),
+        json!({"recovery_code": code}),
+    );
+    client.close();
+    Ok(())
+}
+
+fn print_me(out: &Printer, m: &Me) {
+    let recovery = if m.recovery_key_set {
+        "set"
+    } else {
+        "NOT SET: run `chapar recovery-key`, or losing your devices loses the account"
+    };
+    out.info(
+        "me",
+        &format!(
+            "@{}  {}\nbio: {}\ndevices: {}\nrecovery code: {recovery}",
+            m.user.handle,
+            crate::output::visible_inline(&m.user.display_name),
+            crate::output::visible_inline(&m.bio),
+            m.devices
+        ),
+        json!({
+            "id": m.user.id, "handle": m.user.handle, "display_name": m.user.display_name,
+            "bio": m.bio, "created_at": m.created_at, "devices": m.devices,
+            "recovery_key_set": m.recovery_key_set,
+        }),
+    );
+}
+
+pub async fn me(global: &GlobalArgs, out: Printer) -> Result<()> {
+    let (_p, client) = request_session(global).await?;
+    print_me(&out, &client.me().await?);
+    client.close();
+    Ok(())
+}
+
+pub async fn set_profile(
+    global: &GlobalArgs,
+    out: Printer,
+    name: Option<String>,
+    bio: Option<String>,
+) -> Result<()> {
+    if name.is_none() && bio.is_none() {
+        anyhow::bail!("give --name and/or --bio");
+    }
+    let (_p, client) = request_session(global).await?;
+    let me = client
+        .set_profile(SetProfile {
+            display_name: name,
+            bio,
+        })
+        .await?;
+    print_me(&out, &me);
+    client.close();
+    Ok(())
+}
+
+pub async fn profile(global: &GlobalArgs, out: Printer, handle: String) -> Result<()> {
+    let (_p, client) = request_session(global).await?;
+    let p = client.profile(super::handle(&handle)).await?;
+    out.info(
+        "profile",
+        &format!(
+            "@{}  {}\n{}",
+            p.user.handle,
+            crate::output::visible_inline(&p.user.display_name),
+            crate::output::visible_inline(&p.bio)
+        ),
+        json!({"id": p.user.id, "handle": p.user.handle, "display_name": p.user.display_name, "bio": p.bio}),
     );
     client.close();
     Ok(())

@@ -14,6 +14,7 @@ mod accounts;
 mod bots;
 mod groups;
 mod messages;
+mod profile;
 mod reads;
 mod safety;
 
@@ -24,13 +25,14 @@ use crate::error::{Error, Result};
 use crate::stats::StoreStats;
 use crate::storage::{Backend, BotKey, RelationKind, Tx};
 use crate::store::{
-    Command, CommitListener, Committed, NewAccount, NewDevice, Principal, SecretHash, Store, Target,
+    Command, CommitListener, Committed, NewAccount, NewDevice, NewRecovery, Principal, Recovered,
+    SecretHash, Store, Target,
 };
 use async_trait::async_trait;
 use chapar_proto::{
     AuditEntry, BotInfo, ConversationId, ConversationInfo, DeviceId, DeviceInfo, FileReport,
-    Invitation, MemberInfo, Message, Privacy, Pts, Report, Seq, SetPrivacy, SyncPage, UserId,
-    UserInfo,
+    Invitation, Me, MemberInfo, Message, Privacy, Profile, Pts, Report, Seq, SetPrivacy,
+    SetProfile, SyncPage, UserId, UserInfo,
 };
 use std::sync::Arc;
 
@@ -103,6 +105,15 @@ pub enum Write {
     Admin {
         actor: Option<Principal>,
         op: AdminOp,
+    },
+    SetRecoveryKey {
+        actor: Principal,
+        key: Option<Vec<u8>>,
+    },
+    Recover(NewRecovery),
+    SetProfile {
+        actor: Principal,
+        change: SetProfile,
     },
 }
 
@@ -183,6 +194,8 @@ pub enum Written {
     Reported(u64),
     /// The user a moderation action was done to.
     User(Option<UserInfo>),
+    Recovered(Recovered),
+    Me(Box<Me>),
     Done,
 }
 
@@ -243,6 +256,8 @@ pub enum Read {
         actor: Option<Principal>,
         limit: u32,
     },
+    Me(Principal),
+    Profile(String),
 }
 
 impl Read {
@@ -281,6 +296,8 @@ pub enum ReadOut {
     Invitations(Vec<Invitation>),
     Reports(Vec<Report>),
     Audit(Vec<AuditEntry>),
+    Me(Box<Me>),
+    Profile(Profile),
 }
 
 /// Run one write in `tx`. On `Err` the caller rolls the transaction (or savepoint) back.
@@ -360,6 +377,14 @@ pub async fn write<T: Tx>(tx: &mut T, op: Write) -> Result<Written> {
             Written::Reported(safety::report(tx, &actor, report).await?)
         }
         Write::Admin { actor, op } => Written::User(safety::admin(tx, actor.as_ref(), op).await?),
+        Write::SetRecoveryKey { actor, key } => {
+            profile::set_recovery_key(tx, &actor, key).await?;
+            Done
+        }
+        Write::Recover(r) => Written::Recovered(profile::recover(tx, r).await?),
+        Write::SetProfile { actor, change } => {
+            Written::Me(Box::new(profile::set_profile(tx, &actor, change).await?))
+        }
     })
 }
 
@@ -479,6 +504,8 @@ pub async fn read<T: Tx>(tx: &mut T, op: Read) -> Result<ReadOut> {
         Read::Audit { actor, limit } => {
             ReadOut::Audit(safety::audit(tx, actor.as_ref(), limit).await?)
         }
+        Read::Me(actor) => ReadOut::Me(Box::new(profile::me(tx, &actor).await?)),
+        Read::Profile(handle) => ReadOut::Profile(profile::profile(tx, &handle).await?),
     })
 }
 
@@ -859,5 +886,39 @@ impl<B: Backend> Store for DomainStore<B> {
             limit,
         };
         outcome!(self.read(op).await?, ReadOut::Audit)
+    }
+
+    async fn set_recovery_key(&self, actor: &Principal, key: Option<Vec<u8>>) -> Result<()> {
+        let op = Write::SetRecoveryKey {
+            actor: actor.clone(),
+            key,
+        };
+        done(self.write(op).await?)
+    }
+
+    async fn recover(&self, recovery: NewRecovery) -> Result<Recovered> {
+        outcome!(
+            self.write(Write::Recover(recovery)).await?,
+            Written::Recovered
+        )
+    }
+
+    async fn me(&self, actor: &Principal) -> Result<Me> {
+        outcome!(self.read(Read::Me(actor.clone())).await?, ReadOut::Me).map(|m| *m)
+    }
+
+    async fn set_profile(&self, actor: &Principal, change: SetProfile) -> Result<Me> {
+        let op = Write::SetProfile {
+            actor: actor.clone(),
+            change,
+        };
+        outcome!(self.write(op).await?, Written::Me).map(|m| *m)
+    }
+
+    async fn profile(&self, _actor: &Principal, handle: &str) -> Result<Profile> {
+        outcome!(
+            self.read(Read::Profile(handle.to_string())).await?,
+            ReadOut::Profile
+        )
     }
 }

@@ -10,7 +10,8 @@ use crate::state::App;
 use crate::state::now_ms;
 use chapar_core::bus::BusMessage;
 use chapar_core::store::{
-    AdminOp, Command, NewAccount, NewDevice, Principal, RelationKind, SecretHash, Target,
+    AdminOp, Command, NewAccount, NewDevice, NewRecovery, Principal, RelationKind, SecretHash,
+    Target,
 };
 use chapar_core::{Error, Result, paging, rules};
 use chapar_proto::{ConversationId, Request, Response, Sent, Session};
@@ -53,6 +54,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
                 | Request::Login(_)
                 | Request::Authenticate(_)
                 | Request::LinkDevice(_)
+                | Request::Recover(_)
         )
     {
         return Err(Error::invalid("this connection is already signed in"));
@@ -147,6 +149,28 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
                 })
                 .await?;
             sign_in(app, s, principal, Some(token), None).await
+        }
+        Request::Recover(r) => {
+            auth::verify_recovery(&r.recovery_key.0, &r.recovery_signature.0, &s.challenge)?;
+            auth::verify_device(&r.public_key.0, &r.signature.0, &s.challenge)?;
+            // Recovery keys carry 256 bits; the sign-up budgets bound attempts all the same.
+            app.admission.admit_signup(s.peer, app.queued_writes())?;
+            let token = auth::new_token();
+            let recovered = store
+                .recover(NewRecovery {
+                    handle: r.handle,
+                    recovery_key: r.recovery_key.0,
+                    public_key: r.public_key.0,
+                    device_name: r.device_name.unwrap_or_default(),
+                    token_hash: auth::hash_secret(&token),
+                    revoke_others: r.revoke_others,
+                })
+                .await?;
+            let user = recovered.principal.user_id();
+            for device in recovered.revoked {
+                app.bus.publish(user, BusMessage::DeviceRevoked(device));
+            }
+            sign_in(app, s, recovered.principal, Some(token), None).await
         }
         other => {
             let p = s
@@ -254,6 +278,16 @@ async fn signed_in(
             return Ok(Response::Ok);
         }
         Request::User(q) => return Ok(Response::User(store.user_by_handle(&q.handle).await?)),
+        Request::SetRecoveryKey(k) => {
+            auth::verify_recovery(&k.public_key.0, &k.signature.0, &s.challenge)?;
+            store.set_recovery_key(p, Some(k.public_key.0)).await?;
+            return Ok(Response::Ok);
+        }
+        Request::Me => return Ok(Response::Me(store.me(p).await?)),
+        Request::SetProfile(change) => {
+            return Ok(Response::Me(store.set_profile(p, change).await?));
+        }
+        Request::Profile(q) => return Ok(Response::Profile(store.profile(p, &q.handle).await?)),
         Request::Conversations => {
             return Ok(Response::Conversations(
                 store.conversations(p, limits.max_page).await?,
@@ -455,7 +489,8 @@ async fn signed_in(
         | Request::Register(_)
         | Request::Login(_)
         | Request::Authenticate(_)
-        | Request::LinkDevice(_) => {
+        | Request::LinkDevice(_)
+        | Request::Recover(_) => {
             return Err(Error::invalid("not valid after sign-in"));
         }
         bot @ (Request::CreateBot(_)

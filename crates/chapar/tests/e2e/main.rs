@@ -18,5 +18,6 @@ mod drain;
 mod durability;
 mod hardening;
 mod reconnect;
+mod recovery;
 mod safety;
 mod surge;

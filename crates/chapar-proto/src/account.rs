@@ -1,0 +1,62 @@
+//! The account itself: recovery keys (an account that survives losing every device) and profiles.
+
+use crate::bytes::Bytes;
+use crate::model::UserInfo;
+use serde::{Deserialize, Serialize};
+
+/// Register (or replace) the account's recovery key. The client makes an Ed25519 key pair, shows
+/// its private half to the person once (a phrase to write down, a file to save) and sends the
+/// public half with a signature of `recovery_message(challenge)` proving it holds the private one.
+/// The previous recovery key, if any, stops working.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetRecoveryKey {
+    pub public_key: Bytes,
+    pub signature: Bytes,
+}
+
+/// Sign in on a new device with the account's recovery key (before signing in).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recover {
+    pub handle: String,
+    /// The recovery key's public half (32 bytes).
+    pub recovery_key: Bytes,
+    /// Its signature of `recovery_message(challenge)`.
+    pub recovery_signature: Bytes,
+    /// The new device's public key and its signature of `auth_message(challenge)`.
+    pub public_key: Bytes,
+    pub signature: Bytes,
+    #[serde(default)]
+    pub device_name: Option<String>,
+    /// Revoke every other device of the account (a lost or stolen phone).
+    #[serde(default)]
+    pub revoke_others: bool,
+}
+
+/// The signed-in person's own account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub user: UserInfo,
+    #[serde(default)]
+    pub bio: String,
+    pub created_at: i64,
+    /// A recovery key is registered: losing every device does not lose the account.
+    pub recovery_key_set: bool,
+    /// Devices not revoked.
+    pub devices: u32,
+}
+
+/// Change one's display name and/or bio (absent fields stay).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SetProfile {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+}
+
+/// Someone's public profile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub user: UserInfo,
+    #[serde(default)]
+    pub bio: String,
+}
