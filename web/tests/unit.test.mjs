@@ -1,5 +1,5 @@
-// Unit tests of the client's DOM-free modules (feed cursor, timeline model, backoff), run in
-// node. The modules are plain browser ES modules without imports of their own; they are loaded
+// Unit tests of the client's DOM-free modules (feed cursor, timeline model, safety state,
+// backoff, the string tables), run in node. The modules are plain browser ES modules without imports of their own; they are loaded
 // from their source as data: URLs, since node would read web/public/*.js as CommonJS.
 
 import { test } from 'node:test';
@@ -16,6 +16,7 @@ async function load(name) {
 const { PtsTracker } = await load('tracker.js');
 const { Model, Timeline, lowerBound } = await load('model.js');
 const { backoffDelay, toBase64, fromBase64 } = await load('util.js');
+const { STRINGS } = await load('i18n.js');
 
 const ev = (pts) => ({ pts, event: { typing: { conversation: 1, user: 1, handle: 'a' } } });
 const delivered = (steps) => steps.filter((s) => s.deliver).map((s) => s.deliver.pts);
@@ -182,4 +183,93 @@ test('model: system entries rename, count members, and notice we were removed', 
   assert.equal(m.get(4).member_count, 5);
   m.applyFeed({ pts: 3, event: { message: msg(3, { conversation: 4, kind: 'system', system: { action: 'removed', handles: ['sara'] } }) } });
   assert.ok(m.get(4).left);
+});
+
+const users = {
+  sara: { id: 1, handle: 'sara', display_name: 'Sara' },
+  bob: { id: 2, handle: 'bob', display_name: 'Bob' },
+  cy: { id: 5, handle: 'cy', display_name: 'Cy' },
+};
+const group = (id, extra = {}) => ({ id, kind: 'group', title: 'G' + id, role: 'member', member_count: 3, last_seq: 0, read_seq: 0, unread: 0, updated_at: 1, ...extra });
+
+test('model: blocking collapses a group\'s messages from that person, never a direct chat\'s or my own', () => {
+  const m = new Model();
+  m.me = users.sara;
+  const g = group(4);
+  const direct = { id: 3, kind: 'direct', title: 'Bob', peer: users.bob };
+  m.setConversations([g, direct]);
+  const fromBob = msg(1, { conversation: 4 });
+  assert.equal(m.collapsed(m.get(4), fromBob), false);
+  const v = m.blockedVersion;
+  m.setBlocked([users.bob]);
+  assert.ok(m.blockedVersion > v, 'rows re-render when the set changes');
+  assert.ok(m.isBlocked(2));
+  assert.equal(m.collapsed(m.get(4), fromBob), true);
+  assert.equal(m.collapsed(m.get(3), msg(1)), false, 'a direct chat is blocked as a whole, not row by row');
+  assert.equal(m.collapsed(m.get(4), msg(2, { conversation: 4, sender: 5, sender_handle: 'cy' })), false);
+  assert.equal(m.collapsed(m.get(4), msg(3, { conversation: 4, kind: 'system', system: { action: 'left' } })), false);
+  assert.equal(m.collapsed(m.get(4), msg(4, { conversation: 4, sender: 1, sender_handle: 'sara' })), false);
+  // Blocking again changes nothing; unblocking shows them again.
+  const v2 = m.blockedVersion;
+  m.setBlock(users.bob, true);
+  assert.equal(m.blockedVersion, v2);
+  m.setBlock(users.bob, false);
+  assert.ok(m.blockedVersion > v2);
+  assert.equal(m.collapsed(m.get(4), fromBob), false);
+  m.setBlock(users.cy, true);
+  m.setBlock(users.bob, true);
+  assert.deepEqual(m.blockedList().map((u) => u.handle), ['bob', 'cy']);
+  // Contacts are their own set.
+  m.setContacts([users.cy]);
+  m.setContact(users.bob, true);
+  assert.deepEqual(m.contactList().map((u) => u.handle), ['bob', 'cy']);
+  m.setContact(users.cy, false);
+  assert.ok(!m.isContact(5) && m.isContact(2));
+});
+
+test('model: invitations from the list and from events, newest first, answered once', () => {
+  const m = new Model();
+  m.me = users.sara;
+  m.setConversations([group(4)]);
+  const inv = (conversation, created_at) => ({ conversation, title: 'T' + conversation, inviter: users.bob, created_at });
+  m.setInvitations([inv(7, 10), inv(8, 30)]);
+  assert.deepEqual(m.applyFeed({ pts: 1, event: { invitation: inv(9, 20) } }), { invitations: true });
+  assert.deepEqual(m.invitationList().map((i) => i.conversation), [8, 9, 7]);
+  // The same group again replaces it; a group we are in (an event replayed) is not shown.
+  m.applyFeed({ pts: 2, event: { invitation: inv(9, 40) } });
+  assert.deepEqual(m.invitationList().map((i) => i.conversation), [9, 8, 7]);
+  assert.deepEqual(m.applyFeed({ pts: 3, event: { invitation: inv(4, 50) } }), { invitations: false });
+  // Answered here, or joined on another device (our `joined` entry): gone.
+  assert.ok(m.removeInvitation(7));
+  assert.ok(!m.removeInvitation(7));
+  const r = m.applyFeed({ pts: 4, event: { message: msg(1, { conversation: 8, kind: 'system', sender: 1, sender_handle: 'sara', system: { action: 'joined', handles: ['sara'] } }) } });
+  assert.equal(r.invitations, true);
+  assert.equal(r.refresh, true, 'the new group is fetched');
+  assert.deepEqual(m.invitationList().map((i) => i.conversation), [9]);
+  // The server's list replaces what we had.
+  m.setInvitations([]);
+  assert.deepEqual(m.invitationList(), []);
+});
+
+test('model: joins count members (ours is already counted); a refused send keeps its reason', () => {
+  const m = new Model();
+  m.me = users.sara;
+  m.setConversations([group(4, { member_count: 2 })]);
+  m.applyFeed({ pts: 1, event: { message: msg(1, { conversation: 4, kind: 'system', sender: 5, sender_handle: 'cy', system: { action: 'joined', handles: ['cy'] } }) } });
+  assert.equal(m.get(4).member_count, 3);
+  m.applyFeed({ pts: 2, event: { message: msg(2, { conversation: 4, kind: 'system', sender: 1, sender_handle: 'sara', system: { action: 'joined', handles: ['sara'] } }) } });
+  assert.equal(m.get(4).member_count, 3);
+  m.applyFeed({ pts: 3, event: { message: msg(3, { conversation: 4, kind: 'system', system: { action: 'invited', handles: ['x'] } }) } });
+  assert.equal(m.get(4).member_count, 3, 'an invitation is not a member');
+
+  const t = new Timeline('3');
+  t.addPending({ client_id: 'web-z', text: 'hi', server_time: 1 });
+  t.failPending('web-z', 'Not allowed: @bob does not accept messages from you');
+  assert.deepEqual([t.pending[0].failed, t.pending[0].error], [true, 'Not allowed: @bob does not accept messages from you']);
+});
+
+test('strings: English and Persian have the same keys and the same placeholders', () => {
+  const holes = (s) => [...s.matchAll(/\{(\w+)\}/g)].map((x) => x[1]).sort().join();
+  assert.deepEqual(Object.keys(STRINGS.fa).sort(), Object.keys(STRINGS.en).sort());
+  for (const [k, en] of Object.entries(STRINGS.en)) assert.equal(holes(STRINGS.fa[k]), holes(en), k);
 });

@@ -1,6 +1,7 @@
 // What the page knows: conversations (as the server lists them, kept current by feed events),
 // each opened conversation's timeline (its loaded log entries, plus our own sends still in the
-// outbox), members' delivery and read markers, and who is typing. No DOM, no sockets: the UI
+// outbox), members' delivery and read markers, who is typing, and safety: the people I block,
+// my contacts, and the group invitations waiting for my answer. No DOM, no sockets: the UI
 // calls in with server data and feed events, and re-renders from here.
 
 /** Log entries shown as rows; edits, deletions and reactions change a row instead. */
@@ -167,10 +168,12 @@ export class Timeline {
     });
   }
 
-  failPending(client_id) {
+  /** Our send was refused: it stays, marked, with the server's reason when there is one. */
+  failPending(client_id, reason) {
     const p = this.pending.find((x) => x.client_id === client_id);
     if (p) {
       p.failed = true;
+      if (reason) p.error = reason;
       p.rev++;
       this.version++;
     }
@@ -186,6 +189,85 @@ export class Model {
     this.users = new Map(); // id -> {id, handle, display_name}
     this.typing = new Map(); // key -> Map(handle -> {until, user})
     this.usersVersion = 0; // bumped when names may have changed (rows show names)
+    this.blocked = new Map(); // user id -> {id, handle, display_name}: the people I block
+    this.contacts = new Map(); // user id -> user: my contacts
+    this.invitations = new Map(); // conversation id (string) -> invitation waiting for my answer
+    this.blockedVersion = 0; // bumped when the blocked set changes (rows may collapse)
+  }
+
+  // ---- safety: blocks, contacts, invitations ----------------------------------------------
+
+  setBlocked(list) {
+    this.blocked = new Map(list.map((u) => [u.id, u]));
+    for (const u of list) this.users.set(u.id, u);
+    this.blockedVersion++;
+  }
+
+  /** I blocked (`on`) or unblocked `user` ({id, handle, display_name}). */
+  setBlock(user, on) {
+    if (on === this.blocked.has(user.id)) return;
+    if (on) this.blocked.set(user.id, user);
+    else this.blocked.delete(user.id);
+    this.blockedVersion++;
+  }
+
+  isBlocked(userId) {
+    return userId != null && this.blocked.has(userId);
+  }
+
+  /** The people I block, by handle. */
+  blockedList() {
+    return [...this.blocked.values()].sort((a, b) => a.handle.localeCompare(b.handle));
+  }
+
+  setContacts(list) {
+    this.contacts = new Map(list.map((u) => [u.id, u]));
+  }
+
+  setContact(user, on) {
+    if (on) this.contacts.set(user.id, user);
+    else this.contacts.delete(user.id);
+  }
+
+  isContact(userId) {
+    return userId != null && this.contacts.has(userId);
+  }
+
+  contactList() {
+    return [...this.contacts.values()].sort((a, b) => a.handle.localeCompare(b.handle));
+  }
+
+  /**
+   * Whether entry `m` of conversation `c` is shown collapsed: a message in a group (not a
+   * direct chat, where the whole chat says it is blocked) from someone I block.
+   */
+  collapsed(c, m) {
+    return Boolean(c && c.kind !== 'direct' && m && m.kind === 'text' && !m.pending &&
+      !(this.me && m.sender === this.me.id) && this.blocked.has(m.sender));
+  }
+
+  /** The server's list of invitations replaces ours. */
+  setInvitations(list) {
+    this.invitations = new Map(list.map((i) => [String(i.conversation), i]));
+  }
+
+  /** An invitation arrived (a second one to the same group replaces the first). */
+  addInvitation(inv) {
+    const key = String(inv.conversation);
+    // A group we are already in (the event replayed after we joined) needs no answer.
+    const c = this.convs.get(key);
+    if (c && !c.left) return false;
+    this.invitations.set(key, inv);
+    return true;
+  }
+
+  removeInvitation(conversation) {
+    return this.invitations.delete(String(conversation));
+  }
+
+  /** Invitations waiting for an answer, newest first. */
+  invitationList() {
+    return [...this.invitations.values()].sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
   }
 
   conversations() {
@@ -278,17 +360,21 @@ export class Model {
     const e = ev.event;
     if (e.message) return this.applyMessage(e.message);
     if (e.receipt) return this.applyReceipt(e.receipt);
+    if (e.invitation) return { invitations: this.addInvitation(e.invitation) };
     return {};
   }
 
   applyMessage(m) {
     const key = String(m.conversation);
+    // We joined (perhaps from another device): the invitation is answered.
+    const joined = m.kind === 'system' && m.system && m.system.action === 'joined' && this.me && m.sender === this.me.id;
+    const invitations = joined && this.removeInvitation(key);
     const c = this.convs.get(key);
     const t = this.timelines.get(key);
     const meId = this.me && this.me.id;
     let timeline = false;
     if (t) timeline = SHOWN.has(m.kind) ? t.insert(m) : t.applyChange(m, meId);
-    if (!c) return { key, timeline, refresh: true };
+    if (!c) return { key, timeline, refresh: true, invitations };
     c.last_seq = Math.max(c.last_seq || 0, m.seq);
     c.updated_at = Math.max(c.updated_at || 0, m.server_time);
     if (SHOWN.has(m.kind)) {
@@ -305,7 +391,7 @@ export class Model {
     }
     if (m.kind === 'system' && m.system) this.applySystem(c, m);
     this.stopTyping(key, m.sender_handle);
-    return { key, list: true, timeline };
+    return { key, list: true, timeline, invitations };
   }
 
   applySystem(c, m) {
@@ -313,6 +399,8 @@ export class Model {
     const me = this.me && this.me.handle;
     if (s.action === 'renamed' && s.title) c.title = s.title;
     if (s.action === 'added') c.member_count = (c.member_count || 0) + (s.handles || []).length;
+    // Our own join: the conversation we have was listed after it, with us counted.
+    if (s.action === 'joined' && m.sender_handle !== me) c.member_count = (c.member_count || 0) + 1;
     if (s.action === 'removed' || s.action === 'left') {
       const gone = s.action === 'left' ? [m.sender_handle] : s.handles || [];
       c.member_count = Math.max(0, (c.member_count || 0) - gone.length);
