@@ -1,8 +1,9 @@
-// The signed-in screen: connection status, the conversation list, and the open conversation.
-// On a wide screen both panes show side by side; on a phone one at a time (data-view).
+// The signed-in screen: connection status, group invitations waiting for an answer, the
+// conversation list, and the open conversation. On a wide screen both panes show side by side;
+// on a phone one at a time (data-view).
 
 import { h, icon } from '../util.js';
-import { t, num, shortWhen, errorText } from '../i18n.js';
+import { t, tn, num, shortWhen, errorText } from '../i18n.js';
 import { convKey } from '../model.js';
 import { avatar, toast } from './common.js';
 import { ChatView, previewText } from './chat.js';
@@ -36,7 +37,10 @@ export class App {
     const m = this.model;
     c.addEventListener('state', () => this.renderStatus());
     c.addEventListener('outbox', () => this.renderStatus());
-    c.addEventListener('synced', () => this.refreshList(0));
+    c.addEventListener('synced', () => {
+      this.refreshList(0);
+      this.loadSafety();
+    });
     c.addEventListener('reset', () => {
       m.timelines.clear();
       this.restoreOutbox();
@@ -45,6 +49,7 @@ export class App {
     });
     c.addEventListener('feed', (e) => {
       const r = m.applyFeed(e.detail);
+      if (r.invitations) this.renderInvites();
       if (r.refresh) this.refreshList();
       if (r.list) this.renderList();
       if (r.key && r.key === this.openKey) this.chat.onChange(r);
@@ -63,8 +68,10 @@ export class App {
     c.addEventListener('sent', (e) => this.onSent(e.detail));
     c.addEventListener('failed', (e) => {
       const { entry, error } = e.detail;
+      // Refused: perhaps a block this device did not know of (made on another one).
+      if (error.code === 'forbidden') this.loadSafety();
       if (entry.method === 'send') {
-        m.timeline(entry.conv).failPending(entry.params.client_id);
+        m.timeline(entry.conv).failPending(entry.params.client_id, errorText(error));
         if (this.openKey === entry.conv) this.chat.renderRows();
         toast(t('sendFailed', { reason: errorText(error) }));
       } else {
@@ -105,6 +112,7 @@ export class App {
       onkeydown: (e) => this.listKeys(e),
     });
     this.empty = h('p', { class: 'empty-note', id: 'no-chats' }, t('noChats'));
+    this.invites = h('section', { class: 'invites', id: 'invitations', 'aria-label': t('invitations'), 'aria-live': 'polite' });
     const me = this.model.me;
     const sidebar = h('aside', { class: 'sidebar', 'aria-label': t('chats') },
       h('header', { class: 'side-head' },
@@ -113,6 +121,7 @@ export class App {
         h('button', { type: 'button', class: 'icon-btn', id: 'new-group-btn', 'aria-label': t('newGroup'), title: t('newGroup'), onclick: () => newGroupDialog(this) }, icon('group')),
         h('button', { type: 'button', class: 'icon-btn', id: 'new-chat-btn', 'aria-label': t('newMessage'), title: t('newMessage'), onclick: () => newChatDialog(this) }, icon('compose')),
       ),
+      this.invites,
       this.list,
       this.empty,
     );
@@ -121,11 +130,98 @@ export class App {
     this.root.replaceChildren(this.shell);
     this.renderStatus();
     this.renderList();
+    this.renderInvites();
     if (this.openKey) {
       const key = this.openKey;
       this.openKey = null;
       this.open(key, { replace: true, focus: false });
     }
+  }
+
+  /** The people I block, my contacts and my invitations, from the server. */
+  async loadSafety() {
+    const c = this.client;
+    const m = this.model;
+    const [blocked, contacts, invitations] = await Promise.allSettled([c.call('blocked'), c.call('contacts'), c.call('invitations')]);
+    if (blocked.status === 'fulfilled') {
+      const before = m.blockedList().map((u) => u.id).join();
+      m.setBlocked(blocked.value.users);
+      if (m.blockedList().map((u) => u.id).join() !== before) this.afterBlockChange();
+    }
+    if (contacts.status === 'fulfilled') m.setContacts(contacts.value.users);
+    if (invitations.status === 'fulfilled') {
+      m.setInvitations(invitations.value.invitations);
+      this.renderInvites();
+    }
+  }
+
+  /** Someone was blocked or unblocked: the open chat (composer, collapsed rows) and the list. */
+  afterBlockChange() {
+    if (this.openKey) {
+      this.chat.renderHeader();
+      this.chat.vlist.refresh();
+    }
+    this.renderList();
+  }
+
+  /** Invitations to groups, above the list: "@x invites you to …" with Accept and Decline. */
+  renderInvites() {
+    const list = this.model.invitationList();
+    const focused = this.invites.contains(document.activeElement);
+    this.invites.hidden = list.length === 0;
+    this.invites.replaceChildren(...list.map((inv) => {
+      const id = 'invite-text-' + inv.conversation;
+      const busy = (on) => {
+        for (const b of item.querySelectorAll('button')) b.disabled = on;
+      };
+      const item = h('div', { class: 'invite', role: 'group', 'aria-labelledby': id, 'data-conversation': inv.conversation },
+        avatar(inv.title, inv.conversation, 'group'),
+        h('div', { class: 'invite-main' },
+          h('p', { id, class: 'invite-text' }, tn('invitesYou', { who: '@' + inv.inviter.handle, title: inv.title })),
+          h('p', { class: 'muted' }, h('bdi', null, inv.inviter.display_name), ' · ', shortWhen(inv.created_at)),
+          h('div', { class: 'invite-actions' },
+            h('button', {
+              type: 'button', class: 'primary invite-accept', 'aria-label': t('acceptInvite', { title: inv.title }),
+              onclick: () => this.answerInvite(inv, true, busy),
+            }, t('accept')),
+            h('button', {
+              type: 'button', class: 'invite-decline', 'aria-label': t('declineInvite', { title: inv.title }),
+              onclick: () => this.answerInvite(inv, false, busy),
+            }, t('decline')))));
+      return item;
+    }));
+    if (focused && !this.invites.contains(document.activeElement)) {
+      const next = this.invites.querySelector('button') || this.list.querySelector('[tabindex="0"]');
+      if (next) next.focus();
+    }
+  }
+
+  /** Accept (and open the group) or decline an invitation. */
+  async answerInvite(inv, accept, busy) {
+    busy(true);
+    let r;
+    try {
+      r = await this.client.call(accept ? 'accept_invitation' : 'decline_invitation', { conversation: inv.conversation });
+    } catch (e) {
+      busy(false);
+      if (e.code === 'not_found') {
+        this.model.removeInvitation(inv.conversation);
+        this.renderInvites();
+        toast(t('inviteGone'));
+      } else {
+        toast(t('actionFailed', { reason: errorText(e) }));
+      }
+      return;
+    }
+    this.model.removeInvitation(inv.conversation);
+    if (!accept) {
+      this.renderInvites();
+      return;
+    }
+    const key = this.model.upsertConversation(r.conversation);
+    this.renderInvites();
+    this.renderList();
+    this.open(key);
   }
 
   renderStatus() {

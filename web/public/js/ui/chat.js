@@ -1,13 +1,15 @@
-// The open conversation: header (title, members or who is typing), the message list (virtual,
-// pages older history in as you scroll up), message actions (reply, edit, delete, react), and the
-// composer (Enter sends, Shift+Enter is a new line, Escape cancels a reply or edit, Up edits
-// your last message).
+// The open conversation: header (title, members or who is typing; in a direct chat a menu to
+// add the peer to contacts, block or report them), the message list (virtual, pages older
+// history in as you scroll up; a group's messages from people I block are collapsed), message
+// actions (reply, edit, delete, react, report), and the composer (Enter sends, Shift+Enter is a
+// new line, Escape cancels a reply or edit, Up edits your last message; in a direct chat with
+// someone I block, a note with an Unblock button instead).
 
 import { h, icon, newClientId } from '../util.js';
 import { t, tn, num, timeOf, dayOf, sameDay, errorText } from '../i18n.js';
 import { VList } from '../vlist.js';
-import { avatar, confirmDialog, openDialog, toast } from './common.js';
-import { infoDialog } from './dialogs.js';
+import { avatar, confirmDialog, menuItem, openDialog, popupMenu, toast } from './common.js';
+import { infoDialog, reportDialog } from './dialogs.js';
 
 const FIRST_PAGE = 50;
 const OLDER_PAGE = 200;
@@ -67,6 +69,7 @@ function bodyText(m) {
 /** The one-line preview of an entry for the conversation list (text, or nodes for system entries). */
 export function previewText(model, c, m) {
   if (m.kind === 'system') return systemNodes(model, m);
+  if (model.collapsed(c, m)) return t('blockedMessage');
   const own = model.me && m.sender === model.me.id;
   const who = own ? t('you') : c.kind === 'direct' ? '' : model.displayName(m.sender, m.sender_handle);
   const body = bodyText(m).replace(/\s+/g, ' ').slice(0, 120);
@@ -83,6 +86,7 @@ export class ChatView {
     this.editing = null; // the entry being edited
     this.lastTyping = 0;
     this.menu = null;
+    this.revealed = new Set(); // `${key}:${seq}` of collapsed messages the person chose to show
     this.build();
   }
 
@@ -103,6 +107,10 @@ export class ChatView {
       this.avatarSlot,
       h('button', { type: 'button', class: 'ch-title', onclick: () => this.openInfo() }, this.title, this.subtitle),
       h('button', { type: 'button', class: 'icon-btn', id: 'info-btn', 'aria-label': t('info'), title: t('info'), onclick: () => this.openInfo() }, icon('info')),
+      this.moreBtn = h('button', {
+        type: 'button', class: 'icon-btn', id: 'chat-menu-btn', 'aria-label': t('chatActions'), title: t('chatActions'),
+        'aria-haspopup': 'menu', onclick: () => this.openChatMenu(),
+      }, icon('more')),
     );
     this.scroller = h('div', {
       class: 'messages', id: 'messages', tabindex: 0, role: 'list', 'aria-label': t('messages'),
@@ -141,7 +149,12 @@ export class ChatView {
       this.input,
       h('button', { type: 'submit', class: 'icon-btn send-btn', id: 'send-btn', 'aria-label': t('send'), title: t('send') }, icon('send')));
     this.leftNote = h('p', { class: 'left-note', id: 'left-note' }, t('leftNote'));
-    this.composer = h('footer', { class: 'composer' }, this.contextBar, this.form, this.leftNote);
+    this.blockedText = h('p', { id: 'blocked-text' });
+    this.blockedNote = h('div', { class: 'blocked-note', id: 'blocked-note', role: 'group', 'aria-labelledby': 'blocked-text' },
+      this.blockedText,
+      h('button', { type: 'button', id: 'composer-unblock', onclick: () => this.unblockPeer() }, t('unblock')));
+    this.blockedNote.hidden = true;
+    this.composer = h('footer', { class: 'composer' }, this.contextBar, this.form, this.leftNote, this.blockedNote);
 
     this.placeholder = h('div', { class: 'chat-empty', id: 'chat-empty' }, h('p', null, t('pickChat')));
     this.body = h('section', { class: 'chat-body', 'aria-labelledby': 'chat-title' },
@@ -182,7 +195,13 @@ export class ChatView {
   }
 
   focusComposer() {
-    if (!this.input.disabled && !this.conv?.left) this.input.focus();
+    if (!this.input.disabled && !this.conv?.left && !this.form.hidden) this.input.focus();
+  }
+
+  /** The peer of the open direct chat ({id, handle, display_name}), or null. */
+  get peer() {
+    const c = this.conv;
+    return c && c.kind === 'direct' && c.peer ? c.peer : null;
   }
 
   /** A feed event touched this conversation. */
@@ -279,9 +298,14 @@ export class ChatView {
     this.subtitle.replaceChildren(...sub);
     this.subtitle.classList.toggle('typing', typing.length > 0);
     const left = Boolean(c.left);
-    this.form.hidden = left;
+    const peer = this.peer;
+    const blocked = Boolean(peer && this.model.isBlocked(peer.id));
+    this.moreBtn.hidden = !peer;
+    this.form.hidden = left || blocked;
     this.leftNote.hidden = !left;
-    if (left) this.contextBar.hidden = true;
+    this.blockedNote.hidden = left || !blocked;
+    if (blocked) this.blockedText.replaceChildren(...tn('youBlocked', { handle: '@' + peer.handle }));
+    if (left || blocked) this.contextBar.hidden = true;
   }
 
   renderRows() {
@@ -317,7 +341,20 @@ export class ChatView {
     const f = this.flags(m, i, items);
     const quote = m.reply_to ? (this.timeline.get(m.reply_to)?.rev ?? -1) : '';
     const status = this.isOwn(m) ? this.statusOf(m) : '';
-    return `${m.rev}|${f.day}|${f.first}|${status}|${quote}|${this.key}|${this.model.usersVersion}`;
+    return `${m.rev}|${f.day}|${f.first}|${status}|${quote}|${this.key}|${this.model.usersVersion}|${this.model.blockedVersion}|${this.isCollapsed(m)}`;
+  }
+
+  /** A group message from someone I block, not chosen to be shown. */
+  isCollapsed(m) {
+    return this.model.collapsed(this.conv, m) && !this.revealed.has(this.key + ':' + m.seq);
+  }
+
+  /** Shows a collapsed message (and keeps the focus on it). */
+  reveal(seq) {
+    this.revealed.add(this.key + ':' + seq);
+    this.vlist.refresh();
+    const el = this.vlist.reveal(this.vlist.indexOfKey('s' + seq));
+    if (el) el.focus({ preventScroll: true });
   }
 
   renderRow(m, i, items) {
@@ -335,6 +372,19 @@ export class ChatView {
     const own = this.isOwn(m);
     const c = this.conv;
     const group = c && c.kind !== 'direct';
+    if (this.isCollapsed(m)) {
+      return h('div', {
+        class: `row msg collapsed${f.first ? ' first' : ''}`, role: 'listitem', tabindex: -1,
+        'data-seq': m.seq, 'data-own': 'false', 'data-collapsed': 'true',
+      }, day, h('div', { class: 'msg-line' },
+        h('button', {
+          type: 'button', class: 'bubble blocked-msg', tabindex: -1, 'aria-expanded': 'false',
+          onclick: (e) => {
+            e.stopPropagation();
+            this.reveal(m.seq);
+          },
+        }, h('span', { class: 'text' }, t('blockedMessage')), ' ', h('span', { class: 'show-it' }, t('showIt')))));
+    }
     const sender = !own && group && f.first
       ? h('div', { class: 'sender', dir: 'auto' }, this.model.displayName(m.sender, '@' + m.sender_handle))
       : null;
@@ -349,7 +399,7 @@ export class ChatView {
         },
       },
       h('b', { dir: 'auto' }, target ? this.model.displayName(target.sender, '@' + target.sender_handle) : '#' + num(m.reply_to)),
-      h('span', { dir: 'auto' }, target ? bodyText(target).slice(0, 140) : ''));
+      h('span', { dir: 'auto' }, !target ? '' : this.isCollapsed(target) ? t('blockedMessage') : bodyText(target).slice(0, 140)));
     }
     const status = own ? this.statusOf(m) : null;
     const statusIcon = status && h('span', { class: 'status', 'data-status': status, title: t('status.' + status) },
@@ -377,7 +427,8 @@ export class ChatView {
         m.edited_at && !m.deleted ? h('span', { class: 'edited' }, t('edited')) : null,
         h('time', null, timeOf(m.server_time)),
         statusIcon),
-      reactions);
+      reactions,
+      m.failed && m.error ? h('div', { class: 'fail-note', dir: 'auto' }, m.error) : null);
     const more = m.pending || m.deleted ? null : h('button', {
       type: 'button', class: 'icon-btn row-menu', tabindex: -1, 'aria-label': t('actions'), title: t('actions'),
       onclick: (e) => {
@@ -500,6 +551,10 @@ export class ChatView {
       else move(1);
     } else if (e.key === 'End' && !current) {
       this.vlist.scrollToBottom();
+    } else if (current && current.dataset.collapsed && (e.key === 'Enter' || e.key === ' ')) {
+      e.preventDefault();
+      const m = this.entryOf(current);
+      if (m) this.reveal(m.seq);
     } else if (current && (e.key === 'Enter' || e.key === ' ' || e.key === 'ContextMenu')) {
       e.preventDefault();
       this.openMenu(current);
@@ -516,17 +571,13 @@ export class ChatView {
 
   openMenu(row) {
     const m = this.entryOf(row);
-    if (!m || m.pending || m.deleted || m.kind !== 'text') return;
+    if (!m || m.pending || m.deleted || m.kind !== 'text' || this.isCollapsed(m)) return;
     this.closeMenu();
     const own = this.isOwn(m);
-    const canWrite = !this.conv.left;
-    const item = (label, fn, extra = {}) => h('button', {
-      type: 'button', role: 'menuitem', tabindex: -1, ...extra,
-      onclick: () => {
-        this.closeMenu(false);
-        fn();
-      },
-    }, label);
+    const c = this.conv;
+    const canWrite = !c.left;
+    const close = () => this.closeMenu(false);
+    const item = (label, fn, extra) => menuItem(label, fn, close, extra);
     const items = [];
     if (canWrite) {
       items.push(h('div', { class: 'quick-reactions', role: 'group' }, REACTIONS.map((emoji) =>
@@ -536,53 +587,124 @@ export class ChatView {
     }
     if (m.text != null && navigator.clipboard) items.push(item(t('copy'), () => navigator.clipboard.writeText(m.text).catch(() => {}), { id: 'act-copy' }));
     if (own && canWrite) items.push(item(t('delete'), () => this.deleteEntry(m), { id: 'act-delete', class: 'danger' }));
-    const menu = h('div', { class: 'menu', role: 'menu', id: 'msg-menu', 'aria-label': t('actions'), onkeydown: (e) => this.menuKeys(e) }, items);
-    document.body.append(menu);
-    const r = row.querySelector('.bubble').getBoundingClientRect();
-    const mr = menu.getBoundingClientRect();
-    const top = r.bottom + mr.height + 8 < innerHeight ? r.bottom + 4 : Math.max(8, r.top - mr.height - 4);
-    const rtl = document.documentElement.dir === 'rtl';
-    let left = own !== rtl ? r.right - mr.width : r.left;
-    left = Math.min(Math.max(8, left), innerWidth - mr.width - 8);
-    menu.style.top = top + 'px';
-    menu.style.left = left + 'px';
-    this.menu = { el: menu, row: row.dataset.key };
-    this.menuAway = (e) => {
-      if (!menu.contains(e.target)) this.closeMenu(false);
-    };
-    setTimeout(() => document.addEventListener('pointerdown', this.menuAway), 0);
-    menu.querySelector('[role=menuitem]').focus();
+    const key = row.dataset.key;
+    if (!own && canWrite && c.id != null) {
+      const sender = this.senderOf(m);
+      items.push(item(t('reportMessage'), () => this.reportEntry(m).then(() => this.refocus(key)), { id: 'act-report', class: 'danger' }));
+      if (c.kind !== 'direct') {
+        const blocked = this.model.isBlocked(sender.id);
+        items.push(item(tn(blocked ? 'unblockUser' : 'blockUser', { handle: '@' + sender.handle }),
+          () => (blocked ? this.unblock(sender) : this.block(sender)).then(() => this.refocus(key)), { id: 'act-block', class: blocked ? null : 'danger' }));
+      }
+    }
+    this.menu = popupMenu(row.querySelector('.bubble'), items, {
+      id: 'msg-menu', label: t('actions'), end: own,
+      onClose: (refocus) => {
+        this.menu = null;
+        if (refocus) this.refocus(key);
+      },
+    });
   }
 
-  menuKeys(e) {
-    const items = [...this.menu.el.querySelectorAll('[role=menuitem]')];
-    const i = items.indexOf(document.activeElement);
-    const rtl = document.documentElement.dir === 'rtl';
-    const fwd = ['ArrowDown', rtl ? 'ArrowLeft' : 'ArrowRight'];
-    const back = ['ArrowUp', rtl ? 'ArrowRight' : 'ArrowLeft'];
-    if (fwd.includes(e.key)) items[(i + 1) % items.length].focus();
-    else if (back.includes(e.key)) items[(i - 1 + items.length) % items.length].focus();
-    else if (e.key === 'Home') items[0].focus();
-    else if (e.key === 'End') items[items.length - 1].focus();
-    else if (e.key === 'Escape' || e.key === 'Tab') this.closeMenu(true);
-    else return;
-    e.preventDefault();
+  /** Focus back on a row (after its menu, or a dialog opened from it), or on the chat's menu button. */
+  refocus(rowKey) {
+    const active = document.activeElement;
+    if (active && active !== document.body && active.isConnected && !active.closest('.menu')) return;
+    if (rowKey == null) {
+      if (!this.moreBtn.hidden) this.moreBtn.focus();
+      return;
+    }
+    const rowEl = this.vlist.reveal(this.vlist.indexOfKey(rowKey));
+    if (rowEl) rowEl.focus({ preventScroll: true });
   }
 
   closeMenu(refocus = false) {
-    if (!this.menu) return;
-    const { el, row } = this.menu;
-    this.menu = null;
-    el.remove();
-    document.removeEventListener('pointerdown', this.menuAway);
-    if (refocus) {
-      const i = this.vlist.indexOfKey(row);
-      const rowEl = this.vlist.reveal(i);
-      if (rowEl) rowEl.focus({ preventScroll: true });
-    }
+    if (this.menu) this.menu.close(refocus);
+  }
+
+  /** The direct chat's menu: contacts, block, report the peer. */
+  openChatMenu() {
+    const peer = this.peer;
+    if (!peer) return;
+    this.closeMenu();
+    const close = () => this.closeMenu(false);
+    const blocked = this.model.isBlocked(peer.id);
+    const contact = this.model.isContact(peer.id);
+    const items = [
+      menuItem(t(contact ? 'removeContact' : 'addContact'), () => this.setContact(peer, !contact).then(() => this.refocus()), close, { id: 'act-contact' }),
+      menuItem(tn(blocked ? 'unblockUser' : 'blockUser', { handle: '@' + peer.handle }),
+        () => (blocked ? this.unblock(peer) : this.block(peer)).then(() => this.refocus()), close, { id: 'act-block', class: blocked ? null : 'danger' }),
+      menuItem(tn('reportUser', { handle: '@' + peer.handle }), () => this.reportUser(peer).then(() => this.refocus()), close, { id: 'act-report-user', class: 'danger' }),
+    ];
+    this.moreBtn.setAttribute('aria-expanded', 'true');
+    this.menu = popupMenu(this.moreBtn, items, {
+      id: 'chat-menu', label: t('chatActions'), end: true,
+      onClose: (refocus) => {
+        this.menu = null;
+        this.moreBtn.setAttribute('aria-expanded', 'false');
+        if (refocus) this.moreBtn.focus();
+      },
+    });
   }
 
   // ---- actions ----------------------------------------------------------------------------
+
+  /** The sender of entry `m` as a user ({id, handle, display_name}). */
+  senderOf(m) {
+    return this.model.users.get(m.sender) || { id: m.sender, handle: m.sender_handle, display_name: m.sender_handle };
+  }
+
+  async block(user) {
+    if (!(await confirmDialog(tn('confirmBlock', { handle: '@' + user.handle }), t('block')))) return;
+    try {
+      await this.client.call('block', { handle: user.handle });
+    } catch (e) {
+      toast(t('actionFailed', { reason: errorText(e) }));
+      return;
+    }
+    this.model.setBlock(user, true);
+    this.app.afterBlockChange();
+    toast(tn('blockedToast', { handle: '@' + user.handle }));
+  }
+
+  async unblock(user) {
+    try {
+      await this.client.call('unblock', { handle: user.handle });
+    } catch (e) {
+      toast(t('actionFailed', { reason: errorText(e) }));
+      return false;
+    }
+    this.model.setBlock(user, false);
+    this.app.afterBlockChange();
+    toast(tn('unblockedToast', { handle: '@' + user.handle }));
+    return true;
+  }
+
+  async unblockPeer() {
+    const peer = this.peer;
+    if (peer && (await this.unblock(peer))) this.focusComposer();
+  }
+
+  async setContact(user, on) {
+    try {
+      await this.client.call(on ? 'add_contact' : 'remove_contact', { handle: user.handle });
+    } catch (e) {
+      toast(t('actionFailed', { reason: errorText(e) }));
+      return;
+    }
+    this.model.setContact(user, on);
+    toast(tn(on ? 'contactAdded' : 'contactRemoved', { handle: '@' + user.handle }));
+  }
+
+  reportEntry(m) {
+    const sender = this.senderOf(m);
+    const name = this.model.displayName(sender.id, '@' + sender.handle);
+    return reportDialog(this.app, { conversation: this.conv.id, seq: m.seq }, { label: tn('reportAbout', { name }), text: bodyText(m) });
+  }
+
+  reportUser(user) {
+    return reportDialog(this.app, { handle: user.handle }, { label: tn('reportAboutUser', { name: user.display_name || user.handle, handle: '@' + user.handle }) });
+  }
 
   react(m, emoji) {
     const remove = Boolean(m.mine && m.mine.has(emoji));
@@ -667,7 +789,7 @@ export class ChatView {
   submit() {
     const c = this.conv;
     const text = this.input.value.trim();
-    if (!c || !text || c.left) return;
+    if (!c || !text || c.left || this.form.hidden) return;
     const max = (this.client.limits && this.client.limits.max_text_chars) || 4096;
     if ([...text].length > max) {
       toast(t('err.too_large'));

@@ -1,4 +1,5 @@
-// Pieces every screen uses: the language switch, avatars, modal dialogs, confirmations, toasts.
+// Pieces every screen uses: the language switch, avatars, modal dialogs, confirmations, popup
+// menus, toasts.
 
 import { h, hue, icon, initials } from '../util.js';
 import { LANGS, lang, setLang, t } from '../i18n.js';
@@ -60,6 +61,64 @@ export function confirmDialog(text, yes) {
         h('button', { type: 'button', onclick: () => close(false) }, t('cancel')),
         h('button', { type: 'button', class: 'primary danger', id: 'confirm-yes', autofocus: true, onclick: () => close(true) }, yes || t('ok')))),
     { id: 'confirm' }).then(Boolean);
+}
+
+/**
+ * A popup menu (role="menu") next to `anchor`: arrow keys, Home and End move between its items,
+ * Escape and Tab close it (focus goes back with `onClose(true)`), a press outside closes it.
+ * `end`: line its inline-end edge up with the anchor's (else its start edge). Returns
+ * {el, close(refocus)}.
+ */
+export function popupMenu(anchor, items, { id, label, end = false, onClose } = {}) {
+  const menu = h('div', { class: 'menu', role: 'menu', id, 'aria-label': label }, items);
+  let open = true;
+  const away = (e) => {
+    if (!menu.contains(e.target)) close(false);
+  };
+  const close = (refocus = false) => {
+    if (!open) return;
+    open = false;
+    menu.remove();
+    document.removeEventListener('pointerdown', away);
+    if (onClose) onClose(refocus);
+  };
+  menu.addEventListener('keydown', (e) => {
+    const all = [...menu.querySelectorAll('[role=menuitem]')];
+    const i = all.indexOf(document.activeElement);
+    const rtl = document.documentElement.dir === 'rtl';
+    const fwd = ['ArrowDown', rtl ? 'ArrowLeft' : 'ArrowRight'];
+    const back = ['ArrowUp', rtl ? 'ArrowRight' : 'ArrowLeft'];
+    if (fwd.includes(e.key)) all[(i + 1) % all.length].focus();
+    else if (back.includes(e.key)) all[(i - 1 + all.length) % all.length].focus();
+    else if (e.key === 'Home') all[0].focus();
+    else if (e.key === 'End') all[all.length - 1].focus();
+    else if (e.key === 'Escape' || e.key === 'Tab') close(true);
+    else return;
+    e.preventDefault();
+  });
+  document.body.append(menu);
+  const r = anchor.getBoundingClientRect();
+  const mr = menu.getBoundingClientRect();
+  const top = r.bottom + mr.height + 8 < innerHeight ? r.bottom + 4 : Math.max(8, r.top - mr.height - 4);
+  const rtl = document.documentElement.dir === 'rtl';
+  let left = end !== rtl ? r.right - mr.width : r.left;
+  left = Math.min(Math.max(8, left), innerWidth - mr.width - 8);
+  menu.style.top = top + 'px';
+  menu.style.left = left + 'px';
+  setTimeout(() => open && document.addEventListener('pointerdown', away), 0);
+  menu.querySelector('[role=menuitem]').focus();
+  return { el: menu, close };
+}
+
+/** A menu item that closes its menu (through `close`) before it acts. */
+export function menuItem(label, fn, close, extra = {}) {
+  return h('button', {
+    type: 'button', role: 'menuitem', tabindex: -1, ...extra,
+    onclick: () => {
+      close();
+      fn();
+    },
+  }, label);
 }
 
 let toastBox;

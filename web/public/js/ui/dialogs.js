@@ -1,9 +1,11 @@
 // Dialogs: start a direct chat, create a group, a conversation's info (members, add, remove,
-// rename, leave), and the menu (profile, language, link a device, devices, sign out).
+// rename, leave), the menu (profile, language, privacy and safety, link a device, devices, sign
+// out), privacy and safety (who may message me, add me to groups, see my last seen; the people I
+// block; my contacts), and reporting a message or a person.
 
 import { h, newClientId } from '../util.js';
-import { t, num, errorText, shortWhen } from '../i18n.js';
-import { avatar, confirmDialog, langSwitch, openDialog } from './common.js';
+import { t, tn, num, errorText, shortWhen } from '../i18n.js';
+import { avatar, confirmDialog, langSwitch, openDialog, toast } from './common.js';
 
 const handlesOf = (text) => text.split(/[\s,،]+/).map((x) => x.replace(/^@/, '').trim().toLowerCase()).filter(Boolean);
 
@@ -209,6 +211,13 @@ export function settingsDialog(app) {
         app.build();
       })),
       h('button', {
+        type: 'button', id: 'privacy-btn',
+        onclick: () => {
+          close();
+          privacyDialog(app);
+        },
+      }, t('privacy')),
+      h('button', {
         type: 'button', id: 'link-device-btn',
         onclick: async () => {
           error.textContent = '';
@@ -235,4 +244,172 @@ export function settingsDialog(app) {
           },
         }, t('signOut'))));
   }, { id: 'settings' });
+}
+
+const AUDIENCES = ['everybody', 'contacts', 'nobody'];
+const PRIVACY = [
+  { key: 'messages', label: 'privacyMessages' },
+  { key: 'groups', label: 'privacyGroups', hint: 'privacyGroupsHint' },
+  { key: 'last_seen', label: 'privacyLastSeen' },
+];
+
+/** A list of people, each with one button (unblock, remove from contacts). */
+function peopleList(id, people, empty, button) {
+  if (!people.length) return h('p', { class: 'muted', id: id + '-empty' }, empty);
+  return h('ul', { class: 'members', id }, people.map((u) => h('li', { 'data-handle': u.handle },
+    avatar(u.display_name || u.handle, u.id),
+    h('div', { class: 'member-name' }, h('b', { dir: 'auto' }, u.display_name || u.handle), h('span', { class: 'muted', dir: 'ltr' }, '@' + u.handle)),
+    button(u))));
+}
+
+/** Menu → Privacy and safety: three audiences saved with `set_privacy`, blocked people, contacts. */
+export function privacyDialog(app) {
+  const m = app.model;
+  const c = app.client;
+  return openDialog(t('privacy'), () => {
+    const error = h('p', { class: 'form-error', role: 'alert' });
+    const saved = h('p', { class: 'muted', id: 'privacy-status', role: 'status' });
+    const selects = {};
+    const fields = PRIVACY.map((p) => {
+      const id = 'privacy-' + p.key.replace('_', '-');
+      const hintId = p.hint ? id + '-hint' : null;
+      selects[p.key] = h('select', {
+        id, name: p.key, disabled: true, 'aria-describedby': hintId,
+        onchange: () => {
+          saved.textContent = '';
+        },
+      },
+        AUDIENCES.map((a) => h('option', { value: a }, t('aud.' + a))));
+      return h('div', { class: 'field' },
+        h('label', { for: id }, t(p.label)),
+        selects[p.key],
+        hintId ? h('p', { class: 'hint', id: hintId }, t(p.hint)) : null);
+    });
+    const save = h('button', { type: 'submit', class: 'primary', id: 'privacy-save', disabled: true }, t('save'));
+    const form = h('form', { class: 'privacy-form', id: 'privacy-form' }, fields, h('div', { class: 'dlg-actions' }, saved, save));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      error.textContent = '';
+      saved.textContent = '';
+      save.disabled = true;
+      const change = Object.fromEntries(PRIVACY.map((p) => [p.key, selects[p.key].value]));
+      try {
+        const r = await c.call('set_privacy', change);
+        for (const p of PRIVACY) selects[p.key].value = r.privacy[p.key];
+        saved.textContent = t('saved');
+      } catch (err) {
+        error.textContent = errorText(err);
+      } finally {
+        save.disabled = false;
+      }
+    });
+    c.call('privacy').then((r) => {
+      for (const p of PRIVACY) {
+        selects[p.key].value = r.privacy[p.key];
+        selects[p.key].disabled = false;
+      }
+      save.disabled = false;
+    }, (err) => {
+      error.textContent = errorText(err);
+    });
+
+    const blockedBox = h('div', { id: 'blocked-box' });
+    const contactBox = h('div', { id: 'contact-box' });
+    const run = async (method, handle) => {
+      error.textContent = '';
+      try {
+        await c.call(method, { handle });
+        return true;
+      } catch (err) {
+        error.textContent = errorText(err);
+        return false;
+      }
+    };
+    const drawBlocked = () => blockedBox.replaceChildren(peopleList('blocked-list', m.blockedList(), t('noBlocked'), (u) =>
+      h('button', {
+        type: 'button', class: 'link-btn', 'aria-label': t('unblockUser', { handle: '@' + u.handle }),
+        onclick: async () => {
+          if (!(await run('unblock', u.handle))) return;
+          m.setBlock(u, false);
+          app.afterBlockChange();
+          drawBlocked();
+          toast(tn('unblockedToast', { handle: '@' + u.handle }));
+          (blockedBox.querySelector('button') || form.querySelector('select')).focus();
+        },
+      }, t('unblock'))));
+    const drawContacts = () => contactBox.replaceChildren(peopleList('contact-list', m.contactList(), t('noContacts'), (u) =>
+      h('button', {
+        type: 'button', class: 'link-btn danger', 'aria-label': `${t('removeContact')}: @${u.handle}`,
+        onclick: async () => {
+          if (!(await run('remove_contact', u.handle))) return;
+          m.setContact(u, false);
+          drawContacts();
+          (contactBox.querySelector('button') || addInput).focus();
+        },
+      }, t('remove'))));
+    const addInput = h('input', { id: 'add-contact-input', dir: 'ltr', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none', placeholder: '@handle' });
+    const addForm = h('form', { class: 'inline-form', id: 'add-contact-form' }, addInput,
+      h('button', { type: 'submit', id: 'add-contact-submit' }, t('add')));
+    addForm.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const handle = handlesOf(addInput.value)[0];
+      if (!handle) return;
+      error.textContent = '';
+      try {
+        const user = (await c.call('user', { handle })).user;
+        await c.call('add_contact', { handle });
+        m.setContact(user, true);
+        addInput.value = '';
+        drawContacts();
+      } catch (err) {
+        error.textContent = err.code === 'not_found' ? t('noSuchUser', { handle }) : errorText(err);
+      }
+    });
+    // Fresh lists (another device may have changed them).
+    app.loadSafety().then(() => {
+      drawBlocked();
+      drawContacts();
+    });
+    drawBlocked();
+    drawContacts();
+    return h('div', { class: 'dlg-body' },
+      form,
+      h('h3', null, t('blockedUsers')), blockedBox,
+      h('h3', null, t('contacts')), contactBox,
+      h('label', { for: 'add-contact-input' }, t('addContactLabel')), addForm,
+      error);
+  }, { id: 'privacy', wide: true });
+}
+
+const REASONS = ['spam', 'abuse', 'illegal', 'impersonation', 'other'];
+
+/**
+ * Report a message (`target` {conversation, seq}) or a person ({handle}) to the server's
+ * operators: a reason and an optional comment; then the report's number.
+ */
+export function reportDialog(app, target, { label, text } = {}) {
+  return openDialog(t('reportTitle'), (close) => {
+    const radios = REASONS.map((r, i) => h('label', { class: 'choice' },
+      h('input', { type: 'radio', name: 'reason', value: r, required: i === 0 }), ' ', t('reason.' + r)));
+    const comment = h('textarea', { id: 'report-comment', rows: 3, maxlength: 1000, dir: 'auto' });
+    return formBody([
+      label ? h('div', { class: 'report-subject' }, h('b', null, label), text ? h('span', { dir: 'auto' }, text.slice(0, 200)) : null) : null,
+      h('fieldset', { class: 'choices', id: 'report-reasons' }, h('legend', null, t('reportWhy')), radios),
+      h('label', { for: 'report-comment' }, t('reportComment')), comment,
+    ], t('reportSend'), async () => {
+      const form = comment.form;
+      const reason = form.elements.reason.value;
+      const params = { ...target, reason };
+      if (comment.value.trim()) params.comment = comment.value.trim();
+      const r = await app.client.call('report', params);
+      return r.reported.id;
+    }, close, 'report-form');
+  }, { id: 'report' }).then((id) => {
+    if (id == null) return;
+    return openDialog(t('reportSentTitle'), (close) => h('div', { class: 'dlg-body' },
+      h('p', { id: 'report-done', role: 'status' }, t('reportSent', { id: num(id) })),
+      h('div', { class: 'dlg-actions' },
+        h('button', { type: 'button', class: 'primary', id: 'report-done-ok', autofocus: true, onclick: () => close() }, t('ok')))),
+    { id: 'report-sent' });
+  });
 }
