@@ -101,7 +101,8 @@ impl MessageKind {
 /// What a system message records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemEvent {
-    /// `created`, `added`, `removed`, `left`, `renamed` or `role_changed`.
+    /// `created`, `added`, `removed`, `left`, `renamed`, `role_changed`, `invited` (members who
+    /// must accept an invitation first) or `joined` (an invitation accepted).
     pub action: String,
     /// Handles the action applies to (added/removed members, the member whose role changed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
