@@ -50,7 +50,14 @@ impl HttpUrl {
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let end = v6.find(']').ok_or("bad IPv6 host in the webhook URL")?;
-            let port = v6[end + 1..].strip_prefix(':');
+            let port = match &v6[end + 1..] {
+                "" => None,
+                after => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("bad port in the webhook URL")?,
+                ),
+            };
             (v6[..end].to_string(), port)
         } else {
             match authority.rsplit_once(':') {
@@ -58,6 +65,10 @@ impl HttpUrl {
                 None => (authority.to_string(), None),
             }
         };
+        // A colon only inside brackets (an IPv6 address), brackets only around the host.
+        if host.contains(['[', ']']) || (!authority.starts_with('[') && host.contains(':')) {
+            return Err("bad host in the webhook URL".into());
+        }
         let port = match port {
             Some(p) => p
                 .parse::<u16>()
@@ -70,7 +81,8 @@ impl HttpUrl {
         Ok(HttpUrl { host, port, path })
     }
 
-    fn host_header(&self) -> String {
+    /// The `Host` header for this URL (an IPv6 host in brackets, the port unless 80).
+    pub fn host_header(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
@@ -280,19 +292,25 @@ pub async fn post_json(
     .map_err(|_| "the webhook did not answer in time".to_string())?
 }
 
-/// Whether `buf` holds a whole answer (by Content-Length; otherwise read until close).
-fn complete(buf: &[u8]) -> bool {
+/// Whether `buf` holds a whole answer (by Content-Length, read as [`parse_answer`] reads it;
+/// otherwise read until close).
+pub fn complete(buf: &[u8]) -> bool {
     let Some(end) = find(buf, b"\r\n\r\n") else {
         return false;
     };
-    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-    let length = head.lines().find_map(|l| {
-        l.strip_prefix("content-length:")
-            .and_then(|v| v.trim().parse::<usize>().ok())
-    });
-    match length {
-        Some(n) => buf.len() >= end + 4 + n,
+    let head = String::from_utf8_lossy(&buf[..end]);
+    match head.split("\r\n").skip(1).fold(None, content_length) {
+        // Compared without adding to `n`, which can be as large as usize::MAX.
+        Some(n) => buf.len() - (end + 4) >= n,
         None => false,
+    }
+}
+
+/// Folds the header lines into the Content-Length (the last one counts).
+fn content_length(length: Option<usize>, line: &str) -> Option<usize> {
+    match line.split_once(':') {
+        Some((k, v)) if k.trim().eq_ignore_ascii_case("content-length") => v.trim().parse().ok(),
+        _ => length,
     }
 }
 
@@ -320,6 +338,7 @@ pub fn parse_answer(buf: &[u8]) -> Result<Answer, String> {
     let mut chunked = false;
     let mut length = None;
     for line in lines {
+        length = content_length(length, line);
         let Some((k, v)) = line.split_once(':') else {
             continue;
         };
@@ -327,7 +346,6 @@ pub fn parse_answer(buf: &[u8]) -> Result<Answer, String> {
         match k.as_str() {
             "content-type" => content_type = Some(v.to_ascii_lowercase()),
             "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
-            "content-length" => length = v.parse::<usize>().ok(),
             _ => {}
         }
     }
@@ -394,6 +412,12 @@ mod tests {
             "http://a:99999/",
             "http://u:p@a/",
             "http://a/ b",
+            // Found by the webhook_url fuzz target: a host the Host header could not give
+            // back (`-::1]` became `[-::1]]`), and text after the brackets taken for port 80.
+            "http://-::1]:9/h",
+            "http://::1:80/",
+            "http://[::1]junk/",
+            "http://[[::1]:9/",
         ] {
             assert!(HttpUrl::parse(bad).is_err(), "{bad}");
         }
@@ -551,5 +575,20 @@ mod tests {
         assert_eq!(huge.body, b"ab");
         assert!(parse_answer(b"HTTP/1.1 200").is_err());
         assert!(complete(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+        // Seen while writing the webhook_answer fuzz target (which now replays it): a
+        // Content-Length near usize::MAX overflowed `end + 4 + n` (a panic in debug builds,
+        // "complete" in release ones).
+        let n = usize::MAX;
+        assert!(!complete(
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\nab").as_bytes()
+        ));
+        // Found by the webhook_answer fuzz target: `complete` read the length from lines split
+        // at a bare \n and took the first header, `parse_answer` from lines split at \r\n and
+        // took the last, so they disagreed on where the answer ends.
+        let bare_lf = b"HTTP/1.1 200 OK\r\nX: a\ncontent-length: 9\r\nContent-Length: 2\r\n\r\n{}";
+        assert!(complete(bare_lf));
+        assert_eq!(parse_answer(bare_lf).unwrap().body, b"{}");
+        let twice = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 2\r\n\r\n{";
+        assert!(!complete(twice));
     }
 }

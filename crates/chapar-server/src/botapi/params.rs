@@ -54,7 +54,7 @@ impl Params {
                 insert(&mut map, k, Value::String(v))?;
             }
         } else if ct.starts_with("multipart/form-data") {
-            let boundary = boundary(&ct, content_type.unwrap_or_default())
+            let boundary = boundary(&ct, content_type.unwrap_or_default().trim())
                 .ok_or_else(|| ApiError::bad_request("multipart body without a boundary"))?;
             for (k, v) in multipart(body, &boundary)? {
                 insert(&mut map, k, Value::String(v))?;
@@ -181,8 +181,10 @@ fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
         match raw[i] {
             b'+' => out.push(b' '),
             b'%' => {
+                // Two hex digits: from_str_radix alone would also take a sign (`%+1`).
                 let hex = raw
                     .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or_else(|| {
@@ -198,8 +200,8 @@ fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
     String::from_utf8(out).map_err(|_| ApiError::bad_request("parameters are not valid UTF-8"))
 }
 
-/// The `boundary` of a multipart content type (`lower` is it lowercased, `raw` as given: the
-/// boundary itself is case-sensitive).
+/// The `boundary` of a multipart content type (`lower` is it trimmed and lowercased, `raw`
+/// only trimmed: the boundary itself is case-sensitive).
 fn boundary(lower: &str, raw: &str) -> Option<String> {
     let at = lower.find("boundary=")? + "boundary=".len();
     let rest = raw.get(at..)?;
@@ -299,6 +301,8 @@ mod tests {
         assert_eq!(m["inline_keyboard"], serde_json::json!([]));
         assert!(Params::parse(Some("a=%zz"), None, b"").is_err());
         assert!(Params::parse(Some("a=%ff"), None, b"").is_err());
+        // Found by the botapi_params fuzz target: a sign passed for a hex digit.
+        assert!(Params::parse(Some("a=%+1"), None, b"").is_err());
     }
 
     #[test]
@@ -390,5 +394,12 @@ mod tests {
             );
         }
         assert!(Params::parse(None, Some("multipart/form-data"), b"--b--").is_err());
+        // Found by the botapi_params fuzz target: the boundary was read from the untrimmed
+        // header at the trimmed header's offset, so leading whitespace shifted it.
+        let padded = Params::parse(None, Some(" \tmultipart/form-data; boundary=XyZ "), body);
+        assert_eq!(
+            padded.unwrap().string("text").unwrap(),
+            "line one\r\nline two"
+        );
     }
 }
