@@ -46,6 +46,14 @@ pub struct Limits {
     pub reports_per_day: u32,
 }
 
+impl Limits {
+    /// True while an account signed up at `since` is within its first `new_account_hours` at
+    /// `now` (both Unix ms): the lower `new_account_*` limits apply.
+    pub fn is_new_account(&self, since: i64, now: i64) -> bool {
+        now - since < i64::from(self.new_account_hours) * 3_600_000
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -51,8 +51,7 @@ async fn within_daily<T: Tx>(
 
 /// True while the account is within its first `new_account_hours`.
 pub(crate) fn is_new<T: Tx>(tx: &T, actor: &Principal) -> bool {
-    let hours = i64::from(tx.limits().new_account_hours);
-    tx.now() - actor.since < hours * 3_600_000
+    tx.limits().is_new_account(actor.since, tx.now())
 }
 
 /// The actor starts a new conversation (a direct chat or a group): within the daily limit,

@@ -241,8 +241,7 @@ async fn signed_in(
     p: &Principal,
     request: Request,
 ) -> Result<Response> {
-    let new_for_ms = i64::from(app.config.limits.new_account_hours) * 3_600_000;
-    let new_account = now_ms() - p.since < new_for_ms;
+    let new_account = app.config.limits.is_new_account(p.since, now_ms());
     app.limiters
         .check(p.user_id(), p.device, new_account, &request)?;
     let store = &app.store;
