@@ -24,6 +24,27 @@ fn remember(profile: &mut Profile, client: &Client) -> Result<()> {
     profile.save()
 }
 
+/// A first sign-in on an empty profile (register, link, recover): its new device key, the
+/// session saved in the profile. Returns the client and (user id, device id, handle).
+async fn first_sign_in(
+    global: &GlobalArgs,
+    auth: Auth,
+) -> Result<(Profile, Client, (i64, i64, String))> {
+    let mut profile = Profile::open(&global.profile)?;
+    profile.require_empty()?;
+    let creds = Credentials {
+        signing_key: profile.key_or_create()?,
+        token: None,
+    };
+    let (client, _events) = connect_with(global, creds, auth, 0, false).await?;
+    remember(&mut profile, &client)?;
+    let who = client
+        .session()
+        .map(|s| (s.user.id.0, s.device_id.0, s.user.handle))
+        .unwrap_or_default();
+    Ok((profile, client, who))
+}
+
 pub async fn register(
     global: &GlobalArgs,
     out: Printer,
@@ -31,24 +52,12 @@ pub async fn register(
     name: Option<String>,
     invite: Option<String>,
 ) -> Result<()> {
-    let mut profile = Profile::open(&global.profile)?;
-    profile.require_empty()?;
-    let key = profile.key_or_create()?;
     let auth = Auth::Register {
         handle: super::handle(&handle),
         display_name: name,
         invite_code: invite,
     };
-    let creds = Credentials {
-        signing_key: key,
-        token: None,
-    };
-    let (client, _events) = connect_with(global, creds, auth, 0, false).await?;
-    remember(&mut profile, &client)?;
-    let s = client.session();
-    let (uid, dev, h) = s
-        .map(|s| (s.user.id.0, s.device_id.0, s.user.handle))
-        .unwrap_or_default();
+    let (profile, client, (uid, dev, h)) = first_sign_in(global, auth).await?;
     // The account exists now; a recovery code is what keeps it when this device is lost.
     let recovery = RecoveryKey::generate();
     let code = match client.set_recovery_key(&recovery).await {
@@ -89,24 +98,12 @@ pub async fn recover(
     revoke_others: bool,
 ) -> Result<()> {
     let recovery_key = RecoveryKey::from_code(&code).context("recovery code")?;
-    let mut profile = Profile::open(&global.profile)?;
-    profile.require_empty()?;
-    let key = profile.key_or_create()?;
-    let creds = Credentials {
-        signing_key: key,
-        token: None,
-    };
     let auth = Auth::Recover {
         handle: super::handle(&handle),
         recovery_key,
         revoke_others,
     };
-    let (client, _events) = connect_with(global, creds, auth, 0, false).await?;
-    remember(&mut profile, &client)?;
-    let s = client.session();
-    let (uid, dev, h) = s
-        .map(|s| (s.user.id.0, s.device_id.0, s.user.handle))
-        .unwrap_or_default();
+    let (_profile, client, (uid, dev, h)) = first_sign_in(global, auth).await?;
     let others = if revoke_others {
         "; every other device was revoked"
     } else {
@@ -232,22 +229,10 @@ pub async fn device(global: &GlobalArgs, out: Printer, cmd: DeviceCmd) -> Result
             client.close();
         }
         DeviceCmd::Link { code: Some(code) } => {
-            let mut profile = Profile::open(&global.profile)?;
-            profile.require_empty()?;
-            let key = profile.key_or_create()?;
-            let creds = Credentials {
-                signing_key: key,
-                token: None,
-            };
             let auth = Auth::Link {
                 code: code.trim().to_string(),
             };
-            let (client, _events) = connect_with(global, creds, auth, 0, false).await?;
-            remember(&mut profile, &client)?;
-            let s = client.session();
-            let (uid, dev, h) = s
-                .map(|s| (s.user.id.0, s.device_id.0, s.user.handle))
-                .unwrap_or_default();
+            let (_profile, client, (uid, dev, h)) = first_sign_in(global, auth).await?;
             out.info(
                 "linked",
                 &format!("linked this device (device {dev}) to @{h}"),
