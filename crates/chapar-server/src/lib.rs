@@ -31,6 +31,8 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
 pub mod service;
+#[cfg(test)]
+mod simulation;
 pub mod state;
 pub mod web;
 

@@ -4,7 +4,7 @@
 //! the socket to [`connection::run`].
 
 mod connection;
-mod dispatch;
+pub(crate) mod dispatch;
 
 use crate::admission::Refusal;
 use crate::state::App;
