@@ -99,6 +99,11 @@ test('a second context linked as another device sees the same conversations', as
   await laptop.click('#menu-btn');
   await laptop.locator('#device-list li').nth(1).waitFor();
   assert.equal(await laptop.locator('#device-list li').count(), 2);
+  // Each says how long it stays signed in unused (180 days by default: a date with next year).
+  const expiry = laptop.locator('#device-list li .session-expiry');
+  assert.equal(await expiry.count(), 2);
+  const year = String(new Date(Date.now() + 180 * 86400000).getFullYear());
+  assert.match(await expiry.first().textContent(), new RegExp(year));
 
   for (const p of [nima.page, lale.page, laptop]) p.assertClean();
   await context.close();

@@ -319,6 +319,7 @@ impl Printer {
             self.line(json!({
                 "type": "device", "id": d.id, "name": d.name, "created_at": d.created_at,
                 "last_seen": d.last_seen, "revoked": d.revoked, "current": d.current,
+                "session_expires_at": d.session_expires_at,
             }));
         } else {
             let mut flags = vec![];
@@ -329,11 +330,14 @@ impl Printer {
                 flags.push("revoked");
             }
             say!(
-                "{:>5}  {:<20} created {}  last seen {}{}",
+                "{:>5}  {:<20} created {}  last seen {}{}{}",
                 d.id.0,
                 d.name,
                 format_time(d.created_at),
                 d.last_seen.map(format_time).unwrap_or_else(|| "-".into()),
+                d.session_expires_at
+                    .map(|at| format!("  signed in until {} unless used", format_time(at)))
+                    .unwrap_or_default(),
                 if flags.is_empty() {
                     String::new()
                 } else {

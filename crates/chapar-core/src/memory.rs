@@ -296,6 +296,7 @@ impl Tx for MemTx<'_> {
                 created_at: d.created_at,
                 last_seen: d.last_seen,
                 revoked: d.revoked,
+                session_expires_at: None,
                 current: false,
             })
             .collect())

@@ -186,6 +186,10 @@ pub struct DeviceInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<i64>,
     pub revoked: bool,
+    /// When the device's session ends unless it is used before then (Unix ms); absent when
+    /// sessions never expire (`session_idle_days = 0`) or the device is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_expires_at: Option<i64>,
     /// True for the device that asked.
     #[serde(default)]
     pub current: bool,

@@ -230,6 +230,7 @@ impl Tx for PgTx<'_> {
                     created_at: col(r, 3)?,
                     last_seen: col(r, 4)?,
                     revoked: col(r, 5)?,
+                    session_expires_at: None,
                     current: false,
                 })
             })

@@ -347,6 +347,7 @@ impl Tx for SqliteTx<'_> {
                     created_at: r.get(3)?,
                     last_seen: r.get(4)?,
                     revoked: r.get(5)?,
+                    session_expires_at: None,
                     current: false,
                 })
             },

@@ -267,6 +267,15 @@ async fn the_data_directory_and_files_are_private() {
     drop(s);
 }
 
+/// What the person's device list says about when their first device's session ends if unused.
+async fn expires(s: &SqliteStore, who: Principal) -> Option<i64> {
+    let devices = s
+        .devices(&who)
+        .await
+        .unwrap_or_else(|e| panic!("devices: {e}"));
+    devices[0].session_expires_at
+}
+
 /// A session unused for longer than `session_idle_days` stops working; using it (the gateway
 /// touches it at sign-in and while connected) starts its idle time again. The database's own
 /// timestamps are moved back, since a test cannot wait 180 days.
@@ -290,7 +299,21 @@ async fn idle_sessions_expire_and_use_keeps_them() {
             rusqlite::params![vec![token; 32], days],
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        conn.execute(
+            "UPDATE devices SET last_seen = last_seen - ?2 * 86400000
+             WHERE id = (SELECT device_id FROM sessions WHERE token_hash = ?1)",
+            rusqlite::params![vec![token; 32], days],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     };
+    const DAY: i64 = 86_400_000;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    };
+
     {
         let s = store(&limits);
         signup(&s, "alice", 1).await;
@@ -305,10 +328,22 @@ async fn idle_sessions_expire_and_use_keeps_them() {
         "idle 31 days: expired"
     );
     let bob = s.session([2; 32]).await.ok().flatten();
-    assert!(bob.is_some(), "idle 29 days: still valid");
+    let Some(bob) = bob else {
+        panic!("idle 29 days: still valid");
+    };
+    let left = expires(&s, bob.clone()).await.map(|at| at - now());
+    assert!(
+        left.is_some_and(|ms| ms > 0 && ms <= DAY),
+        "the device list shows the session ends within a day: {left:?}"
+    );
     s.touch_session([2; 32])
         .await
         .unwrap_or_else(|e| panic!("touch: {e}"));
+    let left = expires(&s, bob.clone()).await.map(|at| at - now());
+    assert!(
+        left.is_some_and(|ms| ms > 29 * DAY && ms <= 30 * DAY),
+        "after use the device list shows 30 days again: {left:?}"
+    );
     drop(s);
     age(2, 29);
     let s = store(&limits);
@@ -324,4 +359,9 @@ async fn idle_sessions_expire_and_use_keeps_them() {
     };
     let s = store(&never);
     assert!(s.session([1; 32]).await.ok().flatten().is_some());
+    assert_eq!(
+        expires(&s, bob).await,
+        None,
+        "sessions that never expire show no end"
+    );
 }

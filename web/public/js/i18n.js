@@ -112,6 +112,7 @@ export const STRINGS = {
     linkCodeShown: 'Enter this code on the new device within 10 minutes:',
     devices: 'Devices',
     thisDevice: 'this device',
+    signedInUntil: 'Stays signed in until {when} unless used',
     revoked: 'revoked',
     revoke: 'Revoke',
     signOut: 'Sign out',
@@ -283,6 +284,7 @@ export const STRINGS = {
     linkCodeShown: 'این کد را تا ۱۰ دقیقهٔ دیگر در دستگاه تازه وارد کنید:',
     devices: 'دستگاه‌ها',
     thisDevice: 'همین دستگاه',
+    signedInUntil: 'اگر استفاده نشود، تا {when} وارد می‌ماند',
     revoked: 'لغوشده',
     revoke: 'لغو دسترسی',
     signOut: 'خروج',
@@ -444,6 +446,11 @@ export function shortWhen(ms) {
   if (sameDay(ms, now)) return timeOf(ms);
   if (now - ms < 6 * 86400000) return fmt({ weekday: 'short' }).format(new Date(ms));
   return fmt({ day: 'numeric', month: 'short' }).format(new Date(ms));
+}
+
+/** A calendar date with its year, for dates far from today. */
+export function dateOf(ms) {
+  return fmt({ day: 'numeric', month: 'long', year: 'numeric' }).format(new Date(ms));
 }
 
 /** A protocol error as a sentence. */

@@ -139,8 +139,12 @@ pub(crate) async fn link_device<T: Tx>(tx: &mut T, device: NewDevice) -> Result<
 
 pub(crate) async fn devices<T: Tx>(tx: &mut T, actor: &Principal) -> Result<Vec<DeviceInfo>> {
     let mut devices = tx.devices(actor.user.id).await?;
+    let idle_ms = i64::from(tx.limits().session_idle_days) * 86_400_000;
     for d in &mut devices {
         d.current = d.id == actor.device;
+        // A session's use touches its device, so the device's last sighting dates the session.
+        d.session_expires_at = (idle_ms > 0 && !d.revoked)
+            .then(|| d.last_seen.unwrap_or(d.created_at).saturating_add(idle_ms));
     }
     Ok(devices)
 }

@@ -4,7 +4,7 @@
 // block; my contacts), and reporting a message or a person.
 
 import { h, newClientId } from '../util.js';
-import { t, tn, num, errorText, shortWhen } from '../i18n.js';
+import { t, tn, num, errorText, shortWhen, dateOf } from '../i18n.js';
 import { avatar, confirmDialog, langSwitch, openDialog, toast } from './common.js';
 
 const handlesOf = (text) => text.split(/[\s,،]+/).map((x) => x.replace(/^@/, '').trim().toLowerCase()).filter(Boolean);
@@ -186,7 +186,9 @@ export function settingsDialog(app) {
           h('div', null, h('b', null, d.name), ' ',
             d.current ? h('span', { class: 'muted' }, '(' + t('thisDevice') + ')') : null,
             d.revoked ? h('span', { class: 'muted' }, '(' + t('revoked') + ')') : null,
-            h('div', { class: 'muted' }, shortWhen(d.last_seen || d.created_at))),
+            h('div', { class: 'muted' }, shortWhen(d.last_seen || d.created_at)),
+            d.session_expires_at ? h('div', { class: 'muted session-expiry' },
+              t('signedInUntil', { when: dateOf(d.session_expires_at) })) : null),
           !d.current && !d.revoked ? h('button', {
             type: 'button', class: 'link-btn danger',
             onclick: async () => {
