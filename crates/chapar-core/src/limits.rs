@@ -44,6 +44,9 @@ pub struct Limits {
     pub groups_joined_per_day: u32,
     /// Reports one account may file per day.
     pub reports_per_day: u32,
+    /// Group invitations one person may have waiting; inviting them beyond it is refused until
+    /// they accept or decline some.
+    pub max_pending_invitations: u32,
 }
 
 impl Limits {
@@ -76,6 +79,7 @@ impl Default for Limits {
             new_account_new_chats_per_day: 20,
             groups_joined_per_day: 100,
             reports_per_day: 100,
+            max_pending_invitations: 100,
         }
     }
 }

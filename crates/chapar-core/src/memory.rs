@@ -760,6 +760,16 @@ impl Tx for MemTx<'_> {
         Ok(())
     }
 
+    async fn pending_invitations(&mut self, user: UserId, except: ConversationId) -> Result<u32> {
+        let n = self
+            .state
+            .invitations
+            .keys()
+            .filter(|(conv, invited)| *invited == user && *conv != except)
+            .count();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     async fn take_invitation(
         &mut self,
         conv: ConversationId,

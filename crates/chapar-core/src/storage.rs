@@ -556,6 +556,12 @@ pub trait Tx {
         user: UserId,
         inviter: UserId,
     ) -> impl Future<Output = Result<()>>;
+    /// How many invitations `user` has waiting to groups other than `except`.
+    fn pending_invitations(
+        &mut self,
+        user: UserId,
+        except: ConversationId,
+    ) -> impl Future<Output = Result<u32>>;
     /// Delete `user`'s invitation to `conv` and return it.
     fn take_invitation(
         &mut self,

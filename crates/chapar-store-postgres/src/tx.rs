@@ -943,6 +943,17 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    async fn pending_invitations(&mut self, user: UserId, except: ConversationId) -> Result<u32> {
+        let row = self
+            .ctx
+            .one(
+                "SELECT COUNT(*) FROM invitations WHERE user_id = $1 AND conversation_id <> $2",
+                &[&user.0, &except.0],
+            )
+            .await?;
+        Ok(count(col(&row, 0)?))
+    }
+
     async fn take_invitation(
         &mut self,
         conv: ConversationId,

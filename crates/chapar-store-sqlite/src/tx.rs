@@ -885,6 +885,15 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn pending_invitations(&mut self, user: UserId, except: ConversationId) -> Result<u32> {
+        let n = self.opt(
+            "SELECT COUNT(*) FROM invitations WHERE user_id = ?1 AND conversation_id <> ?2",
+            &[&user.0, &except.0],
+            |r| r.get::<_, i64>(0),
+        )?;
+        Ok(u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX))
+    }
+
     async fn take_invitation(
         &mut self,
         conv: ConversationId,

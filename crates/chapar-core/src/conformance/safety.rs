@@ -279,6 +279,57 @@ pub async fn privacy_decides_who_starts_chats_and_adds_to_groups<S: Store>(s: S)
     assert!(ok(s.invitations(&carol).await, "no invitation").is_empty());
 }
 
+/// A person can have only `max_pending_invitations` (3 here) group invitations waiting: one more
+/// is refused and changes nothing (the group is not made), inviting them again to a group they
+/// are already invited to does not count, and answering one makes room.
+pub async fn waiting_invitations_are_capped<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let nobody = SetPrivacy {
+        messages: None,
+        groups: Some(Audience::Nobody),
+        last_seen: None,
+    };
+    ok(s.set_privacy(&bob, nobody).await, "bob is only invited");
+    let create = |title: &str| Command::CreateGroup {
+        title: title.into(),
+        members: vec!["bob".into()],
+        client_id: title.into(),
+    };
+    let mut groups = Vec::new();
+    for title in ["one", "two", "three"] {
+        groups.push(ok(s.execute(&alice, create(title)).await, title).conversation);
+    }
+    assert_eq!(ok(s.invitations(&bob).await, "three waiting").len(), 3);
+    let again = Command::AddMembers {
+        conversation: groups[0],
+        handles: vec!["bob".into()],
+    };
+    ok(
+        s.execute(&alice, again).await,
+        "invite again to the same group",
+    );
+    refused(
+        s.execute(&alice, create("four")).await,
+        "@bob has too many group invitations waiting",
+        "a fourth invitation",
+    );
+    assert_eq!(
+        ok(s.conversations(&alice, 10).await, "list").len(),
+        3,
+        "the refused group was not made"
+    );
+    assert_eq!(ok(s.invitations(&bob).await, "still three").len(), 3);
+    ok(s.decline_invitation(&bob, groups[1]).await, "decline one");
+    ok(s.execute(&alice, create("four")).await, "room for one more");
+    let mut titles: Vec<String> = ok(s.invitations(&bob).await, "after")
+        .into_iter()
+        .map(|i| i.title)
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["four", "one", "three"]);
+}
+
 pub async fn blocked_users_do_not_get_receipts_in_groups<S: Store>(s: S) {
     let alice = signup(&s, "alice").await;
     let bob = signup(&s, "bob").await;

@@ -265,7 +265,14 @@ pub(crate) async fn invite<T: Tx>(
     title: &str,
     users: Vec<UserInfo>,
 ) -> Result<Committed> {
+    let most = tx.limits().max_pending_invitations;
     for user in &users {
+        if tx.pending_invitations(user.id, lock.id()).await? >= most {
+            return Err(Error::forbidden(format!(
+                "@{} has too many group invitations waiting: they must answer some first",
+                user.handle
+            )));
+        }
         tx.put_invitation(lock, user.id, actor.user.id).await?;
     }
     let invitation = Invitation {
