@@ -147,6 +147,20 @@ export async function newUser(browser, server, handle, name, opts) {
   return { context, page, handle };
 }
 
+/** Links a second device (a new context) to the account signed in on `page`, by a link code. */
+export async function linkDevice(browser, server, page) {
+  await page.click('#menu-btn');
+  await page.click('#link-device-btn');
+  const code = (await page.locator('#link-code-value').textContent()).trim();
+  await page.keyboard.press('Escape');
+  const device = await openPage(browser, server);
+  await device.page.click('#tab-link');
+  await device.page.fill('#link-code', code);
+  await device.page.click('#link-submit');
+  await waitOnline(device.page);
+  return device;
+}
+
 /** Opens the chat with `handle` (or the group titled so) from the list, or starts it. */
 export async function openChatWith(page, handle) {
   await page.click('#new-chat-btn');

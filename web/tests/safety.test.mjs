@@ -91,6 +91,29 @@ test('blocking: the blocked person\'s send fails with a clear error and never ar
   await bita.context.close();
 });
 
+test('a block made on my phone shows on my laptop at once, without a reload', async () => {
+  const omid = await H.newUser(browser, server, 'omid', 'Omid');
+  const pari = await H.newUser(browser, server, 'pari', 'Pari');
+  await H.openChatWith(pari.page, 'omid');
+  await H.send(pari.page, 'hi Omid');
+  const laptop = await H.linkDevice(browser, server, omid.page);
+  await laptop.page.locator('.conv-item', { hasText: 'Pari' }).click();
+  await H.waitForText(laptop.page, 'hi Omid');
+
+  await omid.page.locator('.conv-item', { hasText: 'Pari' }).click();
+  await omid.page.click('#chat-menu-btn');
+  await omid.page.locator('#chat-menu button', { hasText: 'Block @pari' }).click();
+  await omid.page.click('#confirm-yes');
+  await omid.page.waitForSelector('#blocked-note:not([hidden])');
+  // The laptop's open chat turns to the blocked note; the unblock there reaches the phone.
+  await laptop.page.waitForSelector('#blocked-note:not([hidden])');
+  await laptop.page.click('#composer-unblock');
+  await omid.page.waitForSelector('#blocked-note', { state: 'hidden' });
+
+  for (const p of [omid.page, pari.page, laptop.page]) p.assertClean();
+  for (const c of [omid.context, pari.context, laptop.context]) await c.close();
+});
+
 test('groups: messages from someone I block are collapsed, shown on request, and back after unblocking', async () => {
   const kian = await H.newUser(browser, server, 'kian', 'Kian');
   const leyla = await H.newUser(browser, server, 'leyla', 'Leyla');

@@ -113,15 +113,7 @@ test('a second context linked as another device sees the same conversations', as
 
 test('a device revoked from another device is signed out at once', async () => {
   const rana = await H.newUser(browser, server, 'rana', 'Rana');
-  await rana.page.click('#menu-btn');
-  await rana.page.click('#link-device-btn');
-  const code = (await rana.page.locator('#link-code-value').textContent()).trim();
-  await rana.page.keyboard.press('Escape');
-  const { context, page: old } = await H.openPage(browser, server);
-  await old.click('#tab-link');
-  await old.fill('#link-code', code);
-  await old.click('#link-submit');
-  await H.waitOnline(old);
+  const { context, page: old } = await H.linkDevice(browser, server, rana.page);
 
   await rana.page.click('#menu-btn');
   const revoke = rana.page.locator('#device-list li', { hasNotText: '(' }).locator('button');

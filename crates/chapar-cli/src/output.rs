@@ -124,6 +124,27 @@ impl Printer {
             Event::CallbackQuery(q) => self.callback_query(q),
             Event::CallbackAnswer(a) => self.callback_answer(a),
             Event::Invitation(i) => self.invitation(i),
+            Event::SettingsChanged(_) => {}
+        }
+    }
+
+    /// One of my settings or lists changed, from this or another of my devices.
+    pub fn settings_changed(&self, what: chapar_sdk::proto::Setting) {
+        use chapar_sdk::proto::Setting;
+        let (name, text) = match what {
+            Setting::Blocked => ("blocked", "the people you block changed (see `blocked`)"),
+            Setting::Contacts => ("contacts", "your contacts changed (see `contact list`)"),
+            Setting::Privacy => ("privacy", "your privacy settings changed (see `privacy`)"),
+            Setting::Invitations => (
+                "invitations",
+                "your invitations changed (see `invitations`)",
+            ),
+            Setting::Profile => ("profile", "your profile changed (see `me`)"),
+        };
+        if self.json {
+            self.line(json!({"type": "settings_changed", "what": name}));
+        } else {
+            say!("{text}");
         }
     }
 

@@ -456,6 +456,8 @@ pub enum Event {
     CallbackAnswer(CallbackAnswer),
     /// Someone invited this user to a group (accept or decline it).
     Invitation(Invitation),
+    /// Ephemeral, to the user's own devices: one of their settings or lists changed.
+    SettingsChanged(SettingsChanged),
 }
 
 /// Server frames, tagged by `type`.

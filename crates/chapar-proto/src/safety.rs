@@ -57,6 +57,29 @@ pub struct SetPrivacy {
     pub last_seen: Option<Audience>,
 }
 
+/// One of a person's own settings or lists, changed from one of their devices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Setting {
+    /// The people I block (`blocked`).
+    Blocked,
+    /// My contacts (`contacts`).
+    Contacts,
+    /// My privacy settings (`privacy`).
+    Privacy,
+    /// The group invitations waiting for my answer (`invitations`).
+    Invitations,
+    /// My display name or bio (`me`).
+    Profile,
+}
+
+/// Ephemeral, to every device of the person: `what` changed; read it again. A device that
+/// was offline reads everything at its next sign-in, so nothing is lost when this is missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsChanged {
+    pub what: Setting,
+}
+
 /// Someone asked me to join a group my privacy settings do not let them add me to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invitation {

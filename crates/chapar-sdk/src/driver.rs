@@ -417,6 +417,9 @@ impl Driver {
                 Event::CallbackAnswer(a) => {
                     let _ = self.events.try_send(ClientEvent::CallbackAnswer(a));
                 }
+                Event::SettingsChanged(c) => {
+                    let _ = self.events.try_send(ClientEvent::SettingsChanged(c.what));
+                }
                 _ => {}
             },
             ServerFrame::Control(c) => {

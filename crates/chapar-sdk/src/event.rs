@@ -1,6 +1,6 @@
 //! What the client tells the application, in order, on its event channel.
 
-use chapar_proto::{CallbackAnswer, FeedEvent, Pts, Session, Typing};
+use chapar_proto::{CallbackAnswer, FeedEvent, Pts, Session, Setting, Typing};
 use std::time::Duration;
 
 /// One event for the application. Feed events come exactly once each, in pts order, across
@@ -19,6 +19,9 @@ pub enum ClientEvent {
     Typing(Typing),
     /// A bot answered a button this user pressed (ephemeral).
     CallbackAnswer(CallbackAnswer),
+    /// One of this user's settings or lists changed, from this or another device (ephemeral):
+    /// read it again if you show it.
+    SettingsChanged(Setting),
     /// The catch-up sync after (re)connecting, or after a gap, is complete up to `pts`.
     Synced { pts: Pts },
     /// The server trimmed events this device had not seen: refetch the conversation list and

@@ -200,8 +200,10 @@ impl App {
                 Event::Receipt(_)
                 | Event::Typing(_)
                 | Event::CallbackQuery(_)
-                | Event::CallbackAnswer(_) => {}
+                | Event::CallbackAnswer(_)
+                | Event::SettingsChanged(_) => {}
             },
+            ClientEvent::SettingsChanged(_) => {}
             ClientEvent::CallbackAnswer(a) => {
                 if let Some(text) = a.text {
                     self.status = format!("bot: {text}");

@@ -14,7 +14,9 @@ use chapar_core::store::{
     Target,
 };
 use chapar_core::{Error, Result, paging, rules};
-use chapar_proto::{ConversationId, Request, Response, Sent, Session};
+use chapar_proto::{
+    ConversationId, Event, Request, Response, Sent, Session, Setting, SettingsChanged,
+};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -177,9 +179,29 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
                 .principal
                 .clone()
                 .ok_or_else(|| Error::Unauthorized("sign in first".into()))?;
-            signed_in(app, s, &p, other).await
+            let touched = setting_touched(&other);
+            let response = signed_in(app, s, &p, other).await?;
+            if let Some(what) = touched {
+                // The person's other devices re-read it (the asking one may, too).
+                let event = Event::SettingsChanged(SettingsChanged { what });
+                app.bus
+                    .publish(p.user_id(), BusMessage::Ephemeral(Arc::new(event)));
+            }
+            Ok(response)
         }
     }
+}
+
+/// Which of the person's own settings or lists `request` changes, if any.
+fn setting_touched(request: &Request) -> Option<Setting> {
+    Some(match request {
+        Request::Block(_) | Request::Unblock(_) => Setting::Blocked,
+        Request::AddContact(_) | Request::RemoveContact(_) => Setting::Contacts,
+        Request::SetPrivacy(_) => Setting::Privacy,
+        Request::AcceptInvitation(_) | Request::DeclineInvitation(_) => Setting::Invitations,
+        Request::SetProfile(_) => Setting::Profile,
+        _ => return None,
+    })
 }
 
 async fn sign_in(

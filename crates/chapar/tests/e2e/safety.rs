@@ -4,9 +4,10 @@
 
 use crate::util::raw::Raw;
 use crate::util::{BIN, Server, json_lines};
-use chapar_proto::frame::{ConversationRef, Login, Request, UserQuery};
+use chapar_proto::frame::{ConversationRef, Login, Request, ServerFrame, UserQuery};
 use chapar_proto::{
     AdminReports, Audience, ErrorCode, Event, FileReport, ReportReason, Response, SetPrivacy,
+    Setting, SettingsChanged,
 };
 
 fn who(handle: &str) -> UserQuery {
@@ -290,4 +291,81 @@ async fn safety_new_accounts_send_at_a_lower_rate() {
         .await
         .unwrap();
     wait_text(&mut fresh, "hi fresh").await;
+}
+
+/// Wait for the ephemeral note that `what` changed.
+async fn wait_changed(raw: &mut Raw, what: Setting) {
+    let (pts, _) = raw
+        .wait_event(|e| matches!(e, Event::SettingsChanged(c) if c.what == what))
+        .await;
+    assert_eq!(pts, None, "settings_changed is ephemeral");
+}
+
+/// What one of a person's devices changes (blocks, contacts, privacy, an invitation answered)
+/// reaches their other devices at once, which read the new state; no one else hears of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safety_changes_reach_the_persons_other_devices_at_once() {
+    let server = Server::start();
+    let url = server.ws_url();
+    let mut phone = Raw::register(&url, "sara").await;
+    let mut laptop = phone.link_device(&url, "laptop").await;
+    let mut bob = Raw::register(&url, "bob").await;
+
+    ok(&mut phone, Request::Block(who("bob"))).await;
+    wait_changed(&mut laptop, Setting::Blocked).await;
+    match ok(&mut laptop, Request::Blocked).await {
+        Response::Users(u) => assert_eq!(u.len(), 1, "the laptop reads the new list: {u:?}"),
+        other => panic!("expected users, got {other:?}"),
+    }
+    ok(&mut phone, Request::Unblock(who("bob"))).await;
+    wait_changed(&mut laptop, Setting::Blocked).await;
+
+    ok(&mut phone, Request::AddContact(who("bob"))).await;
+    wait_changed(&mut laptop, Setting::Contacts).await;
+
+    let nobody = SetPrivacy {
+        groups: Some(Audience::Nobody),
+        ..SetPrivacy::default()
+    };
+    ok(&mut phone, Request::SetPrivacy(nobody)).await;
+    wait_changed(&mut laptop, Setting::Privacy).await;
+    match ok(&mut laptop, Request::Privacy).await {
+        Response::Privacy(p) => assert_eq!(p.groups, Audience::Nobody),
+        other => panic!("expected privacy, got {other:?}"),
+    }
+
+    // Bob invites sara; her phone declines; her laptop hears the list changed.
+    let group = bob.create_group("books", &["sara"]).await;
+    laptop
+        .wait_event(|e| matches!(e, Event::Invitation(i) if i.conversation == group))
+        .await;
+    ok(
+        &mut phone,
+        Request::DeclineInvitation(ConversationRef {
+            conversation: group,
+        }),
+    )
+    .await;
+    wait_changed(&mut laptop, Setting::Invitations).await;
+    match ok(&mut laptop, Request::Invitations).await {
+        Response::Invitations(list) => assert!(list.is_empty(), "declined: {list:?}"),
+        other => panic!("expected invitations, got {other:?}"),
+    }
+
+    // Bob heard none of it: up to a later message from sara, no settings_changed reached him.
+    phone.send_to_peer("bob", "later", "s1").await.unwrap();
+    loop {
+        match bob.next_frame().await {
+            Some(ServerFrame::Event {
+                event: Event::SettingsChanged(SettingsChanged { what }),
+                ..
+            }) => panic!("bob was told sara's {what:?} changed"),
+            Some(ServerFrame::Event {
+                event: Event::Message(m),
+                ..
+            }) if m.text.as_deref() == Some("later") => break,
+            Some(_) => continue,
+            None => panic!("bob's connection closed"),
+        }
+    }
 }

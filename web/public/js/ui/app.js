@@ -65,6 +65,10 @@ export class App {
       }, 6500);
     });
     c.addEventListener('callback_answer', (e) => this.chat.onCallbackAnswer(e.detail));
+    // Another of my devices blocked someone, changed my contacts or answered an invitation.
+    c.addEventListener('settings_changed', (e) => {
+      if (['blocked', 'contacts', 'invitations'].includes(e.detail.what)) this.loadSafety();
+    });
     c.addEventListener('sent', (e) => this.onSent(e.detail));
     c.addEventListener('failed', (e) => {
       const { entry, error } = e.detail;

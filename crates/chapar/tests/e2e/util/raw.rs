@@ -83,6 +83,27 @@ impl Raw {
         self.take_session(r);
     }
 
+    /// Link a new device to this account (a link code from this one) and sign it in.
+    pub async fn link_device(&mut self, ws_url: &str, name: &str) -> Raw {
+        let code = match self.call(Request::CreateLinkCode).await {
+            Ok(Response::LinkCode { code, .. }) => code,
+            other => panic!("link code: {other:?}"),
+        };
+        let mut raw = Raw::connect(ws_url, self.encoding).await;
+        let sig = raw.sign();
+        let r = raw
+            .call(Request::LinkDevice(LinkDevice {
+                code,
+                public_key: raw.key.verifying_key().to_bytes().to_vec().into(),
+                signature: sig,
+                device_name: Some(name.into()),
+            }))
+            .await
+            .unwrap_or_else(|e| panic!("link {name}: {e}"));
+        raw.take_session(r);
+        raw
+    }
+
     /// Open a new connection for the same device and resume with its token.
     pub async fn reconnect(&self, ws_url: &str) -> Result<Raw, ErrorBody> {
         let mut raw = Raw::connect(ws_url, self.encoding).await;
