@@ -127,12 +127,19 @@ export async function openPage(browser, server, { viewport = DESKTOP, lang = 'en
   return { context, page };
 }
 
-/** Signs up through the form and waits for the app (connected and synced). */
-export async function signUp(page, handle, name) {
+/**
+ * Signs up through the form and waits for the app (connected and synced). The recovery key
+ * offered after sign-up is put off ("Not now") unless `keepRecovery` leaves its dialog open.
+ */
+export async function signUp(page, handle, name, { keepRecovery = false } = {}) {
   await page.fill('#signup-handle', handle);
   if (name) await page.fill('#signup-name', name);
   await page.click('#signup-submit');
   await waitOnline(page);
+  await page.waitForSelector('#recovery');
+  if (keepRecovery) return;
+  await page.click('#recovery-later');
+  await page.waitForSelector('#recovery', { state: 'detached' });
 }
 
 export async function waitOnline(page) {

@@ -112,6 +112,11 @@ test('keyboard only: sign up, start a chat, send, move through the list', async 
   await k.type('Keyboard Only');
   await k.press('Enter');
   await H.waitOnline(page);
+  // The recovery key offered after sign-up has the focus; Escape puts it off.
+  await page.waitForSelector('#recovery');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'recovery-saved');
+  await k.press('Escape');
+  await page.waitForSelector('#recovery', { state: 'detached' });
 
   // Tab from the top of the app to the "new message" button.
   let found = false;

@@ -17,6 +17,7 @@ const { PtsTracker } = await load('tracker.js');
 const { Model, Timeline, lowerBound } = await load('model.js');
 const { backoffDelay, toBase64, fromBase64 } = await load('util.js');
 const { STRINGS } = await load('i18n.js');
+const { RecoveryKey, RecoveryCodeError } = await load('recovery.js');
 
 const ev = (pts) => ({ pts, event: { typing: { conversation: 1, user: 1, handle: 'a' } } });
 const delivered = (steps) => steps.filter((s) => s.deliver).map((s) => s.deliver.pts);
@@ -272,4 +273,23 @@ test('strings: English and Persian have the same keys and the same placeholders'
   const holes = (s) => [...s.matchAll(/\{(\w+)\}/g)].map((x) => x[1]).sort().join();
   assert.deepEqual(Object.keys(STRINGS.fa).sort(), Object.keys(STRINGS.en).sort());
   for (const [k, en] of Object.entries(STRINGS.en)) assert.equal(holes(STRINGS.fa[k]), holes(en), k);
+});
+
+test('recovery codes: the SDK\'s format (Crockford base32 of seed and checksum), read back loosely, typos caught', async () => {
+  // The code of the seed 0, 1, ..., 31, as the Rust SDK writes it.
+  const fixed = await RecoveryKey.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => i));
+  const code = await fixed.toCode();
+  assert.equal(code, '000G-40R4-0M30-E209-185G-R38E-1W81-24GK-2GAH-C5RR-34D1-P70X-3RFP-63ED');
+  const loose = await RecoveryKey.fromCode(code.toLowerCase().replace(/-/g, ' ').replace(/0/g, 'o'));
+  assert.deepEqual([...loose.publicKey], [...fixed.publicKey]);
+  assert.equal(fixed.publicKey.length, 32);
+
+  const fresh = await RecoveryKey.generate();
+  const back = await RecoveryKey.fromCode(await fresh.toCode());
+  assert.deepEqual([...back.seed], [...fresh.seed]);
+
+  const kind = async (c) => RecoveryKey.fromCode(c).then(() => 'ok', (e) => (e instanceof RecoveryCodeError ? e.kind : String(e)));
+  assert.equal(await kind(code.replace('000G', '001G')), 'checksum');
+  assert.equal(await kind('ABCD'), 'length');
+  assert.equal(await kind(code.replace('0', 'U')), 'symbol');
 });

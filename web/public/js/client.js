@@ -16,7 +16,7 @@
 
 import { PtsTracker } from './tracker.js';
 import { Identity, prefs } from './storage.js';
-import { backoffDelay, fromBase64 } from './util.js';
+import { backoffDelay, fromBase64, toBase64 } from './util.js';
 
 const RETRYABLE = new Set(['rate_limited', 'overloaded', 'unavailable', 'internal', 'disconnected', 'timeout']);
 const PING_EVERY_MS = 25000;
@@ -173,14 +173,19 @@ export class Client extends EventTarget {
 
   // ---- signing in without a session -------------------------------------------------------
 
-  /** Opens a one-off connection, proves a fresh device key, and runs `method`. */
-  async enroll(method, params) {
+  /**
+   * Opens a one-off connection, proves a fresh device key, and runs `method`; `extra(challenge)`
+   * adds parameters that need the connection's challenge.
+   */
+  async enroll(method, params, extra) {
     const identity = await Identity.create();
     const conn = new Conn(this.url, { event() {}, control() {}, close() {} });
     try {
       const hello = await conn.hello;
-      const proof = await identity.prove(fromBase64(hello.challenge));
-      const result = await conn.request(method, { ...params, ...proof });
+      const challenge = fromBase64(hello.challenge);
+      const proof = await identity.prove(challenge);
+      const more = extra ? await extra(challenge) : {};
+      const result = await conn.request(method, { ...params, ...more, ...proof });
       await identity.save();
       this.identity = identity;
       this.adopt(result.session);
@@ -204,6 +209,22 @@ export class Client extends EventTarget {
 
   link(code) {
     return this.enroll('link_device', { code: code.trim(), device_name: deviceName() });
+  }
+
+  /** Signs in as `handle` with its recovery key (a RecoveryKey), as a new device. */
+  recover({ handle, key, revokeOthers }) {
+    return this.enroll('recover', { handle, device_name: deviceName(), revoke_others: Boolean(revokeOthers) },
+      async (challenge) => ({
+        recovery_key: toBase64(key.publicKey),
+        recovery_signature: toBase64(await key.prove(challenge)),
+      }));
+  }
+
+  /** Registers `key` (a RecoveryKey) as the account's recovery key, replacing an older one. */
+  async setRecoveryKey(key) {
+    if (!this.challenge) throw new ProtocolError('offline', 'not connected');
+    const signature = await key.prove(this.challenge);
+    await this.call('set_recovery_key', { public_key: toBase64(key.publicKey), signature: toBase64(signature) });
   }
 
   adopt(session) {
@@ -265,6 +286,7 @@ export class Client extends EventTarget {
       const hello = await conn.hello;
       clearTimeout(helloTimer);
       this.limits = hello.limits;
+      this.challenge = fromBase64(hello.challenge);
       let result;
       try {
         result = await conn.request('authenticate', { token: this.session.token });

@@ -8,6 +8,7 @@ import { convKey } from '../model.js';
 import { avatar, toast } from './common.js';
 import { ChatView, previewText } from './chat.js';
 import { newChatDialog, newGroupDialog, settingsDialog } from './dialogs.js';
+import { recoveryKeyDialog } from './account.js';
 
 export class App {
   constructor(root, client, model) {
@@ -68,6 +69,7 @@ export class App {
     // Another of my devices blocked someone, changed my contacts or answered an invitation.
     c.addEventListener('settings_changed', (e) => {
       if (['blocked', 'contacts', 'invitations'].includes(e.detail.what)) this.loadSafety();
+      if (e.detail.what === 'profile') c.call('me').then((r) => this.setMe(r.me.user), () => {});
     });
     c.addEventListener('sent', (e) => this.onSent(e.detail));
     c.addEventListener('failed', (e) => {
@@ -104,6 +106,14 @@ export class App {
     if (this.openKey === key) this.chat.renderRows();
   }
 
+  /** My profile changed (here or on another device): keep it and show it. */
+  setMe(user) {
+    this.model.me = user;
+    this.client.adopt({ user, device_id: this.client.session.device_id });
+    this.renderList();
+    if (this.openKey) this.chat.renderRows();
+  }
+
   narrow() {
     return matchMedia('(max-width: 759px)').matches;
   }
@@ -135,6 +145,10 @@ export class App {
     this.renderStatus();
     this.renderList();
     this.renderInvites();
+    if (sessionStorage.getItem('chapar.offerRecovery')) {
+      sessionStorage.removeItem('chapar.offerRecovery');
+      recoveryKeyDialog(this, { first: true });
+    }
     if (this.openKey) {
       const key = this.openKey;
       this.openKey = null;

@@ -6,6 +6,7 @@
 import { h, newClientId } from '../util.js';
 import { t, tn, num, errorText, shortWhen, dateOf } from '../i18n.js';
 import { avatar, confirmDialog, langSwitch, openDialog, toast } from './common.js';
+import { profileEditor, recoveryKeyDialog, signOut } from './account.js';
 
 const handlesOf = (text) => text.split(/[\s,،]+/).map((x) => x.replace(/^@/, '').trim().toLowerCase()).filter(Boolean);
 
@@ -205,9 +206,27 @@ export function settingsDialog(app) {
       }
     };
     loadDevices();
+    // The profile editor and the recovery key's state need `me` from the server.
+    const account = h('div', { class: 'account', id: 'account-box' });
+    app.client.call('me').then(({ me: mine }) => {
+      account.replaceChildren(
+        profileEditor(app, mine),
+        h('div', { class: 'setting' },
+          h('span', { id: 'recovery-status' }, mine.recovery_key_set ? t('recoveryIsSet') : t('recoveryNotSet')),
+          h('button', {
+            type: 'button', class: 'link-btn', id: 'recovery-new',
+            onclick: () => {
+              close();
+              recoveryKeyDialog(app);
+            },
+          }, mine.recovery_key_set ? t('newRecoveryKey') : t('makeRecoveryKey'))));
+    }, (e) => {
+      error.textContent = errorText(e);
+    });
     return h('div', { class: 'dlg-body' },
       h('div', { class: 'profile' }, avatar(me.display_name, me.id),
         h('div', null, h('div', { class: 'muted' }, t('signedInAs')), h('b', { dir: 'auto' }, me.display_name), h('div', { class: 'muted', dir: 'ltr' }, '@' + me.handle))),
+      account,
       h('div', { class: 'setting' }, h('span', null, t('language')), langSwitch(() => {
         close();
         app.build();
@@ -238,11 +257,9 @@ export function settingsDialog(app) {
       h('div', { class: 'dlg-actions' },
         h('button', {
           type: 'button', class: 'danger', id: 'sign-out-btn',
-          onclick: async () => {
-            if (await confirmDialog(t('confirmSignOut'), t('signOut'))) {
-              close();
-              await app.client.logout();
-            }
+          onclick: () => {
+            close();
+            signOut(app);
           },
         }, t('signOut'))));
   }, { id: 'settings' });
