@@ -134,6 +134,9 @@ test('groups: create, add and remove members, rename, leave', async () => {
 
   await H.openConversation(pat.page, 'Hiking');
   await H.waitForText(pat.page, 'Saturday at 8?');
+  // Pat keeps the group's info open while Olga changes the group.
+  await pat.page.click('#info-btn');
+  await pat.page.locator('#info-count', { hasText: '2 members' }).waitFor();
 
   // Add Quinn from the info dialog; Quinn sees the group and new messages.
   await owner.page.click('#info-btn');
@@ -144,12 +147,29 @@ test('groups: create, add and remove members, rename, leave', async () => {
   await owner.page.fill('#rename-input', 'Hiking club');
   await owner.page.click('#rename-submit');
   await owner.page.waitForFunction(() => document.getElementById('chat-title').textContent === 'Hiking club');
+  // The open dialog follows: the new title, and three members.
+  assert.equal(await owner.page.textContent('#info-title'), 'Hiking club');
+  await owner.page.locator('#info-count', { hasText: '3 members' }).waitFor();
   await owner.page.keyboard.press('Escape');
+  await pat.page.locator('#info-title', { hasText: 'Hiking club' }).waitFor();
+  await pat.page.locator('#info-count', { hasText: '3 members' }).waitFor();
+  await pat.page.locator('#member-list li[data-handle=quinn]').waitFor();
+  await pat.page.keyboard.press('Escape');
   await H.openConversation(quinn.page, 'Hiking club');
   await H.send(quinn.page, 'count me in');
   await H.waitForText(pat.page, 'count me in');
   await pat.page.waitForFunction(() => document.getElementById('chat-title').textContent === 'Hiking club');
-  assert.ok(await pat.page.locator('.sys', { hasText: '@quinn' }).count() >= 1);
+  // System lines name people by name, and say "You" for my own actions.
+  await pat.page.locator('.sys', { hasText: 'Olga added Quinn' }).waitFor();
+  await owner.page.locator('.sys', { hasText: 'You added Quinn' }).waitFor();
+  // The list preview names the sender, not the handle.
+  await pat.page.locator('.conv-item .ci-preview', { hasText: 'Quinn: count me in' }).waitFor();
+  // A wrong handle is named in the error.
+  await owner.page.click('#info-btn');
+  await owner.page.fill('#add-members-input', 'nobody_here');
+  await owner.page.click('#add-members-submit');
+  await owner.page.locator('dialog .form-error', { hasText: 'no user @nobody_here' }).waitFor();
+  await owner.page.keyboard.press('Escape');
 
   // Remove Pat: Pat's view says so and the composer goes away.
   await owner.page.click('#info-btn');
@@ -158,13 +178,20 @@ test('groups: create, add and remove members, rename, leave', async () => {
   await owner.page.locator('#member-list li[data-handle=pat]').waitFor({ state: 'detached' });
   await owner.page.keyboard.press('Escape');
   await pat.page.waitForSelector('#left-note:not([hidden])');
+  await pat.page.locator('.sys', { hasText: 'Olga removed you' }).waitFor();
 
   // Quinn leaves.
   await quinn.page.click('#info-btn');
   await quinn.page.click('#leave-btn');
   await quinn.page.click('#confirm-yes');
   await quinn.page.waitForSelector('#left-note:not([hidden])');
+  await quinn.page.locator('.sys', { hasText: 'You left' }).waitFor();
+  await owner.page.locator('.sys', { hasText: 'Quinn left' }).waitFor();
   await owner.page.waitForFunction(() => document.getElementById('chat-sub').textContent.includes('1'));
+  // The group Quinn left can be removed from the list.
+  await quinn.page.click('#remove-left');
+  await quinn.page.locator('.conv-item', { hasText: 'Hiking club' }).waitFor({ state: 'detached' });
+  await quinn.page.waitForSelector('#chat-empty:not([hidden])');
 
   for (const u of [owner, pat, quinn]) {
     u.page.assertClean();

@@ -35,7 +35,7 @@ test('offline, two sends, back online: each is delivered exactly once', async ()
   await H.send(sara.page, 'offline two');
   // Shown at once, marked as waiting; counted in the status line.
   await sara.page.waitForSelector('.msg.pending[data-status=sending] >> text=offline two');
-  assert.match(await sara.page.textContent('#conn-status'), /2/);
+  assert.equal(await sara.page.textContent('#conn-status'), 'Offline. Waiting for the network… · 2 waiting to send');
   // Meanwhile Bob writes; Sara gets it after the resync.
   await H.send(bob.page, 'while sara is offline');
   await bob.page.waitForTimeout(700);
@@ -152,7 +152,8 @@ test('the server goes away and comes back: reconnecting is shown, then everythin
     await u.page.waitForFunction(() => ['reconnecting', 'connecting'].includes(document.body.dataset.conn));
     assert.ok(await u.page.isVisible('#conn-status'));
   }
-  assert.match(await gil.page.textContent('#conn-status'), /Reconnect|Connect/);
+  assert.match(await gil.page.textContent('#conn-status'), /^(Connecting…|Connection lost\. Reconnecting)[^]*$/);
+  assert.doesNotMatch(await gil.page.textContent('#conn-status'), /null/);
   await H.send(gil.page, 'written while the server was down');
   await gil.page.waitForSelector('.msg.pending');
 

@@ -114,6 +114,28 @@ test('the Persian interface mirrors the layout', async () => {
   assert.ok(send.x < input.x, 'send button on the left in rtl');
   assert.equal(await page.textContent('#chat-sub'), '@kian');
 
+  // My own long English message: its list preview starts with its beginning ("شما:" isolated
+  // before it), not with its end.
+  const long = 'Check the list preview truncation of a long English message written in the Persian interface';
+  await H.send(page, long);
+  // Measured in one go in the page: the list re-renders as marks and receipts arrive.
+  const start = await (await page.waitForFunction(() => {
+    const el = [...document.querySelectorAll('.conv-item .ci-preview')].find((e) => e.textContent.includes('Check the list'));
+    const text = el && [...el.childNodes].find((n) => n.nodeType === Node.TEXT_NODE);
+    if (!text) return null;
+    const r = document.createRange();
+    r.setStart(text, 0);
+    r.setEnd(text, 5);
+    const first = r.getBoundingClientRect();
+    const box = el.getBoundingClientRect();
+    return {
+      direction: getComputedStyle(el).direction,
+      visible: first.left >= box.left - 1 && first.right <= box.right + 1,
+      overflows: el.scrollWidth > el.clientWidth,
+    };
+  })).jsonValue();
+  assert.deepEqual(start, { direction: 'ltr', visible: true, overflows: true }, 'the start of the text is what shows');
+
   // English: the same screen mirrored back.
   const side2 = await box(peer.page, '.sidebar');
   const chat2 = await box(peer.page, '.chat');

@@ -66,7 +66,8 @@ test('a second context linked as another device sees the same conversations', as
   await nima.page.click('#link-device-btn');
   const code = (await nima.page.locator('#link-code-value').textContent()).trim();
   assert.ok(code.length >= 6, code);
-  await nima.page.keyboard.press('Escape');
+  await nima.page.locator('#device-list li').first().waitFor();
+  assert.equal(await nima.page.locator('#device-list li').count(), 1);
 
   // ...and enters it in a fresh browser context.
   const { context, page: laptop } = await H.openPage(browser, server);
@@ -74,6 +75,10 @@ test('a second context linked as another device sees the same conversations', as
   await laptop.fill('#link-code', code);
   await laptop.click('#link-submit');
   await H.waitOnline(laptop);
+  // The first device's open menu follows: the used code is gone, the new device listed.
+  await nima.page.locator('#link-code-value').waitFor({ state: 'detached' });
+  await nima.page.locator('#device-list li').nth(1).waitFor();
+  await nima.page.keyboard.press('Escape');
   await laptop.locator('.conv-item', { hasText: 'Lale' }).waitFor();
   await laptop.locator('.conv-item', { hasText: 'Lale' }).click();
   await H.waitForText(laptop, 'hi Nima');

@@ -140,6 +140,7 @@ impl Printer {
                 "your invitations changed (see `invitations`)",
             ),
             Setting::Profile => ("profile", "your profile changed (see `me`)"),
+            Setting::Devices => ("devices", "your devices changed (see `devices`)"),
         };
         if self.json {
             self.line(json!({"type": "settings_changed", "what": name}));

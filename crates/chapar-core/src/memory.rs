@@ -116,6 +116,10 @@ impl State {
     fn message(&self, conv: ConversationId, seq: Seq) -> Option<Message> {
         let c = self.conversations.get(&conv)?;
         let mut m = c.log.get(&seq)?.clone();
+        // Names change; as the SQL stores join them, read the current one.
+        if let Some(u) = self.users.get(&m.sender) {
+            m.sender_name = u.info.display_name.clone();
+        }
         if m.kind == MessageKind::Text {
             m.reactions = reaction_counts(c.reactions.get(&seq));
         }
@@ -847,6 +851,7 @@ impl Tx for MemTx<'_> {
                 seq,
                 sender: actor.user.id,
                 sender_handle: actor.user.handle.clone(),
+                sender_name: String::new(),
                 sender_device: actor.device,
                 client_id: entry.client_id.clone().unwrap_or_default(),
                 server_time: now,

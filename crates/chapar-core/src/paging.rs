@@ -66,6 +66,7 @@ mod tests {
             seq,
             sender: UserId(1),
             sender_handle: "a".into(),
+            sender_name: String::new(),
             sender_device: DeviceId(1),
             client_id: String::new(),
             server_time: 0,

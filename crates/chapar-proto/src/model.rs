@@ -107,6 +107,10 @@ pub struct SystemEvent {
     /// Handles the action applies to (added/removed members, the member whose role changed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub handles: Vec<String>,
+    /// Their display names when it happened, in the order of `handles` (absent from older
+    /// entries: show the handles).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
     /// New title for `created`/`renamed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
@@ -128,6 +132,9 @@ pub struct Message {
     pub seq: Seq,
     pub sender: UserId,
     pub sender_handle: String,
+    /// The sender's display name as it is now (absent from older servers).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sender_name: String,
     pub sender_device: DeviceId,
     /// The sending device's idempotency key.
     pub client_id: String,

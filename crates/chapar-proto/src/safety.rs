@@ -71,6 +71,8 @@ pub enum Setting {
     Invitations,
     /// My display name or bio (`me`).
     Profile,
+    /// My devices (`devices`): one was linked, revoked or recovered.
+    Devices,
 }
 
 /// Ephemeral, to every device of the person: `what` changed; read it again. A device that

@@ -51,7 +51,7 @@ macro_rules! message_columns {
     () => {
         "m.conversation_id, m.seq, m.sender_id, u.handle, m.sender_device, m.client_id, \
          m.server_time, m.kind, m.content_type, m.text, m.data, m.reply_to, m.target, m.remove, \
-         m.system, m.edited_at, m.deleted, m.entities, m.reply_markup"
+         m.system, m.edited_at, m.deleted, m.entities, m.reply_markup, u.display_name"
     };
 }
 pub(crate) use message_columns;
@@ -79,6 +79,7 @@ pub fn message_row(r: &Row, at: usize) -> Result<Message> {
         reactions: Vec::new(),
         entities: json::<Vec<Entity>>(col(r, at + 17)?).unwrap_or_default(),
         reply_markup: json::<ReplyMarkup>(col(r, at + 18)?),
+        sender_name: col::<Option<String>>(r, at + 19)?.unwrap_or_default(),
     })
 }
 

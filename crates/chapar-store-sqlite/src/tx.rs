@@ -31,7 +31,7 @@ macro_rules! message_columns {
     () => {
         "m.conversation_id, m.seq, m.sender_id, u.handle, m.sender_device, m.client_id, \
          m.server_time, m.kind, m.content_type, m.text, m.data, m.reply_to, m.target, m.remove, \
-         m.system, m.edited_at, m.deleted, m.entities, m.reply_markup"
+         m.system, m.edited_at, m.deleted, m.entities, m.reply_markup, u.display_name"
     };
 }
 
@@ -215,6 +215,7 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         reactions: Vec::new(),
         entities: json::<Vec<Entity>>(r.get(17)?).unwrap_or_default(),
         reply_markup: json::<ReplyMarkup>(r.get(18)?),
+        sender_name: r.get::<_, Option<String>>(19)?.unwrap_or_default(),
     })
 }
 

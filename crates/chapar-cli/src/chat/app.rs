@@ -311,6 +311,7 @@ mod tests {
             seq,
             sender: UserId(sender),
             sender_handle: format!("u{sender}"),
+            sender_name: String::new(),
             sender_device: DeviceId(1),
             client_id: String::new(),
             server_time: 0,

@@ -103,6 +103,23 @@ pub async fn a_recovery_key_brings_the_account_back<S: Store>(s: S) {
 pub async fn profiles_change_and_others_see_them<S: Store>(s: S) {
     let ana = signup(&s, "ana").await;
     let bob = signup(&s, "bob").await;
+    let sent = ok(
+        s.execute(&ana, text_cmd(Target::Peer("bob".into()), "a1", "hello"))
+            .await,
+        "ana writes to bob",
+    );
+    let created = ok(
+        s.execute(
+            &ana,
+            Command::CreateGroup {
+                title: "studio".into(),
+                members: vec!["bob".into()],
+                client_id: "g1".into(),
+            },
+        )
+        .await,
+        "a group with bob",
+    );
     let me = ok(
         s.set_profile(
             &ana,
@@ -122,6 +139,27 @@ pub async fn profiles_change_and_others_see_them<S: Store>(s: S) {
     assert_eq!(
         ok(s.user_by_handle("ana").await, "lookup").display_name,
         "Ana Rahimi"
+    );
+    // Messages read back carry the sender's name as it is now; system entries name the people
+    // they are about as they were then.
+    let direct = all_history(&s, &bob, sent.conversation).await;
+    assert_eq!(
+        (direct[0].text.as_deref(), direct[0].sender_name.as_str()),
+        (Some("hello"), "Ana Rahimi")
+    );
+    let listed = ok(s.conversations(&bob, 10).await, "bob's list");
+    assert!(
+        listed
+            .iter()
+            .filter_map(|c| c.last_message.as_ref())
+            .all(|m| m.sender_name == "Ana Rahimi"),
+        "list previews name the sender: {listed:?}"
+    );
+    let group = all_history(&s, &bob, created.conversation).await;
+    let system = group[0].system.as_ref().expect("the created entry");
+    assert_eq!(
+        (system.handles.clone(), system.names.clone()),
+        (vec!["bob".to_string()], vec!["bob name".to_string()])
     );
     // Only what is given changes; an empty bio clears it.
     let me = ok(

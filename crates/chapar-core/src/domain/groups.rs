@@ -13,10 +13,16 @@ use crate::storage::{Entry, MemberRow, NewConversation, Tx};
 use crate::store::{Committed, Principal};
 use chapar_proto::{ConversationId, ConversationKind, Role, SystemEvent, UserId, UserInfo};
 
-fn event(action: &str, handles: Vec<String>) -> SystemEvent {
+/// A system entry about `users` (their handles, and their names as they are now).
+pub(crate) fn event(action: &str, users: Vec<UserInfo>) -> SystemEvent {
+    let (handles, names) = users
+        .into_iter()
+        .map(|u| (u.handle, u.display_name))
+        .unzip();
     SystemEvent {
         action: action.to_string(),
         handles,
+        names,
         title: None,
         role: None,
     }
@@ -132,7 +138,7 @@ pub(crate) async fn create<T: Tx>(
     for user in &others {
         tx.insert_member(&lock, user.id, Role::Member, 1).await?;
     }
-    let mut system = event("created", others.into_iter().map(|u| u.handle).collect());
+    let mut system = event("created", others);
     system.title = Some(title.clone());
     let created = append_to_members(tx, actor, &lock, Entry::system(system)).await?;
     let invitations = match invited.is_empty() {
@@ -172,7 +178,7 @@ pub(crate) async fn add_members<T: Tx>(
         tx.insert_member(&l.lock, user.id, Role::Member, joined)
             .await?;
     }
-    let system = event("added", new.into_iter().map(|u| u.handle).collect());
+    let system = event("added", new);
     let added = append_to_members(tx, actor, &l.lock, Entry::system(system)).await?;
     let invitations = match invited.is_empty() {
         true => None,
@@ -194,7 +200,7 @@ pub(crate) async fn remove_member<T: Tx>(
     }
     rules::can_remove(l.member.role, target.role)?;
     // The removed member is still a member here, so they receive the entry; then they go.
-    let system = event("removed", vec![user.handle]);
+    let system = event("removed", vec![user.clone()]);
     let committed = append_to_members(tx, actor, &l.lock, Entry::system(system)).await?;
     tx.delete_member(&l.lock, user.id).await?;
     Ok(committed)
@@ -207,7 +213,7 @@ pub(crate) async fn leave<T: Tx>(
 ) -> Result<Committed> {
     let l = group_member(tx, actor, id).await?;
     // Told before leaving: the one who leaves gets the entry too.
-    let system = event("left", vec![actor.user.handle.clone()]);
+    let system = event("left", vec![actor.user.clone()]);
     let committed = append_to_members(tx, actor, &l.lock, Entry::system(system)).await?;
     tx.delete_member(&l.lock, actor.user.id).await?;
     if l.member.role == Role::Owner {
@@ -254,7 +260,7 @@ pub(crate) async fn set_role<T: Tx>(
     if role == Role::Owner {
         tx.set_role(&l.lock, actor.user.id, Role::Admin).await?;
     }
-    let mut system = event("role_changed", vec![user.handle]);
+    let mut system = event("role_changed", vec![user]);
     system.role = Some(role);
     append_to_members(tx, actor, &l.lock, Entry::system(system)).await
 }

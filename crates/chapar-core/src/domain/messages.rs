@@ -162,6 +162,7 @@ pub(crate) async fn append_to_members<T: Tx>(
         seq: appended.seq,
         sender: actor.user.id,
         sender_handle: actor.user.handle.clone(),
+        sender_name: actor.user.display_name.clone(),
         sender_device: actor.device,
         client_id: entry.client_id.unwrap_or_default(),
         server_time: tx.now(),

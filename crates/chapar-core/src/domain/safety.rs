@@ -17,7 +17,7 @@ use crate::storage::{
 use crate::store::{Committed, Fanout, Principal};
 use chapar_proto::{
     Audience, AuditEntry, ConversationId, ConversationKind, Event, FileReport, Invitation,
-    MessageKind, Privacy, Report, Seq, SetPrivacy, SystemEvent, TEXT_PLAIN, UserId, UserInfo,
+    MessageKind, Privacy, Report, Seq, SetPrivacy, TEXT_PLAIN, UserId, UserInfo,
 };
 use std::sync::Arc;
 
@@ -288,12 +288,7 @@ pub(crate) async fn invite<T: Tx>(
     };
     let to = Recipients::new(users.iter().map(|u| u.id).collect());
     let recipients = tx.push(lock, &to, &item).await?;
-    let system = SystemEvent {
-        action: "invited".to_string(),
-        handles: users.into_iter().map(|u| u.handle).collect(),
-        title: None,
-        role: None,
-    };
+    let system = super::groups::event("invited", users);
     let mut committed = append_to_members(tx, actor, lock, Entry::system(system)).await?;
     committed.fanout.push(Fanout {
         event: Arc::new(Event::Invitation(invitation)),
@@ -342,12 +337,7 @@ pub(crate) async fn accept_invitation<T: Tx>(
         row.conv.last_seq + 1,
     )
     .await?;
-    let system = SystemEvent {
-        action: "joined".to_string(),
-        handles: vec![actor.user.handle.clone()],
-        title: None,
-        role: None,
-    };
+    let system = super::groups::event("joined", vec![actor.user.clone()]);
     append_to_members(tx, actor, &lock, Entry::system(system)).await
 }
 

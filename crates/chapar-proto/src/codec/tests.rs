@@ -10,6 +10,7 @@ fn sample_message() -> Message {
         seq: 9,
         sender: UserId(1),
         sender_handle: "sara".into(),
+        sender_name: "Sara".into(),
         sender_device: DeviceId(2),
         client_id: "c-1".into(),
         server_time: 1_764_352_000_000,

@@ -150,6 +150,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
                     token_hash: auth::hash_secret(&token),
                 })
                 .await?;
+            publish_setting(app, principal.user_id(), Setting::Devices);
             sign_in(app, s, principal, Some(token), None).await
         }
         Request::Recover(r) => {
@@ -172,6 +173,7 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
             for device in recovered.revoked {
                 app.bus.publish(user, BusMessage::DeviceRevoked(device));
             }
+            publish_setting(app, user, Setting::Devices);
             sign_in(app, s, recovered.principal, Some(token), None).await
         }
         other => {
@@ -182,14 +184,18 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
             let touched = setting_touched(&other);
             let response = signed_in(app, s, &p, other).await?;
             if let Some(what) = touched {
-                // The person's other devices re-read it (the asking one may, too).
-                let event = Event::SettingsChanged(SettingsChanged { what });
-                app.bus
-                    .publish(p.user_id(), BusMessage::Ephemeral(Arc::new(event)));
+                publish_setting(app, p.user_id(), what);
             }
             Ok(response)
         }
     }
+}
+
+/// Tell every device of `user` that `what` changed; they re-read it (the asking one may, too).
+fn publish_setting(app: &App, user: chapar_proto::UserId, what: Setting) {
+    let event = Event::SettingsChanged(SettingsChanged { what });
+    app.bus
+        .publish(user, BusMessage::Ephemeral(Arc::new(event)));
 }
 
 /// Which of the person's own settings or lists `request` changes, if any.
@@ -200,6 +206,7 @@ fn setting_touched(request: &Request) -> Option<Setting> {
         Request::SetPrivacy(_) => Setting::Privacy,
         Request::AcceptInvitation(_) | Request::DeclineInvitation(_) => Setting::Invitations,
         Request::SetProfile(_) => Setting::Profile,
+        Request::RevokeDevice(_) => Setting::Devices,
         _ => return None,
     })
 }
@@ -306,7 +313,14 @@ async fn signed_in(
         }
         Request::Me => return Ok(Response::Me(store.me(p).await?)),
         Request::SetProfile(change) => {
-            return Ok(Response::Me(store.set_profile(p, change).await?));
+            let me = store.set_profile(p, change).await?;
+            // What this connection sends from now on carries the new name. (The person's other
+            // connections carry the name they signed in with until they reconnect; what is
+            // read back from the store always has the current one.)
+            if let Some(principal) = &mut s.principal {
+                principal.user = me.user.clone();
+            }
+            return Ok(Response::Me(me));
         }
         Request::Profile(q) => return Ok(Response::Profile(store.profile(p, &q.handle).await?)),
         Request::Conversations => {

@@ -258,10 +258,9 @@ export class App {
     if (queued && c.state !== 'online') text += ' · ' + t('queued', { n: num(queued) });
     document.body.dataset.conn = c.state;
     this.status.hidden = !text;
-    this.status.replaceChildren(
-      h('span', null, text),
-      retry ? h('button', { type: 'button', class: 'link-btn', onclick: () => c.connectNow() }, t('conn.retry')) : null,
-    );
+    const parts = [h('span', null, text)];
+    if (retry) parts.push(h('button', { type: 'button', class: 'link-btn', onclick: () => c.connectNow() }, t('conn.retry')));
+    this.status.replaceChildren(...parts);
   }
 
   /** Fetch the list from the server (debounced). */
@@ -319,7 +318,9 @@ export class App {
     const text = last ? previewText(m, c, last) : '';
     const preview = typing.length
       ? h('span', { class: 'ci-preview typing' }, t('typing'))
-      : h('span', { class: 'ci-preview', dir: Array.isArray(text) ? null : 'auto' }, text);
+      : text && text.who
+        ? h('span', { class: 'ci-preview', dir: 'auto' }, h('bdi', null, text.who), text.body)
+        : h('span', { class: 'ci-preview', dir: Array.isArray(text) ? null : 'auto' }, text);
     const unread = c.unread > 0 ? h('span', { class: 'badge', 'aria-label': t('unreadN', { n: c.unread }) }, num(c.unread)) : null;
     return h('li', {
       role: 'option', id: 'conv-' + key, class: 'conv-item', tabindex: -1,
@@ -373,6 +374,15 @@ export class App {
     this.chat.show(key);
     this.drawList();
     if (focus) this.chat.focusComposer();
+  }
+
+  /** A group I left goes from the list (it comes back only if I am added again). */
+  forget(key) {
+    const c = this.model.get(key);
+    if (!c || !c.left) return;
+    this.model.convs.delete(String(key));
+    this.model.timelines.delete(String(key));
+    this.closeChat();
   }
 
   /** Back to the list (phones). */

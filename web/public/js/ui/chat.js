@@ -50,14 +50,27 @@ function richText(text, entities) {
   return out;
 }
 
-/** A system entry as a sentence of the interface language (nodes; names isolated). */
+/** The name to show for a message's sender: the one we know, the one it carries, the handle. */
+export function senderName(model, m) {
+  return model.displayName(m.sender, m.sender_name || '@' + m.sender_handle);
+}
+
+/**
+ * A system entry as a sentence of the interface language (nodes; names isolated). People are
+ * named as the entry names them (their names then, else their handles); my own actions read
+ * "You …", and I am "you" among the people.
+ */
 export function systemNodes(model, m) {
   const s = m.system || {};
-  const actor = m.sender_handle ? model.displayName(m.sender, '@' + m.sender_handle) : '';
-  const handles = (s.handles || []).map((x) => '@' + x).join(', ');
-  const key = 'sys.' + s.action;
+  const mine = model.me && m.sender === model.me.id;
+  const actor = m.sender_handle ? senderName(model, m) : '';
+  const me = model.me && model.me.handle;
+  const handles = (s.handles || []).map((x, i) => (x === me ? t('youObject') : (s.names && s.names[i]) || '@' + x)).join(', ');
   const vars = { actor, handles, title: s.title || '', role: s.role ? t('role.' + s.role) : '', action: s.action || '' };
-  return t(key) === key ? tn('sys.other', vars) : tn(key, vars);
+  const key = (mine ? 'sysYou.' : 'sys.') + s.action;
+  if (t(key) !== key) return tn(key, vars);
+  const other = 'sys.' + s.action;
+  return t(other) === other ? tn('sys.other', vars) : tn(other, vars);
 }
 
 function bodyText(m) {
@@ -71,9 +84,11 @@ export function previewText(model, c, m) {
   if (m.kind === 'system') return systemNodes(model, m);
   if (model.collapsed(c, m)) return t('blockedMessage');
   const own = model.me && m.sender === model.me.id;
-  const who = own ? t('you') : c.kind === 'direct' ? '' : model.displayName(m.sender, m.sender_handle);
+  const who = own ? t('you') : c.kind === 'direct' ? '' : senderName(model, m);
   const body = bodyText(m).replace(/\s+/g, ' ').slice(0, 120);
-  return who ? `${who}: ${body}` : body;
+  // The speaker is isolated, so the preview takes the direction of the text itself and a long
+  // text is cut at its end whatever the interface's direction.
+  return who ? { who: who + ': ', body } : body;
 }
 
 export class ChatView {
@@ -148,7 +163,9 @@ export class ChatView {
     this.form = h('form', { class: 'composer-row', onsubmit: (e) => { e.preventDefault(); this.submit(); } },
       this.input,
       h('button', { type: 'submit', class: 'icon-btn send-btn', id: 'send-btn', 'aria-label': t('send'), title: t('send') }, icon('send')));
-    this.leftNote = h('p', { class: 'left-note', id: 'left-note' }, t('leftNote'));
+    this.leftNote = h('div', { class: 'left-note', id: 'left-note' },
+      h('p', null, t('leftNote')),
+      h('button', { type: 'button', id: 'remove-left', onclick: () => this.app.forget(this.key) }, t('removeFromList')));
     this.blockedText = h('p', { id: 'blocked-text' });
     this.blockedNote = h('div', { class: 'blocked-note', id: 'blocked-note', role: 'group', 'aria-labelledby': 'blocked-text' },
       this.blockedText,
@@ -386,7 +403,7 @@ export class ChatView {
         }, h('span', { class: 'text' }, t('blockedMessage')), ' ', h('span', { class: 'show-it' }, t('showIt')))));
     }
     const sender = !own && group && f.first
-      ? h('div', { class: 'sender', dir: 'auto' }, this.model.displayName(m.sender, '@' + m.sender_handle))
+      ? h('div', { class: 'sender', dir: 'auto' }, senderName(this.model, m))
       : null;
     let quote = null;
     if (m.reply_to) {
@@ -398,7 +415,7 @@ export class ChatView {
           this.jumpTo(m.reply_to);
         },
       },
-      h('b', { dir: 'auto' }, target ? this.model.displayName(target.sender, '@' + target.sender_handle) : '#' + num(m.reply_to)),
+      h('b', { dir: 'auto' }, target ? senderName(this.model, target) : '#' + num(m.reply_to)),
       h('span', { dir: 'auto' }, !target ? '' : this.isCollapsed(target) ? t('blockedMessage') : bodyText(target).slice(0, 140)));
     }
     const status = own ? this.statusOf(m) : null;
@@ -727,7 +744,7 @@ export class ChatView {
   startReply(m) {
     this.editing = null;
     this.reply = m;
-    this.showContext(t('replyTo', { name: this.model.displayName(m.sender, '@' + m.sender_handle) }), bodyText(m));
+    this.showContext(t('replyTo', { name: senderName(this.model, m) }), bodyText(m));
     this.focusComposer();
   }
 

@@ -73,7 +73,7 @@ export function newGroupDialog(app) {
 
 export function infoDialog(app, key) {
   const m = app.model;
-  const c = m.get(key);
+  let c = m.get(key);
   if (!c) return;
   if (c.kind === 'direct') {
     return openDialog(t('directInfo'), () => h('div', { class: 'dlg-body' },
@@ -83,6 +83,7 @@ export function infoDialog(app, key) {
   }
   const mine = c.role;
   const canManage = !c.left && (mine === 'owner' || mine === 'admin');
+  let cleanup = () => {};
   return openDialog(t('groupInfo'), (close) => {
     const error = h('p', { class: 'form-error', role: 'alert' });
     const run = async (fn) => {
@@ -114,6 +115,14 @@ export function infoDialog(app, key) {
           }, t('remove')) : null);
       }));
     };
+    // The title and member count follow what happens while the dialog is open, here or by others.
+    const head = h('div', { class: 'profile', id: 'info-head' });
+    const drawHead = () => {
+      c = m.get(key) || c;
+      head.replaceChildren(avatar(c.title, c.id, 'group'),
+        h('div', null, h('b', { dir: 'auto', id: 'info-title' }, c.title),
+          h('div', { class: 'muted', id: 'info-count' }, t('membersN', { n: num(c.member_count || 0) }))));
+    };
     const reload = async () => {
       try {
         const r = await app.client.call('members', { conversation: c.id });
@@ -121,8 +130,19 @@ export function infoDialog(app, key) {
       } catch {
         // Keep what we have.
       }
+      drawHead();
       drawMembers();
     };
+    const onFeed = (e) => {
+      const msg = e.detail && e.detail.event && e.detail.event.message;
+      if (!msg || String(msg.conversation) !== String(key) || msg.kind !== 'system') return;
+      c = m.get(key) || c;
+      if (msg.system && msg.system.title) c.title = msg.system.title;
+      reload();
+    };
+    app.client.addEventListener('feed', onFeed);
+    cleanup = () => app.client.removeEventListener('feed', onFeed);
+    drawHead();
     drawMembers();
     reload();
 
@@ -133,7 +153,9 @@ export function infoDialog(app, key) {
       e.preventDefault();
       const title = titleInput.value.trim();
       if (title && title !== c.title && (await run(() => app.client.call('rename', { conversation: c.id, title })))) {
+        c = m.get(key) || c;
         c.title = title;
+        drawHead();
         app.renderList();
         app.chat.renderHeader();
       }
@@ -161,13 +183,12 @@ export function infoDialog(app, key) {
       },
     }, t('leave'));
     return h('div', { class: 'dlg-body' },
-      h('div', { class: 'profile' }, avatar(c.title, c.id, 'group'),
-        h('div', null, h('b', { dir: 'auto' }, c.title), h('div', { class: 'muted' }, t('membersN', { n: num(c.member_count || 0) })))),
+      head,
       canManage ? [h('label', { for: 'rename-input' }, t('rename')), renameForm] : null,
       canManage ? [h('label', { for: 'add-members-input' }, t('addMembers')), addForm] : null,
       list, error,
       c.left ? null : h('div', { class: 'dlg-actions' }, leave));
-  }, { id: 'info', wide: true });
+  }, { id: 'info', wide: true }).then(() => cleanup());
 }
 
 function roleRank(r) {
@@ -176,6 +197,7 @@ function roleRank(r) {
 
 export function settingsDialog(app) {
   const me = app.model.me;
+  let cleanup = () => {};
   return openDialog(t('menu'), (close) => {
     const codeBox = h('div', { class: 'link-code', id: 'link-code-box', 'aria-live': 'polite' });
     const error = h('p', { class: 'form-error', role: 'alert' });
@@ -206,6 +228,14 @@ export function settingsDialog(app) {
       }
     };
     loadDevices();
+    // A device linked with the code shown here (or one revoked elsewhere): the code is used up.
+    const onSettings = (e) => {
+      if (e.detail.what !== 'devices') return;
+      codeBox.replaceChildren();
+      loadDevices();
+    };
+    app.client.addEventListener('settings_changed', onSettings);
+    cleanup = () => app.client.removeEventListener('settings_changed', onSettings);
     // The profile editor and the recovery key's state need `me` from the server.
     const account = h('div', { class: 'account', id: 'account-box' });
     app.client.call('me').then(({ me: mine }) => {
@@ -262,7 +292,7 @@ export function settingsDialog(app) {
             signOut(app);
           },
         }, t('signOut'))));
-  }, { id: 'settings' });
+  }, { id: 'settings' }).then(() => cleanup());
 }
 
 const AUDIENCES = ['everybody', 'contacts', 'nobody'];
