@@ -63,6 +63,8 @@ test('a person presses a bot\'s button in the browser and sees its answer and th
   let { update: msg, offset } = await nextUpdate(call, 0, 'message');
   assert.equal(msg.text, '/start');
   assert.equal(msg.entities[0].type, 'bot_command');
+  // The bot has it: Mina's message shows as read.
+  await page.locator('.msg[data-own=true]', { hasText: '/start' }).locator('.status[data-status=read]').waitFor();
 
   const sent = await call('sendMessage', {
     chat_id: msg.chat.id,
@@ -103,6 +105,7 @@ test('a person presses a bot\'s button in the browser and sees its answer and th
   await call('answerCallbackQuery', { callback_query_id: again.update.id, text: 'Done twice', show_alert: true });
   await page.waitForSelector('#bot-alert');
   assert.match(await page.textContent('#bot-alert'), /Done twice/);
+  assert.equal(await page.textContent('#bot-alert #dlg-title'), 'Echo', 'the alert is titled with the bot\'s name');
   await page.click('#bot-alert-ok');
   await page.waitForSelector('#bot-alert', { state: 'detached' });
   // The text did not change with the buttons.

@@ -6,6 +6,24 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './helpers.mjs';
 
+/** 'rgb(r, g, b)' or 'rgba(...)' as numbers. */
+function rgb(css) {
+  return css.match(/[\d.]+/g).slice(0, 3).map(Number);
+}
+
+/** The WCAG contrast ratio of two CSS colours. */
+function contrast(a, b) {
+  const lum = (css) => {
+    const [r, g, bl] = rgb(css).map((v) => {
+      const c = v / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05);
+}
+
 let server;
 let browser;
 before(async () => {
@@ -101,10 +119,63 @@ test('reply, edit, delete and react, seen live by the other side', async () => {
   const row = ben.page.locator('.msg', { hasText: 'typo message' });
   await row.hover();
   await row.locator('.row-menu').click();
+  // Every quick reaction is drawn in colour (a colour emoji font comes before the text fonts,
+  // some of which have black-and-white emoji).
+  const colourless = await ben.page.evaluate(async () => {
+    const out = [];
+    for (const btn of document.querySelectorAll('#msg-menu .react-btn')) {
+      const style = getComputedStyle(btn);
+      const font = `${style.fontSize} ${style.fontFamily}`;
+      await document.fonts.load(font, btn.textContent);
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = 64;
+      const ctx = canvas.getContext('2d');
+      ctx.font = font.replace(/^[^ ]+/, '40px');
+      ctx.textBaseline = 'top';
+      ctx.fillText(btn.textContent, 4, 4);
+      const px = ctx.getImageData(0, 0, 64, 64).data;
+      let coloured = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        if (px[i + 3] > 128 && Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 60) coloured++;
+      }
+      if (coloured < 20) out.push(btn.textContent);
+    }
+    return out;
+  });
+  assert.deepEqual(colourless, [], 'quick reactions drawn without colour');
   await ben.page.click('#msg-menu .react-btn >> nth=0');
   const chip = ana.page.locator('.msg', { hasText: 'typo message' }).locator('.chip');
   await chip.waitFor();
   assert.match(await chip.textContent(), /👍\s*1/);
+  // WCAG AA: the chip's text against its background (4.5:1), its edge against the bubble (3:1),
+  // on Ana's own bubble and, as Ben's own reaction, on hers in Ben's view.
+  for (const [page, sel] of [[ana.page, '.chip'], [ben.page, '.chip.mine']]) {
+    const c = await page.locator('.msg', { hasText: 'typo message' }).locator(sel).evaluate((el) => {
+      const s = getComputedStyle(el);
+      return { fg: s.color, bg: s.backgroundColor, edge: s.borderTopColor, bubble: getComputedStyle(el.closest('.bubble')).backgroundColor };
+    });
+    assert.ok(contrast(c.fg, c.bg) >= 4.5, `chip text ${JSON.stringify(c)}: ${contrast(c.fg, c.bg)}`);
+    assert.ok(contrast(c.edge, c.bubble) >= 3, `chip edge ${JSON.stringify(c)}: ${contrast(c.edge, c.bubble)}`);
+  }
+  // Read ticks are blue, delivered ones grey, and both stand out from the bubble (probes in
+  // Ana's own bubble, so the test does not wait on when Ben's browser marks it read).
+  const ticks = await ana.page.locator('.msg', { hasText: 'typo message' }).locator('.meta').evaluate((meta) => {
+    const colour = (status) => {
+      const probe = document.createElement('span');
+      probe.className = 'status';
+      probe.dataset.status = status;
+      meta.append(probe);
+      const c = getComputedStyle(probe).color;
+      probe.remove();
+      return c;
+    };
+    return { read: colour('read'), delivered: colour('delivered'), bubble: getComputedStyle(meta.closest('.bubble')).backgroundColor };
+  });
+  const [r, g, b] = rgb(ticks.read);
+  assert.ok(b > r + 80 && b > g + 20, `read ticks blue: ${ticks.read}`);
+  const [dr, dg, db] = rgb(ticks.delivered);
+  assert.ok(Math.max(dr, dg, db) - Math.min(dr, dg, db) < 40, `delivered ticks grey: ${ticks.delivered}`);
+  assert.ok(contrast(ticks.read, ticks.bubble) >= 3 && contrast(ticks.delivered, ticks.bubble) >= 3, JSON.stringify(ticks));
   await ben.page.locator('.msg', { hasText: 'typo message' }).locator('.chip.mine').click();
   await chip.waitFor({ state: 'detached' });
 

@@ -19,7 +19,10 @@ use super::types::{View, chat_member, seconds};
 use crate::state::App;
 use crate::state::now_ms;
 use chapar_core::bots::{Bot, BotChange, BotView, UPDATE_RETENTION_MS, bot_sees};
-use chapar_proto::{Event, FeedEvent, MessageKind, Pts, Role, UserId};
+use chapar_core::store::Command;
+use chapar_proto::{
+    ConversationId, ConversationKind, Event, FeedEvent, MessageKind, Pts, Role, Seq, UserId,
+};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -123,6 +126,9 @@ pub struct Collected {
     pub updates: Vec<(Pts, Value)>,
     /// Every update below this can be confirmed (none of them will ever be delivered).
     pub confirm_below: Pts,
+    /// The people's messages in direct chats among `updates`, by pts: once the bot has them,
+    /// they are read ([`mark_read`]), as a person's ticks show for any reader.
+    pub read: Vec<(Pts, ConversationId, Seq)>,
 }
 
 /// The deliverable updates from pts `from` on (at most `limit`).
@@ -135,6 +141,7 @@ pub async fn collect(
 ) -> Result<Collected, ApiError> {
     let mut view = View::new(app, bot);
     let mut updates = Vec::new();
+    let mut read = Vec::new();
     let mut after = from.saturating_sub(1);
     let mut scanned = after;
     let now = now_ms();
@@ -143,6 +150,15 @@ pub async fn collect(
         for ev in &page.events {
             scanned = ev.pts;
             if let Some(u) = update(&mut view, ev, now, allowed_updates).await? {
+                if let Event::Message(m) = &ev.event
+                    && m.kind == MessageKind::Text
+                    && view
+                        .info(m.conversation)
+                        .await?
+                        .is_some_and(|c| c.kind == ConversationKind::Direct)
+                {
+                    read.push((ev.pts, m.conversation, m.seq));
+                }
                 updates.push((ev.pts, u));
                 if updates.len() >= limit {
                     break 'pages;
@@ -158,7 +174,29 @@ pub async fn collect(
     Ok(Collected {
         updates,
         confirm_below,
+        read,
     })
+}
+
+/// The bot has these messages (returned by `getUpdates`, or its webhook took them): mark them
+/// delivered and read, so their senders see it. Markers only move forward, so a poll that
+/// returns the same updates again changes nothing. Best effort: a failure is only logged.
+pub async fn mark_read(app: &Arc<App>, bot: &Bot, read: &[(Pts, ConversationId, Seq)]) {
+    let mut upto: HashMap<ConversationId, Seq> = HashMap::new();
+    for (_, conv, seq) in read {
+        let at = upto.entry(*conv).or_default();
+        *at = (*at).max(*seq);
+    }
+    for (conversation, seq) in upto {
+        let mark = Command::Mark {
+            conversation,
+            delivered: Some(seq),
+            read: Some(seq),
+        };
+        if let Err(e) = app.store.execute(&bot.principal, mark).await {
+            tracing::debug!(bot = bot.id().0, error = %e, "could not mark a bot's updates read");
+        }
+    }
 }
 
 /// Persist a bot's confirmed offset if it moved.
@@ -376,6 +414,7 @@ pub async fn long_poll(
         let found = collect(app, bot, bot.offset.max(1), limit, allowed_updates).await?;
         confirm(app, bot, found.confirm_below).await?;
         if !found.updates.is_empty() {
+            mark_read(app, bot, &found.read).await;
             return Ok(Polled::Found(
                 found.updates.into_iter().map(|(_, u)| u).collect(),
             ));

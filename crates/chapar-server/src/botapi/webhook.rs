@@ -12,7 +12,7 @@
 use super::http_client::{HttpUrl, post_json, resolve};
 use super::params::Params;
 use super::reply::ApiError;
-use super::updates::{UPDATE_TYPES, collect, confirm};
+use super::updates::{UPDATE_TYPES, collect, confirm, mark_read};
 use super::{Ctx, dispatch};
 use crate::state::App;
 use crate::state::now_ms;
@@ -171,6 +171,7 @@ async fn send_loop(app: Arc<App>, id: UserId) {
             }
         };
         let _ = confirm(&app, &mut bot, collected.confirm_below).await;
+        let read = collected.read;
         let Some((pts, update)) = collected.updates.into_iter().next() else {
             tokio::select! {
                 _ = &mut grew => {}
@@ -184,6 +185,7 @@ async fn send_loop(app: Arc<App>, id: UserId) {
                 failures = 0;
                 app.bots.webhooks.record(id, None);
                 let _ = confirm(&app, &mut bot, pts + 1).await;
+                mark_read(&app, &bot, &read).await;
                 if let Some((method, params)) = answer {
                     let mut ctx = Ctx {
                         app: &app,

@@ -727,3 +727,31 @@ fn buttons_callbacks_and_edits_with_the_terminal() {
         json!([{"command": "start", "description": "Start"}])
     );
 }
+
+/// A person's messages to a bot show as read once the bot has them (from `getUpdates`), as any
+/// reader's would; until then they are only sent.
+#[test]
+fn messages_a_bot_has_taken_show_as_read() {
+    let server = Server::start();
+    let ana = person_with_bot(&server, "ana", "reader_bot");
+    say(&server, &ana.profile, "@reader_bot", "one");
+    let (conv, seq) = say(&server, &ana.profile, "@reader_bot", "two");
+    let bot_marks = || {
+        let members =
+            json_lines(&server.cli_ok(&ana.profile, &["--json", "members", &conv.to_string()]));
+        let bot = members
+            .iter()
+            .find(|m| m["handle"] == "reader_bot")
+            .unwrap_or_else(|| panic!("no bot among {members:?}"))
+            .clone();
+        (bot["delivered_seq"].as_u64(), bot["read_seq"].as_u64())
+    };
+    assert_eq!(bot_marks(), (Some(0), Some(0)), "not taken yet");
+    let updates = ana.bot.ok("getUpdates", json!({}));
+    assert_eq!(updates.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        bot_marks(),
+        (Some(seq), Some(seq)),
+        "taken: read up to the last one"
+    );
+}

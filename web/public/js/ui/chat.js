@@ -518,7 +518,11 @@ export class ChatView {
       toast(a.text);
       return;
     }
-    openDialog(t('appName'), (close) => h('div', { class: 'dlg-body' },
+    // Titled with the bot's name, so it is plain who speaks (not the app).
+    const pressedOn = this.model.timeline(String(a.conversation)).get(a.seq);
+    const conv = this.model.get(String(a.conversation));
+    const title = pressedOn ? senderName(this.model, pressedOn) : conv ? conv.title : t('appName');
+    openDialog(title, (close) => h('div', { class: 'dlg-body' },
       h('p', { dir: 'auto' }, a.text),
       h('div', { class: 'dlg-actions' },
         h('button', { type: 'button', class: 'primary', id: 'bot-alert-ok', autofocus: true, onclick: () => close() }, t('ok')))),
