@@ -103,7 +103,10 @@ pub enum Command {
     /// Link or revoke devices.
     #[command(subcommand)]
     Device(DeviceCmd),
-    /// Interactive terminal chat.
+    /// Interactive terminal chat. Type /help in it for the keys and commands: PageUp/PageDown
+    /// scroll back (older messages load from the server), Left/Right/Home/End move the cursor,
+    /// `/reply SEQ TEXT`, `/edit SEQ TEXT`, `/react SEQ EMOJI`, `/chat @handle`; a message that
+    /// starts with `//` is sent with one `/` removed.
     Chat,
     /// List a conversation's members.
     Members { conversation: String },
