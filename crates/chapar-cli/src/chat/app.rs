@@ -207,6 +207,8 @@ pub struct App {
     /// goes to this handle.
     pub new_chat: Option<String>,
     pub status: String,
+    /// The connection's state, which the status goes back to after a notice.
+    connection: String,
     pub typing: Option<(ConversationId, String, Instant)>,
     last_typing_sent: Option<Instant>,
     /// Conversations whose oldest message is loaded.
@@ -229,6 +231,7 @@ impl App {
             show_help: false,
             new_chat: None,
             status: "connecting… (type /help for the keys and commands)".into(),
+            connection: "connecting…".into(),
             typing: None,
             last_typing_sent: None,
             complete: HashSet::new(),
@@ -257,8 +260,9 @@ impl App {
         if !still_there {
             self.selected = self.conversations.first().map(|c| c.id);
             self.scroll = 0;
-            self.on_selected(out);
         }
+        // The conversation on screen is read, even when the list counted it unread.
+        self.on_selected(out);
     }
 
     fn direct_with(&self, handle: &str) -> Option<ConversationId> {
@@ -305,8 +309,11 @@ impl App {
         let cache = self.messages.entry(conv).or_default();
         let first = cache.first().map(|m| m.seq).unwrap_or(Seq::MAX);
         let mut merged: Vec<Message> = page.into_iter().filter(|m| m.seq < first).collect();
-        if merged.is_empty() && self.selected == Some(conv) {
-            self.status = "this is the start of the conversation".into();
+        if self.selected == Some(conv) {
+            self.status = match merged.len() {
+                0 => "this is the start of the conversation".into(),
+                n => format!("{n} older entries loaded"),
+            };
         }
         merged.append(cache);
         *cache = merged;
@@ -553,6 +560,12 @@ impl App {
         });
         self.scroll = 0;
         self.clear_input();
+        self.status = self.connection.clone();
+    }
+
+    fn set_connection(&mut self, status: String) {
+        self.connection = status.clone();
+        self.status = status;
     }
 
     pub fn on_client_event(&mut self, ev: ClientEvent, out: &mut Vec<Action>) {
@@ -560,21 +573,23 @@ impl App {
             ClientEvent::Connected(s) => {
                 self.me = s.user.id;
                 self.my_handle = s.user.handle;
-                self.status = "connected, catching up…".into();
+                self.set_connection("connected, catching up…".into());
             }
-            ClientEvent::Synced { .. } => self.status = format!("connected as @{}", self.my_handle),
-            ClientEvent::Disconnected { reason } => self.status = format!("disconnected: {reason}"),
+            ClientEvent::Synced { .. } => {
+                self.set_connection(format!("connected as @{}", self.my_handle))
+            }
+            ClientEvent::Disconnected { reason } => {
+                self.set_connection(format!("disconnected: {reason}"))
+            }
             ClientEvent::Reconnecting {
                 attempt,
                 delay,
                 busy,
-            } => {
-                self.status = if busy {
-                    format!("busy, retrying in {:.0} s", delay.as_secs_f64().ceil())
-                } else {
-                    format!("reconnecting… (attempt {attempt})")
-                }
-            }
+            } => self.set_connection(if busy {
+                format!("busy, retrying in {:.0} s", delay.as_secs_f64().ceil())
+            } else {
+                format!("reconnecting… (attempt {attempt})")
+            }),
             ClientEvent::Reset => {
                 self.messages.clear();
                 self.complete.clear();
@@ -783,6 +798,14 @@ mod tests {
         assert_eq!(app.selected, Some(ConversationId(2)));
         assert!(out.contains(&Action::MarkRead(ConversationId(2), 1)));
         assert_eq!(app.conversations[1].unread, 0);
+        // A later list that still counts the shown conversation unread: it is read.
+        out.clear();
+        let mut again = conv(2);
+        again.unread = 3;
+        again.last_seq = 4;
+        app.set_conversations(vec![conv(1), again], &mut out);
+        assert_eq!(app.conversations[1].unread, 0);
+        assert_eq!(out, vec![Action::MarkRead(ConversationId(2), 4)]);
     }
 
     #[test]
