@@ -36,7 +36,8 @@ pub const HELP: &[&str] = &[
     "  /edit SEQ TEXT     edit your message #SEQ",
     "  /react SEQ EMOJI   react to message #SEQ",
     "  /chat @handle      open or start a direct chat",
-    "  //text             send \"/text\" (a message that starts with /)",
+    "  /other             sent as it is (a bot's commands: /start)",
+    "  //help             send \"/help\" as a message",
 ];
 
 /// Something the event loop must do for the state.
@@ -111,10 +112,8 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
             }
             Ok(Command::Chat(handle.to_string()))
         }
-        other => Err(format!(
-            "unknown command /{other} (not sent): /help lists the commands; \
-             start with // to send text that begins with /"
-        )),
+        // Anything else is text: a bot's commands (`/start`) go to the bot as they are.
+        _ => Ok(Command::Text(line.to_string())),
     }
 }
 
@@ -953,12 +952,9 @@ mod tests {
         }
         assert!(parse_command("/chat").is_err());
         assert!(parse_command("/chat @a @b").is_err());
-        let e = parse_command("/start").unwrap_err();
-        assert!(
-            e.contains("unknown command /start") && e.contains("//"),
-            "{e}"
-        );
-        assert!(parse_command("/").unwrap_err().contains("unknown command"));
+        // Other slash words are messages: bots take their commands so.
+        assert_eq!(parse_command("/start"), Ok(Command::Text("/start".into())));
+        assert_eq!(parse_command("/"), Ok(Command::Text("/".into())));
     }
 
     #[test]
@@ -986,9 +982,9 @@ mod tests {
             !app.show_help && out.is_empty(),
             "Esc closes the help first"
         );
-        enter(&mut app, "/nope", &mut out);
-        assert!(out.is_empty() && app.status.contains("unknown command /nope"));
-        assert_eq!(app.input, "/nope", "kept to be fixed");
+        enter(&mut app, "/reply nope", &mut out);
+        assert!(out.is_empty() && app.status.contains("usage: /reply SEQ TEXT"));
+        assert_eq!(app.input, "/reply nope", "kept to be fixed");
         app.clear_input();
         enter(&mut app, "/reply 2 ok", &mut out);
         enter(&mut app, "/edit 3 better", &mut out);

@@ -92,15 +92,13 @@ fn chat_in_a_terminal_helps_sends_edits_the_line_and_scrolls_back() {
     pty.wait_for("the messages again", |s| {
         s.contains("@bob: old-120") && !s.contains("/reply SEQ TEXT")
     });
-    // An unknown command is not sent either: the status says so.
-    pty.keys("/shout hi\r");
-    pty.wait_for("the unknown-command status", |s| {
-        s.contains("unknown command /shout")
-    });
+    // A command typed wrong is not sent either: the status says how to write it.
+    pty.keys("/reply oops\r");
+    pty.wait_for("the usage status", |s| s.contains("usage: /reply SEQ TEXT"));
     // Clear the kept line (End, then Backspace over it), then write a message with the cursor:
     // the start typed after the end, and a character inserted before the emoji.
     pty.keys(END);
-    pty.keys(&"\x7f".repeat("/shout hi".chars().count()));
+    pty.keys(&"\x7f".repeat("/reply oops".chars().count()));
     pty.keys("bob👋");
     // The cursor is after the emoji's two cells: column 1 + 5 inside the input box (row 27).
     pty.wait_for("the cursor after the emoji", |s| {
@@ -125,7 +123,7 @@ fn chat_in_a_terminal_helps_sends_edits_the_line_and_scrolls_back() {
     );
     // The status is back to the connection once something was sent.
     assert!(s.contains("connected as @sara"), "{}", s.text());
-    // Bob got exactly that, as the next message: neither /help nor /shout was sent before it.
+    // Bob got exactly that, as the next message: neither /help nor the wrong /reply was sent before it.
     let seen = bob_sees(&server, &bob);
     assert_eq!(seen.last().map(String::as_str), Some(want), "{seen:?}");
     assert_eq!(seen.len(), 121, "{seen:?}");
