@@ -85,7 +85,8 @@ pub enum Command {
     Group(GroupCmd),
     /// List conversations with unread counts.
     Conversations,
-    /// Show a conversation's messages. TARGET: @handle or a conversation id.
+    /// Show a conversation's messages. TARGET: @handle or a conversation id. Edits, deletions
+    /// and reactions are shown on the message they change (`--json` keeps every log entry).
     History {
         target: String,
         #[arg(long)]
@@ -103,7 +104,10 @@ pub enum Command {
     /// Link or revoke devices.
     #[command(subcommand)]
     Device(DeviceCmd),
-    /// Interactive terminal chat.
+    /// Interactive terminal chat. Type /help in it for the keys and commands: PageUp/PageDown
+    /// scroll back (older messages load from the server), Left/Right/Home/End move the cursor,
+    /// `/reply SEQ TEXT`, `/edit SEQ TEXT`, `/react SEQ EMOJI`, `/chat @handle`; a message that
+    /// starts with `//` is sent with one `/` removed.
     Chat,
     /// List a conversation's members.
     Members { conversation: String },
@@ -135,13 +139,15 @@ pub enum Command {
     /// Service accounts: create one, or allow or stop one sending you notifications.
     #[command(subcommand)]
     Service(ServiceCmd),
-    /// Press a button under a bot's message and show the bot's answer.
+    /// Press a button under a bot's message and show the bot's answer. `history` numbers the
+    /// buttons (`1 [Yes]  2 [No]`, counting on across rows).
     Press {
         /// Conversation id or @handle of the direct conversation.
         conversation: String,
         /// The message carrying the button.
         seq: u64,
-        /// The button's label (or its callback data).
+        /// The button: its label (any case), its number as `history` shows it (1 is the first,
+        /// counting row by row), or its callback data.
         button: String,
         /// Seconds to wait for the bot's answer (0: do not wait).
         #[arg(long, default_value_t = 10)]

@@ -88,6 +88,16 @@ impl Printer {
         }
     }
 
+    /// A history page: with `--json` every log entry as it is; for people, edits, deletions
+    /// and reactions folded into the messages they change (see [`fold_history`]).
+    pub fn history(&self, page: Vec<Message>) {
+        if self.json {
+            page.iter().for_each(|m| self.message(m));
+        } else {
+            fold_history(page).iter().for_each(|m| self.message(m));
+        }
+    }
+
     pub fn receipt(&self, r: &Receipt) {
         if self.json {
             self.line(json!({
@@ -441,6 +451,50 @@ pub fn message_json(m: &Message) -> Value {
     v
 }
 
+/// A history page as people read it: an edit, deletion or reaction whose message is in the page
+/// is applied to that message (shown once, as it is now, marked "(edited)" or "(deleted)")
+/// instead of being an entry of its own. The server already sends messages in their current
+/// state; an edit is applied here only when the message does not say it was edited. Entries
+/// whose message is older than the page stay, so nothing is hidden.
+pub fn fold_history(page: Vec<Message>) -> Vec<Message> {
+    let mut out: Vec<Message> = Vec::with_capacity(page.len());
+    let mut at: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for m in page {
+        let change = matches!(
+            m.kind,
+            MessageKind::Edit | MessageKind::Delete | MessageKind::Reaction
+        );
+        let target = m.target.and_then(|t| at.get(&t).copied());
+        match (change, target) {
+            (true, Some(i)) => {
+                let t = &mut out[i];
+                match m.kind {
+                    MessageKind::Edit if t.edited_at.is_none() && !t.deleted => {
+                        t.text = m.text;
+                        t.data = m.data;
+                        t.entities = m.entities;
+                        t.reply_markup = m.reply_markup;
+                        t.edited_at = Some(m.server_time);
+                    }
+                    MessageKind::Delete => {
+                        t.deleted = true;
+                        t.text = None;
+                        t.data = None;
+                    }
+                    _ => {}
+                }
+            }
+            _ => {
+                if !change {
+                    at.insert(m.seq, out.len());
+                }
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
 /// A short description of a message's content.
 pub fn snippet(m: &Message) -> String {
     if m.deleted {
@@ -521,18 +575,23 @@ pub fn message_text(m: &Message) -> String {
             .collect();
         line.push_str(&format!("  [{}]", r.join(" ")));
     }
+    // Buttons, numbered on across rows (`chapar press CONV SEQ N` takes the number).
     if let Some(k) = &m.reply_markup
         && !m.deleted
     {
+        let mut n = 0;
         for row in &k.inline_keyboard {
             let buttons: Vec<String> = row
                 .iter()
-                .map(|b| match &b.url {
-                    Some(u) => format!("[{} ↗ {u}]", b.text),
-                    None => format!("[{}]", b.text),
+                .map(|b| {
+                    n += 1;
+                    match &b.url {
+                        Some(u) => format!("{n} [{} ↗ {u}]", b.text),
+                        None => format!("{n} [{}]", b.text),
+                    }
                 })
                 .collect();
-            line.push_str(&format!("\n    {}", buttons.join(" ")));
+            line.push_str(&format!("\n    {}", buttons.join("  ")));
         }
     }
     line
@@ -614,5 +673,44 @@ mod tests {
         assert_eq!(format_time(0), "1970-01-01 00:00:00");
         assert_eq!(format_time(1_764_352_000_000), "2025-11-28 17:46:40");
         assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn history_folds_edits_deletions_and_reactions_into_their_messages() {
+        let entry = |seq: u64, kind: &str, text: Option<&str>, target: Option<u64>| -> Message {
+            serde_json::from_value(json!({
+                "conversation": 3, "seq": seq, "sender": 1, "sender_handle": "bot",
+                "sender_device": 1, "client_id": "c", "server_time": seq * 1000, "kind": kind,
+                "content_type": "text/plain", "text": text, "target": target,
+            }))
+            .unwrap()
+        };
+        // As the server sends it: the message in its current state, and the entries.
+        let mut first = entry(1, "text", Some("HELLO"), None);
+        first.edited_at = Some(3000);
+        let page = vec![
+            first,
+            entry(2, "text", Some("two"), None),
+            entry(3, "edit", Some("HELLO"), Some(1)),
+            entry(4, "reaction", Some("👍"), Some(2)),
+            entry(5, "text", Some("gone soon"), None),
+            entry(6, "delete", None, Some(5)),
+            // The original is older than the page: the entry stays.
+            entry(7, "edit", Some("older"), Some(0)),
+        ];
+        let folded = fold_history(page.clone());
+        let seqs: Vec<u64> = folded.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 5, 7]);
+        let lines: Vec<String> = folded.iter().map(message_text).collect();
+        assert!(lines[0].ends_with("@bot: HELLO  (edited)"), "{}", lines[0]);
+        assert!(lines[2].ends_with("@bot: (deleted)"), "{}", lines[2]);
+        assert!(lines[3].contains("(edited #0) older"), "{}", lines[3]);
+        // An edit the message does not show yet (an older server) is applied here.
+        let mut page = page;
+        page[0].edited_at = None;
+        page[0].text = Some("hello".into());
+        let folded = fold_history(page);
+        assert_eq!(folded[0].text.as_deref(), Some("HELLO"));
+        assert_eq!(folded[0].edited_at, Some(3000));
     }
 }

@@ -21,6 +21,9 @@ use tokio::sync::mpsc;
 enum Done {
     Conversations(Vec<ConversationInfo>),
     History(ConversationId, Vec<Message>),
+    Older(ConversationId, Vec<Message>),
+    /// `/chat @handle`: the handle exists.
+    User(String),
     Failed(String),
 }
 
@@ -62,9 +65,11 @@ pub async fn run(global: &GlobalArgs) -> Result<()> {
                 other => perform(&client, other, &done_tx),
             }
         }
-        if let Err(e) = terminal.draw(|f| ui::draw(f, &app)) {
+        let mut view = app.view;
+        if let Err(e) = terminal.draw(|f| view = ui::draw(f, &app)) {
             break 'ui Err(e.into());
         }
+        app.set_view(view);
         tokio::select! {
             k = keys.recv() => match k {
                 Some(TermEvent::Key(key)) if key.kind == KeyEventKind::Press => app.on_key(key, &mut actions),
@@ -83,6 +88,8 @@ pub async fn run(global: &GlobalArgs) -> Result<()> {
             d = done.recv() => match d {
                 Some(Done::Conversations(list)) => app.set_conversations(list, &mut actions),
                 Some(Done::History(c, page)) => app.set_history(c, page),
+                Some(Done::Older(c, page)) => app.set_older(c, page),
+                Some(Done::User(h)) => app.user_found(h, &mut actions),
                 Some(Done::Failed(msg)) => app.status = msg,
                 None => {}
             },
@@ -120,13 +127,50 @@ fn perform(client: &Client, action: Action, done: &mpsc::Sender<Done>) {
             },
             Action::LoadHistory(c) => {
                 match client
-                    .history(Target::Conversation(c), None, Some(100))
+                    .history(Target::Conversation(c), None, Some(app::PAGE))
                     .await
                 {
                     Ok(page) => Done::History(c, page),
                     Err(e) => Done::Failed(format!("cannot load history: {e}")),
                 }
             }
+            Action::LoadOlder(c, before) => {
+                match client
+                    .history(Target::Conversation(c), Some(before), Some(app::PAGE))
+                    .await
+                {
+                    Ok(page) => Done::Older(c, page),
+                    Err(e) => Done::Failed(format!("cannot load older messages: {e}")),
+                }
+            }
+            Action::LookupUser(h) => match client.user(h.clone()).await {
+                Ok(u) => Done::User(u.handle),
+                Err(e) => Done::Failed(format!("cannot start a chat with @{h}: {e}")),
+            },
+            Action::SendToPeer(h, text) => {
+                match client.send_text(Target::Peer(h), text, None).await {
+                    // The new conversation comes back as a feed event, then in the list.
+                    Ok(_) => return,
+                    Err(e) => Done::Failed(format!("not sent: {e}")),
+                }
+            }
+            Action::Reply(c, seq, text) => {
+                match client
+                    .send_text(Target::Conversation(c), text, Some(seq))
+                    .await
+                {
+                    Ok(_) => return,
+                    Err(e) => Done::Failed(format!("reply not sent: {e}")),
+                }
+            }
+            Action::Edit(c, seq, text) => match client.edit(c, seq, text).await {
+                Ok(_) => return,
+                Err(e) => Done::Failed(format!("#{seq} not edited: {e}")),
+            },
+            Action::React(c, seq, emoji) => match client.react(c, seq, emoji, false).await {
+                Ok(_) => return,
+                Err(e) => Done::Failed(format!("no reaction to #{seq}: {e}")),
+            },
             Action::Send(c, text) => {
                 match client.send_text(Target::Conversation(c), text, None).await {
                     Ok(_) => return, // the message comes back as a feed event

@@ -6,7 +6,7 @@ use crate::args::{BotCmd, GlobalArgs, ServiceCmd};
 use crate::output::Printer;
 use anyhow::{Context, Result, anyhow, bail};
 use chapar_sdk::proto::bot::{AllowService, BotAccess, BotTokenRequest, CreateBot, PressButton};
-use chapar_sdk::proto::{BotKind, BotToken, Request, Response, Target};
+use chapar_sdk::proto::{BotKind, BotToken, InlineButton, ReplyMarkup, Request, Response, Target};
 use chapar_sdk::{Client, ClientEvent};
 use serde_json::json;
 use std::time::Duration;
@@ -131,8 +131,26 @@ pub async fn service(global: &GlobalArgs, out: Printer, cmd: ServiceCmd) -> Resu
     Ok(())
 }
 
-/// Press the button labelled `button` (or whose callback data is `button`) under message `seq`,
-/// then wait up to `wait` seconds for the bot's answer.
+/// The button `arg` names: its label (any case), else its number as `history` shows it (1-based,
+/// counting row by row), else its callback data.
+fn pick_button<'a>(markup: &'a ReplyMarkup, arg: &str) -> Option<&'a InlineButton> {
+    let arg = arg.trim();
+    markup
+        .buttons()
+        .find(|b| b.text.trim().eq_ignore_ascii_case(arg))
+        .or_else(|| {
+            let n: usize = arg.parse().ok()?;
+            markup.buttons().nth(n.checked_sub(1)?)
+        })
+        .or_else(|| {
+            markup
+                .buttons()
+                .find(|b| b.callback_data.as_deref() == Some(arg))
+        })
+}
+
+/// Press the button `button` names (see [`pick_button`]) under message `seq`, then wait up to
+/// `wait` seconds for the bot's answer.
 pub async fn press(
     global: &GlobalArgs,
     out: Printer,
@@ -153,25 +171,17 @@ pub async fn press(
     let markup = message
         .reply_markup
         .with_context(|| format!("message #{seq} has no buttons"))?;
-    let pick = |by_text: bool| {
-        markup.buttons().find(|b| {
-            if by_text {
-                b.text.eq_ignore_ascii_case(button.trim())
-            } else {
-                b.callback_data.as_deref() == Some(button.as_str())
-            }
-        })
-    };
-    let chosen = pick(true)
-        .or_else(|| pick(false))
-        .cloned()
-        .with_context(|| {
-            let labels: Vec<&str> = markup.buttons().map(|b| b.text.as_str()).collect();
-            format!(
-                "no button {button:?} under #{seq}; its buttons: {}",
-                labels.join(", ")
-            )
-        })?;
+    let chosen = pick_button(&markup, &button).cloned().with_context(|| {
+        let labels: Vec<String> = markup
+            .buttons()
+            .enumerate()
+            .map(|(i, b)| format!("{} [{}]", i + 1, b.text))
+            .collect();
+        format!(
+            "no button {button:?} under #{seq}; its buttons: {}",
+            labels.join("  ")
+        )
+    })?;
     let Some(data) = chosen.callback_data else {
         let url = chosen.url.unwrap_or_default();
         out.info(
@@ -216,4 +226,35 @@ pub async fn press(
     }
     client.close();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn button(text: &str, data: &str) -> InlineButton {
+        serde_json::from_value(json!({"text": text, "callback_data": data})).unwrap()
+    }
+
+    #[test]
+    fn buttons_are_picked_by_label_number_or_data() {
+        let markup = ReplyMarkup {
+            inline_keyboard: vec![
+                vec![button("Yes", "y"), button("No", "n")],
+                vec![button("۳ Maybe 🤔", "m"), button("2", "two")],
+            ],
+        };
+        let pick = |a: &str| pick_button(&markup, a).map(|b| b.text.as_str());
+        assert_eq!(pick("yes"), Some("Yes"));
+        assert_eq!(pick(" No "), Some("No"));
+        assert_eq!(pick("1"), Some("Yes"));
+        assert_eq!(pick("3"), Some("۳ Maybe 🤔"));
+        // A label wins over a number.
+        assert_eq!(pick("2"), Some("2"));
+        assert_eq!(pick("4"), Some("2"));
+        assert_eq!(pick("m"), Some("۳ Maybe 🤔"));
+        assert_eq!(pick("0"), None);
+        assert_eq!(pick("5"), None);
+        assert_eq!(pick("nope"), None);
+    }
 }

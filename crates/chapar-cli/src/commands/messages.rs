@@ -33,9 +33,7 @@ pub async fn history(
 ) -> Result<()> {
     let target = parse_target(&target)?;
     let (_p, client) = request_session(global).await?;
-    for m in client.history(target, before, limit).await? {
-        out.message(&m);
-    }
+    out.history(client.history(target, before, limit).await?);
     client.close();
     Ok(())
 }

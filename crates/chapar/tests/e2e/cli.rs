@@ -174,3 +174,107 @@ fn print_config_shows_every_key_but_no_password() {
     assert!(text.contains("nats://relay:***@127.0.0.1:4222"), "{text}");
     assert!(text.contains("listen_backlog = 4096"), "{text}");
 }
+
+#[test]
+fn press_takes_the_button_number_that_history_shows() {
+    use crate::util::bot::{person_with_bot, say};
+    use serde_json::json;
+    let server = Server::start();
+    let ana = person_with_bot(&server, "ana", "menu_bot");
+    say(&server, &ana.profile, "@menu_bot", "/start");
+    let ups = ana.bot.ok("getUpdates", json!({}));
+    let chat = ups[0]["message"]["chat"]["id"].clone();
+    let offset = ups[0]["update_id"].as_i64().unwrap() + 1;
+    let keyboard = json!({"inline_keyboard": [
+        [{"text": "Yes", "callback_data": "y"}, {"text": "No", "callback_data": "n"}],
+        [{"text": "بعداً", "callback_data": "later"}],
+    ]});
+    let sent = ana.bot.ok(
+        "sendMessage",
+        json!({"chat_id": chat, "text": "coming?", "reply_markup": keyboard}),
+    );
+    let seq = sent["message_id"].as_u64().unwrap().to_string();
+    // History numbers the buttons on across rows.
+    let text = server.cli_ok(&ana.profile, &["history", "@menu_bot"]);
+    assert!(
+        text.contains("\n    1 [Yes]  2 [No]\n    3 [بعداً]"),
+        "{text}"
+    );
+    // Press the third by its number; the bot gets its callback data.
+    let out = server.cli_ok(
+        &ana.profile,
+        &["--json", "press", "@menu_bot", &seq, "3", "--wait", "0"],
+    );
+    assert_eq!(json_lines(&out)[0]["type"], "pressed", "{out}");
+    let got = ana.bot.wait_updates(offset, 1);
+    assert_eq!(got[0]["callback_query"]["data"], "later", "{got:?}");
+    let offset = got[0]["update_id"].as_i64().unwrap() + 1;
+    // The label still works (any case); a number past the last button fails and lists them.
+    server.cli_ok(
+        &ana.profile,
+        &["press", "@menu_bot", &seq, "no", "--wait", "0"],
+    );
+    let got = ana.bot.wait_updates(offset, 1);
+    assert_eq!(got[0]["callback_query"]["data"], "n", "{got:?}");
+    let out = server.cli(&ana.profile, &["press", "@menu_bot", &seq, "4"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 [Yes]  2 [No]  3 [بعداً]"), "{err}");
+}
+
+#[test]
+fn history_shows_an_edit_on_the_message_it_changes() {
+    use crate::util::bot::{person_with_bot, say};
+    use serde_json::json;
+    let server = Server::start();
+    let ana = person_with_bot(&server, "ana", "news_bot");
+    let (conv, asked) = say(&server, &ana.profile, "@news_bot", "/news");
+    let ups = ana.bot.ok("getUpdates", json!({}));
+    let chat = ups[0]["message"]["chat"]["id"].clone();
+    let draft = ana
+        .bot
+        .ok("sendMessage", json!({"chat_id": chat, "text": "loading…"}));
+    let bot_seq = draft["message_id"].as_u64().unwrap();
+    ana.bot.ok(
+        "editMessageText",
+        json!({"chat_id": chat, "message_id": bot_seq, "text": "rain tomorrow 🌧"}),
+    );
+    // The person's own edit and deletion fold the same way.
+    let conv = conv.to_string();
+    let (_, mine) = say(&server, &ana.profile, &conv, "typo");
+    server.cli_ok(&ana.profile, &["edit", &conv, &mine.to_string(), "no typo"]);
+    let (_, gone) = say(&server, &ana.profile, &conv, "oops");
+    server.cli_ok(&ana.profile, &["delete", &conv, &gone.to_string()]);
+    let (_, last) = say(&server, &ana.profile, &conv, "thanks");
+
+    let text = server.cli_ok(&ana.profile, &["history", &conv]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "one line per message:\n{text}");
+    let line = |seq: u64| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(&format!("[{conv} #{seq} ")))
+            .unwrap_or_else(|| panic!("no #{seq} in\n{text}"))
+    };
+    assert!(line(asked).ends_with("@ana: /news"), "{text}");
+    assert!(
+        line(bot_seq).ends_with("@news_bot: rain tomorrow 🌧  (edited)"),
+        "{text}"
+    );
+    assert!(line(mine).ends_with("@ana: no typo  (edited)"), "{text}");
+    assert!(line(gone).ends_with("@ana: (deleted)"), "{text}");
+    assert!(line(last).ends_with("@ana: thanks"), "{text}");
+    assert!(
+        !text.contains("(edited #") && !text.contains("(deleted #"),
+        "{text}"
+    );
+    // --json keeps every log entry, the edits and the deletion included.
+    let raw = json_lines(&server.cli_ok(&ana.profile, &["--json", "history", &conv]));
+    let kinds: Vec<&str> = raw.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "text", "text", "edit", "text", "edit", "text", "delete", "text"
+        ]
+    );
+}

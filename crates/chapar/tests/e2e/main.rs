@@ -12,6 +12,7 @@ mod bots_libraries;
 mod bots_service;
 mod chaos;
 mod cli;
+mod cli_chat;
 mod cluster;
 mod delivery;
 mod drain;
