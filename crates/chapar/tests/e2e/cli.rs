@@ -278,3 +278,73 @@ fn history_shows_an_edit_on_the_message_it_changes() {
         ]
     );
 }
+
+/// The README's quick start, run as written (its `chapar` lines, with the profiles put in this
+/// test's directory) on a server that already has other conversations: every line works, and
+/// the group message reaches Sara in the group the README's commands made.
+#[test]
+fn the_readme_quick_start_works_on_a_used_server() {
+    let server = Server::start();
+    // Others were here first: their conversations take the low ids.
+    let (ana, kai) = (server.profile("ana"), server.profile("kai"));
+    server.cli_ok(&ana, &["register", "ana"]);
+    server.cli_ok(&kai, &["register", "kai"]);
+    server.cli_ok(&ana, &["send", "@kai", "hi"]);
+    server.cli_ok(&ana, &["group", "create", "others", "@kai"]);
+
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let block = readme
+        .split("# terminal 1 (Sara)")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the quick start block");
+    let profiles = server.profile("");
+    // Each line as a person types it; the interactive ones (`follow`, `chat`) are left out.
+    let lines: Vec<String> = block
+        .lines()
+        .map(|l| l.split("  #").next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !l.ends_with(" follow") && !l.ends_with(" chat"))
+        .map(|l| l.replace("/tmp/", &format!("{}/", profiles.display())))
+        .collect();
+    assert!(lines.len() >= 6, "{lines:?}");
+    let bin_dir = std::path::Path::new(crate::util::BIN)
+        .parent()
+        .expect("the binary's directory");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = format!("set -e\n{}\n", lines.join("\n"));
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("PATH", path)
+        .env("CHAPAR_SERVER", server.url())
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{script}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sara = server.profile("sara");
+    let conversations = json_lines(&server.cli_ok(&sara, &["--json", "conversations"]));
+    let friends = conversations
+        .iter()
+        .find(|c| c["title"] == "friends")
+        .unwrap_or_else(|| panic!("no group \"friends\" for sara: {conversations:?}"));
+    let id = friends["conversation"].as_i64().expect("conversation id");
+    assert_ne!(
+        id, 2,
+        "the quick start must not depend on the ids of an empty server"
+    );
+    let history = json_lines(&server.cli_ok(&sara, &["--json", "history", &id.to_string()]));
+    assert!(
+        history.iter().any(|m| m["text"] == "hello group"),
+        "{history:?}"
+    );
+}
