@@ -78,6 +78,14 @@ test('a second context linked as another device sees the same conversations', as
   // The first device's open menu follows: the used code is gone, the new device listed.
   await nima.page.locator('#link-code-value').waitFor({ state: 'detached' });
   await nima.page.locator('#device-list li').nth(1).waitFor();
+  // Each says when it was last active, in words; this one is active now.
+  assert.equal(await nima.page.locator('#device-list li', { hasText: 'this device' }).locator('.device-active').textContent(), 'active now');
+  assert.match(await nima.page.locator('#device-list li', { hasNotText: 'this device' }).locator('.device-active').textContent(), /^last active (now|\d+ seconds? ago)$/);
+  // The new device gets a name Nima recognises; the laptop's own list shows it at once.
+  await nima.page.locator('#device-list li', { hasNotText: 'this device' }).locator('.rename-device').click();
+  await nima.page.fill('#device-name-input', 'Work laptop');
+  await nima.page.click('#device-name-form-submit');
+  await nima.page.locator('#device-list li .device-name', { hasText: 'Work laptop' }).waitFor();
   await nima.page.keyboard.press('Escape');
   await laptop.locator('.conv-item', { hasText: 'Lale' }).waitFor();
   await laptop.locator('.conv-item', { hasText: 'Lale' }).click();
@@ -104,6 +112,7 @@ test('a second context linked as another device sees the same conversations', as
   await laptop.click('#menu-btn');
   await laptop.locator('#device-list li').nth(1).waitFor();
   assert.equal(await laptop.locator('#device-list li').count(), 2);
+  assert.equal(await laptop.locator('#device-list li', { hasText: 'this device' }).locator('.device-name').textContent(), 'Work laptop');
   // Each says how long it stays signed in unused (180 days by default: a date with next year).
   const expiry = laptop.locator('#device-list li .session-expiry');
   assert.equal(await expiry.count(), 2);
@@ -121,7 +130,7 @@ test('a device revoked from another device is signed out at once', async () => {
   const { context, page: old } = await H.linkDevice(browser, server, rana.page);
 
   await rana.page.click('#menu-btn');
-  const revoke = rana.page.locator('#device-list li', { hasNotText: '(' }).locator('button');
+  const revoke = rana.page.locator('#device-list li', { hasNotText: '(' }).locator('button', { hasText: 'Revoke' });
   await revoke.click();
   // The revoked browser is back at the sign-in screen, told why, with nothing kept.
   await old.waitForSelector('#auth .notice');

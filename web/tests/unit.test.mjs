@@ -293,3 +293,21 @@ test('recovery codes: the SDK\'s format (Crockford base32 of seed and checksum),
   assert.equal(await kind('ABCD'), 'length');
   assert.equal(await kind(code.replace('0', 'U')), 'symbol');
 });
+
+test('ago: how long ago, in words, English and Persian', async () => {
+  const { ago, setLang } = await load('i18n.js');
+  // setLang sets the page's language and direction; node has no page, so a stand-in.
+  const had = globalThis.document;
+  globalThis.document = { documentElement: {}, title: '' };
+  const now = Date.UTC(2026, 11, 3, 12);
+  setLang('en');
+  assert.equal(ago(now - 10_000, now), 'now');
+  assert.equal(ago(now - 5 * 60_000, now), '5 minutes ago');
+  assert.equal(ago(now - 3 * 3_600_000, now), '3 hours ago');
+  assert.equal(ago(now - 86_400_000, now), 'yesterday');
+  assert.equal(ago(now - 400 * 86_400_000, now), 'last year');
+  setLang('fa');
+  assert.equal(ago(now - 5 * 60_000, now), '۵ دقیقه پیش');
+  setLang('en');
+  globalThis.document = had;
+});

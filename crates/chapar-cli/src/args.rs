@@ -298,4 +298,6 @@ pub enum DeviceCmd {
     Link { code: Option<String> },
     /// Revoke a device (its sessions stop working at once).
     Revoke { id: i64 },
+    /// Rename a device (the id `devices` shows).
+    Rename { id: i64, name: String },
 }

@@ -306,6 +306,16 @@ impl Tx for MemTx<'_> {
             .collect())
     }
 
+    async fn rename_device(&mut self, user: UserId, device: DeviceId, name: &str) -> Result<bool> {
+        match self.state.devices.get_mut(&device) {
+            Some(d) if d.user == user => {
+                d.name = name.to_string();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn revoke_device(&mut self, user: UserId, device: DeviceId) -> Result<bool> {
         match self.state.devices.get_mut(&device) {
             Some(d) if d.user == user => d.revoked = true,

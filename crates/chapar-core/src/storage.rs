@@ -399,6 +399,13 @@ pub trait Tx {
         user: UserId,
         device: DeviceId,
     ) -> impl Future<Output = Result<bool>>;
+    /// Rename the user's device; false when there is no such device of that user.
+    fn rename_device(
+        &mut self,
+        user: UserId,
+        device: DeviceId,
+        name: &str,
+    ) -> impl Future<Output = Result<bool>>;
     /// The principal behind a session token (device not revoked), with its last use.
     fn session(&mut self, token: &SecretHash) -> impl Future<Output = Result<Option<SessionRow>>>;
     /// Set a session's last use, and its device's last seen time, to now.

@@ -224,6 +224,8 @@ pub trait Store: Send + Sync + 'static {
     async fn devices(&self, actor: &Principal) -> Result<Vec<DeviceInfo>>;
     /// Revoke one of the actor's own devices and delete its sessions.
     async fn revoke_device(&self, actor: &Principal, device: DeviceId) -> Result<()>;
+    /// Rename one of the actor's own devices (revoked ones too: the list keeps them).
+    async fn rename_device(&self, actor: &Principal, device: DeviceId, name: &str) -> Result<()>;
     /// Register or replace (`None`: remove) the actor's recovery key.
     async fn set_recovery_key(&self, actor: &Principal, key: Option<Vec<u8>>) -> Result<()>;
     /// Add a device (and its session) to the account whose recovery key this is.

@@ -40,6 +40,8 @@ pub enum Request {
     LinkDevice(LinkDevice),
     Devices,
     RevokeDevice(RevokeDevice),
+    /// Give one of my devices a name I recognise.
+    RenameDevice(RenameDevice),
     /// End this session (its token stops working).
     Logout,
     /// Register or replace the account's recovery key.
@@ -123,6 +125,7 @@ impl Request {
             Request::LinkDevice(_) => "link_device",
             Request::Devices => "devices",
             Request::RevokeDevice(_) => "revoke_device",
+            Request::RenameDevice(_) => "rename_device",
             Request::Logout => "logout",
             Request::SetRecoveryKey(_) => "set_recovery_key",
             Request::Recover(_) => "recover",
@@ -227,6 +230,12 @@ pub struct LinkDevice {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RevokeDevice {
     pub device_id: DeviceId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RenameDevice {
+    pub device_id: DeviceId,
+    pub name: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

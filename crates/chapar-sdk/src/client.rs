@@ -7,7 +7,7 @@ use crate::event::ClientEvent;
 use crate::tracker::PtsTracker;
 use chapar_proto::frame::{
     AddMembers, ConversationRef, CreateGroup, Edit, History, Mark, MemberRef, MessageRef, React,
-    Rename, RevokeDevice, Send, Sync, UserQuery,
+    Rename, RenameDevice, RevokeDevice, Send, Sync, UserQuery,
 };
 use chapar_proto::{
     ConversationId, ConversationInfo, DeviceId, DeviceInfo, MemberInfo, Message, Pts, Request,
@@ -393,6 +393,15 @@ impl Client {
             Response::LinkCode { code, expires_at } => Ok((code, expires_at)),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Give one of this account's devices a new name.
+    pub async fn rename_device(&self, device_id: DeviceId, name: &str) -> Result<(), SdkError> {
+        let r = RenameDevice {
+            device_id,
+            name: name.to_string(),
+        };
+        self.request(Request::RenameDevice(r)).await.map(|_| ())
     }
 
     pub async fn revoke_device(&self, device_id: DeviceId) -> Result<(), SdkError> {

@@ -237,6 +237,17 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 
+    async fn rename_device(&mut self, user: UserId, device: DeviceId, name: &str) -> Result<bool> {
+        let n = self
+            .ctx
+            .exec(
+                "UPDATE devices SET name = $3 WHERE id = $1 AND user_id = $2",
+                &[&device.0, &user.0, &name],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
     async fn revoke_device(&mut self, user: UserId, device: DeviceId) -> Result<bool> {
         let rows = self
             .ctx

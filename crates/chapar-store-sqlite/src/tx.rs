@@ -355,6 +355,14 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    async fn rename_device(&mut self, user: UserId, device: DeviceId, name: &str) -> Result<bool> {
+        let n = self.exec(
+            "UPDATE devices SET name = ?3 WHERE id = ?1 AND user_id = ?2",
+            &[&device.0, &user.0, &name],
+        )?;
+        Ok(n > 0)
+    }
+
     async fn revoke_device(&mut self, user: UserId, device: DeviceId) -> Result<bool> {
         let n = self.exec(
             "UPDATE devices SET revoked = 1 WHERE id = ?1 AND user_id = ?2",

@@ -150,6 +150,10 @@ export const STRINGS = {
     devices: 'Devices',
     thisDevice: 'this device',
     signedInUntil: 'Stays signed in until {when} unless used',
+    activeNow: 'active now',
+    lastActive: 'last active {when}',
+    renameDevice: 'Rename',
+    deviceName: 'Device name',
     revoked: 'revoked',
     revoke: 'Revoke',
     signOut: 'Sign out',
@@ -359,6 +363,10 @@ export const STRINGS = {
     devices: 'دستگاه‌ها',
     thisDevice: 'همین دستگاه',
     signedInUntil: 'اگر استفاده نشود، تا {when} وارد می‌ماند',
+    activeNow: 'هم‌اکنون فعال',
+    lastActive: 'آخرین فعالیت {when}',
+    renameDevice: 'تغییر نام',
+    deviceName: 'نام دستگاه',
     revoked: 'لغوشده',
     revoke: 'لغو دسترسی',
     signOut: 'خروج',
@@ -520,6 +528,17 @@ export function shortWhen(ms) {
   if (sameDay(ms, now)) return timeOf(ms);
   if (now - ms < 6 * 86400000) return fmt({ weekday: 'short' }).format(new Date(ms));
   return fmt({ day: 'numeric', month: 'short' }).format(new Date(ms));
+}
+
+/** How long ago `ms` was, in words ("5 minutes ago", "yesterday"). */
+export function ago(ms, now = Date.now()) {
+  const s = Math.round((ms - now) / 1000);
+  const rtf = new Intl.RelativeTimeFormat(locale(), { numeric: 'auto' });
+  const steps = [[60, 'second', 1], [3600, 'minute', 60], [86400, 'hour', 3600], [86400 * 30, 'day', 86400], [86400 * 365, 'month', 86400 * 30]];
+  for (const [limit, unit, size] of steps) {
+    if (Math.abs(s) < limit) return unit === 'second' ? rtf.format(0, 'second') : rtf.format(Math.round(s / size), unit);
+  }
+  return rtf.format(Math.round(s / (86400 * 365)), 'year');
 }
 
 /** A calendar date with its year, for dates far from today. */

@@ -240,6 +240,15 @@ pub async fn device(global: &GlobalArgs, out: Printer, cmd: DeviceCmd) -> Result
             );
             client.close();
         }
+        DeviceCmd::Rename { id, name } => {
+            let (_p, client) = request_session(global).await?;
+            client.rename_device(DeviceId(id), &name).await?;
+            out.info(
+                "renamed",
+                &format!("device {id} is now called {name:?}"),
+                json!({"device": id, "name": name}),
+            );
+        }
         DeviceCmd::Revoke { id } => {
             let (_p, client) = request_session(global).await?;
             client.revoke_device(DeviceId(id)).await?;

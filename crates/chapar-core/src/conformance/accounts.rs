@@ -147,6 +147,30 @@ pub async fn login_session_and_revocation<S: Store>(s: S) {
     );
 
     let bob = signup(&s, "bob").await;
+    // Renaming: one's own device, with the name rules; not someone else's.
+    ok(
+        s.rename_device(&alice, phone.device, "  Alice's phone ")
+            .await,
+        "rename",
+    );
+    expect(
+        s.rename_device(&alice, phone.device, "bad\u{202e}name")
+            .await,
+        ErrorCode::Invalid,
+        "a direction override in a device name",
+    );
+    expect(
+        s.rename_device(&bob, phone.device, "mine now").await,
+        ErrorCode::NotFound,
+        "renaming someone else's device",
+    );
+    let devices = ok(s.devices(&alice).await, "after renaming");
+    assert!(
+        devices
+            .iter()
+            .any(|d| d.id == phone.device && d.name == "Alice's phone"),
+        "{devices:?}"
+    );
     expect(
         s.revoke_device(&bob, phone.device).await,
         ErrorCode::NotFound,

@@ -161,6 +161,20 @@ pub(crate) async fn revoke_device<T: Tx>(
     }
 }
 
+pub(crate) async fn rename_device<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    device: DeviceId,
+    name: &str,
+) -> Result<()> {
+    let name = rules::label("device name", name, tx.limits().max_name_chars)?;
+    if tx.rename_device(actor.user.id, device, &name).await? {
+        Ok(())
+    } else {
+        Err(Error::not_found("you have no such device"))
+    }
+}
+
 /// The principal behind a session token, unless the session has been idle longer than
 /// `session_idle_days` (0: sessions never expire).
 pub(crate) async fn session<T: Tx>(tx: &mut T, token: &SecretHash) -> Result<Option<Principal>> {

@@ -55,6 +55,11 @@ pub enum Write {
         actor: Principal,
         device: DeviceId,
     },
+    RenameDevice {
+        actor: Principal,
+        device: DeviceId,
+        name: String,
+    },
     CreateInvite {
         code: SecretHash,
         uses: u32,
@@ -321,6 +326,14 @@ pub async fn write<T: Tx>(tx: &mut T, op: Write) -> Result<Written> {
         Write::LinkDevice(d) => P(accounts::link_device(tx, d).await?),
         Write::RevokeDevice { actor, device } => {
             accounts::revoke_device(tx, &actor, device).await?;
+            Done
+        }
+        Write::RenameDevice {
+            actor,
+            device,
+            name,
+        } => {
+            accounts::rename_device(tx, &actor, device, &name).await?;
             Done
         }
         Write::CreateInvite {
@@ -626,6 +639,15 @@ impl<B: Backend> Store for DomainStore<B> {
         let op = Write::RevokeDevice {
             actor: actor.clone(),
             device,
+        };
+        done(self.write(op).await?)
+    }
+
+    async fn rename_device(&self, actor: &Principal, device: DeviceId, name: &str) -> Result<()> {
+        let op = Write::RenameDevice {
+            actor: actor.clone(),
+            device,
+            name: name.to_string(),
         };
         done(self.write(op).await?)
     }

@@ -206,7 +206,7 @@ fn setting_touched(request: &Request) -> Option<Setting> {
         Request::SetPrivacy(_) => Setting::Privacy,
         Request::AcceptInvitation(_) | Request::DeclineInvitation(_) => Setting::Invitations,
         Request::SetProfile(_) => Setting::Profile,
-        Request::RevokeDevice(_) => Setting::Devices,
+        Request::RevokeDevice(_) | Request::RenameDevice(_) => Setting::Devices,
         _ => return None,
     })
 }
@@ -291,6 +291,10 @@ async fn signed_in(
             return Ok(Response::LinkCode { code, expires_at });
         }
         Request::Devices => return Ok(Response::Devices(store.devices(p).await?)),
+        Request::RenameDevice(r) => {
+            store.rename_device(p, r.device_id, &r.name).await?;
+            return Ok(Response::Ok);
+        }
         Request::RevokeDevice(r) => {
             store.revoke_device(p, r.device_id).await?;
             app.bus

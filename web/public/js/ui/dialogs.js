@@ -4,7 +4,7 @@
 // block; my contacts), and reporting a message or a person.
 
 import { h, newClientId } from '../util.js';
-import { t, tn, num, errorText, shortWhen, dateOf } from '../i18n.js';
+import { t, tn, num, errorText, ago, dateOf } from '../i18n.js';
 import { avatar, confirmDialog, langSwitch, openDialog, toast } from './common.js';
 import { profileEditor, recoveryKeyDialog, signOut } from './account.js';
 
@@ -191,6 +191,17 @@ export function infoDialog(app, key) {
   }, { id: 'info', wide: true }).then(() => cleanup());
 }
 
+/** Asks for a device's new name and saves it; resolves true when it changed. */
+function renameDevice(app, d) {
+  const name = h('input', { id: 'device-name-input', dir: 'auto', maxlength: 64, value: d.name, required: true, 'aria-label': t('deviceName') });
+  return openDialog(t('deviceName'), (close) => formBody([name], t('save'),
+    async () => {
+      await app.client.call('rename_device', { device_id: d.id, name: name.value.trim() });
+      return true;
+    },
+    close, 'device-name-form'), { id: 'device-name' }).then(Boolean);
+}
+
 function roleRank(r) {
   return { owner: 0, admin: 1, member: 2 }[r] ?? 3;
 }
@@ -205,13 +216,18 @@ export function settingsDialog(app) {
     const loadDevices = async () => {
       try {
         const r = await app.client.call('devices');
-        devices.replaceChildren(...r.devices.map((d) => h('li', { class: d.revoked ? 'revoked' : '' },
-          h('div', null, h('b', null, d.name), ' ',
+        devices.replaceChildren(...r.devices.map((d) => h('li', { class: d.revoked ? 'revoked' : '', 'data-device': d.id },
+          h('div', null, h('b', { dir: 'auto', class: 'device-name' }, d.name), ' ',
             d.current ? h('span', { class: 'muted' }, '(' + t('thisDevice') + ')') : null,
             d.revoked ? h('span', { class: 'muted' }, '(' + t('revoked') + ')') : null,
-            h('div', { class: 'muted' }, shortWhen(d.last_seen || d.created_at)),
+            h('div', { class: 'muted device-active' },
+              d.current ? t('activeNow') : t('lastActive', { when: ago(d.last_seen || d.created_at) })),
             d.session_expires_at ? h('div', { class: 'muted session-expiry' },
               t('signedInUntil', { when: dateOf(d.session_expires_at) })) : null),
+          h('button', {
+            type: 'button', class: 'link-btn rename-device', 'aria-label': `${t('renameDevice')} ${d.name}`,
+            onclick: () => renameDevice(app, d).then((done) => done && loadDevices()),
+          }, t('renameDevice')),
           !d.current && !d.revoked ? h('button', {
             type: 'button', class: 'link-btn danger',
             onclick: async () => {
