@@ -104,8 +104,11 @@ export async function launch() {
  * A new browser context (its own storage: a separate device) with one page on the server,
  * watched for console errors, page errors and requests to other hosts.
  */
-export async function openPage(browser, server, { viewport = DESKTOP, lang = 'en' } = {}) {
+export async function openPage(browser, server, { viewport = DESKTOP, lang = 'en', permissions, init } = {}) {
   const context = await browser.newContext({ viewport, locale: lang === 'fa' ? 'fa-IR' : 'en-GB' });
+  if (permissions) await context.grantPermissions(permissions, { origin: server.url });
+  // A script the test runs in the page before the app (to observe what the app calls).
+  if (init) await context.addInitScript(init);
   const page = await context.newPage();
   const problems = [];
   const requests = [];

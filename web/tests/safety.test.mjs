@@ -195,9 +195,9 @@ test('privacy: with groups set to contacts, an add becomes an invitation; declin
 
   // Cyrus makes two groups with her: she is invited, not added.
   await H.createGroup(cyrus.page, 'Chess', '@dara');
-  await cyrus.page.locator('.sys', { hasText: 'invited @dara' }).waitFor();
+  await cyrus.page.locator('.sys', { hasText: 'You invited Dara' }).waitFor();
   await H.createGroup(cyrus.page, 'Poetry night', '@dara');
-  await cyrus.page.locator('.sys', { hasText: 'invited @dara' }).waitFor();
+  await cyrus.page.locator('.sys', { hasText: 'You invited Dara' }).waitFor();
   const invite = (title) => dara.page.locator('#invitations .invite', { hasText: title });
   await invite('Chess').waitFor();
   await invite('Poetry night').waitFor();

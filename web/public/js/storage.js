@@ -3,7 +3,8 @@
 // * IndexedDB `chapar`, store `kv`: the device's Ed25519 key pair. The private key is a
 //   non-extractable CryptoKey: scripts can sign with it but never read it.
 // * localStorage: the session (token, user, device), the feed cursor (pts), the outbox of
-//   messages not yet acknowledged, and the interface language. All small and synchronous.
+//   messages not yet acknowledged, text typed but not sent (per conversation), and the interface
+//   language. All small and synchronous.
 
 import { toBase64 } from './util.js';
 
@@ -96,7 +97,36 @@ function write(key, value) {
   }
 }
 
+// Text typed but not sent, per conversation key: read once, kept in memory, written on change.
+const MAX_UNSENT = 200;
+let unsentCache = null;
+
 export const prefs = {
+  /** Conversation key -> muted until (Unix ms; -1 for ever). */
+  muted: () => read('chapar.muted', {}) || {},
+  setMuted(key, until) {
+    const all = { ...prefs.muted() };
+    if (until) all[key] = until;
+    else delete all[key];
+    write('chapar.muted', Object.keys(all).length ? all : null);
+  },
+  sound: () => read('chapar.sound', true),
+  setSound: (on) => write('chapar.sound', on ? null : false),
+  notifyAsked: () => read('chapar.notifyAsked', false),
+  setNotifyAsked: () => write('chapar.notifyAsked', true),
+  unsent() {
+    if (!unsentCache) unsentCache = read('chapar.unsent', {}) || {};
+    return unsentCache;
+  },
+  setUnsent(key, text) {
+    const all = { ...prefs.unsent() };
+    if (text && text.trim()) all[key] = text;
+    else delete all[key];
+    const keys = Object.keys(all);
+    for (const k of keys.slice(0, Math.max(0, keys.length - MAX_UNSENT))) delete all[k];
+    unsentCache = all;
+    write('chapar.unsent', Object.keys(all).length ? all : null);
+  },
   session: () => read('chapar.session', null),
   setSession: (s) => write('chapar.session', s),
   pts: () => read('chapar.pts', null),
@@ -106,6 +136,7 @@ export const prefs = {
   lang: () => read('chapar.lang', null),
   setLang: (l) => write('chapar.lang', l),
   clear() {
-    for (const k of ['chapar.session', 'chapar.pts', 'chapar.outbox']) localStorage.removeItem(k);
+    for (const k of ['chapar.session', 'chapar.pts', 'chapar.outbox', 'chapar.unsent', 'chapar.muted']) localStorage.removeItem(k);
+    unsentCache = null;
   },
 };

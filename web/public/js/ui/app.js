@@ -9,6 +9,8 @@ import { avatar, toast } from './common.js';
 import { ChatView, previewText } from './chat.js';
 import { newChatDialog, newGroupDialog, settingsDialog } from './dialogs.js';
 import { recoveryKeyDialog } from './account.js';
+import { prefs } from '../storage.js';
+import { Notifier } from './notify.js';
 
 export class App {
   constructor(root, client, model) {
@@ -20,6 +22,7 @@ export class App {
     this.typingTimer = null;
     this.openKey = null;
     this.wantedKey = decodeURIComponent((location.hash.match(/^#c=(.+)$/) || [])[1] || '') || null;
+    this.notifier = new Notifier(this);
     this.restoreOutbox();
     this.wire();
     this.build();
@@ -50,6 +53,8 @@ export class App {
     });
     c.addEventListener('feed', (e) => {
       const r = m.applyFeed(e.detail);
+      // Live only: what arrives while catching up after a reconnect is not news.
+      if (c.state === 'online' && e.detail.event.message) this.notifier.onMessage(e.detail.event.message, convKey({ id: e.detail.event.message.conversation }));
       if (r.invitations) this.renderInvites();
       if (r.refresh) this.refreshList();
       if (r.list) this.renderList();
@@ -91,7 +96,16 @@ export class App {
     });
   }
 
+  /** After a send: offer notifications once, above the chat list. */
+  offerNotifications() {
+    if (this.offered) return;
+    this.offered = true;
+    const box = this.notifier.offer();
+    if (box) this.invites.before(box);
+  }
+
   onSent({ entry, result }) {
+    if (entry.method === 'send') this.offerNotifications();
     if (entry.method !== 'send' || !result.sent) return;
     const m = this.model;
     let key = entry.conv;
@@ -104,6 +118,26 @@ export class App {
     }
     m.timeline(key).confirm(entry.params.client_id, result.sent, m.me);
     if (this.openKey === key) this.chat.renderRows();
+  }
+
+  /** For search by member names: the members of groups whose list is not loaded yet (a few). */
+  async loadAllMembers() {
+    if (this.membersLoading) return;
+    this.membersLoading = true;
+    try {
+      const groups = this.model.conversations().filter((c) => c.kind === 'group' && c.id != null && !c.members && !c.left).slice(0, 50);
+      for (const c of groups) {
+        try {
+          const r = await this.client.call('members', { conversation: c.id });
+          this.model.setMembers(String(c.id), r.members);
+        } catch {
+          break;
+        }
+      }
+    } finally {
+      this.membersLoading = false;
+    }
+    if (this.query) this.drawList();
   }
 
   /** My profile changed (here or on another device): keep it and show it. */
@@ -126,6 +160,28 @@ export class App {
       onkeydown: (e) => this.listKeys(e),
     });
     this.empty = h('p', { class: 'empty-note', id: 'no-chats' }, t('noChats'));
+    this.noMatches = h('p', { class: 'empty-note', id: 'no-matches', hidden: true });
+    // Search by title and by the names and handles of the people in each chat.
+    const search = h('input', {
+      type: 'search', id: 'conv-search', dir: 'auto', autocomplete: 'off', placeholder: t('searchChats'),
+      'aria-label': t('searchChats'), 'aria-controls': 'conv-list', value: this.query || '',
+      oninput: () => {
+        this.query = search.value;
+        this.drawList();
+      },
+      onfocus: () => this.loadAllMembers(),
+      onkeydown: (e) => {
+        if (e.key === 'Escape' && search.value) {
+          e.stopPropagation();
+          search.value = this.query = '';
+          this.drawList();
+        } else if (e.key === 'ArrowDown') {
+          e.preventDefault();
+          const first = this.list.querySelector('.conv-item');
+          if (first) first.focus();
+        }
+      },
+    });
     this.invites = h('section', { class: 'invites', id: 'invitations', 'aria-label': t('invitations'), 'aria-live': 'polite' });
     const me = this.model.me;
     const sidebar = h('aside', { class: 'sidebar', 'aria-label': t('chats') },
@@ -135,9 +191,11 @@ export class App {
         h('button', { type: 'button', class: 'icon-btn', id: 'new-group-btn', 'aria-label': t('newGroup'), title: t('newGroup'), onclick: () => newGroupDialog(this) }, icon('group')),
         h('button', { type: 'button', class: 'icon-btn', id: 'new-chat-btn', 'aria-label': t('newMessage'), title: t('newMessage'), onclick: () => newChatDialog(this) }, icon('compose')),
       ),
+      h('div', { class: 'conv-search' }, search),
       this.invites,
       this.list,
       this.empty,
+      this.noMatches,
     );
     this.chat = new ChatView(this);
     this.shell = h('div', { class: 'app', id: 'app-shell', 'data-view': 'list' }, this.status, h('div', { class: 'panes' }, sidebar, this.chat.el));
@@ -297,16 +355,20 @@ export class App {
 
   drawList() {
     const m = this.model;
-    const convs = m.conversations().filter((c) => !c.draft);
+    const all = m.conversations().filter((c) => !c.draft);
+    const q = searchKey(this.query || '');
+    const convs = q ? all.filter((c) => matches(c, q)) : all;
     const focusedKey = this.list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
     const items = convs.map((c) => this.listItem(c));
     this.list.replaceChildren(...items);
-    this.empty.hidden = convs.length > 0;
+    this.empty.hidden = all.length > 0;
+    this.noMatches.hidden = !q || convs.length > 0;
+    if (q && !convs.length) this.noMatches.textContent = t('noMatches', { q: this.query.trim() });
     const focusKey = focusedKey || this.openKey || (convs[0] && convs[0].id != null && String(convs[0].id));
     const target = items.find((el) => el.dataset.key === focusKey) || items[0];
     if (target) target.tabIndex = 0;
     if (focusedKey && target) target.focus({ preventScroll: true });
-    const unread = convs.reduce((n, c) => n + (c.unread || 0), 0);
+    const unread = all.reduce((n, c) => n + (c.unread || 0), 0);
     document.title = (unread ? `(${num(unread)}) ` : '') + t('appName');
   }
 
@@ -316,12 +378,18 @@ export class App {
     const typing = m.typingIn(key);
     const last = c.last_message;
     const text = last ? previewText(m, c, last) : '';
+    const unsent = key !== this.openKey && prefs.unsent()[key];
     const preview = typing.length
       ? h('span', { class: 'ci-preview typing' }, t('typing'))
-      : text && text.who
+      : unsent
+        ? h('span', { class: 'ci-preview', dir: 'auto' }, h('bdi', { class: 'unsent-label' }, t('unsentLabel')), unsent.replace(/\s+/g, ' ').slice(0, 120))
+        : text && text.who
         ? h('span', { class: 'ci-preview', dir: 'auto' }, h('bdi', null, text.who), text.body)
         : h('span', { class: 'ci-preview', dir: Array.isArray(text) ? null : 'auto' }, text);
-    const unread = c.unread > 0 ? h('span', { class: 'badge', 'aria-label': t('unreadN', { n: c.unread }) }, num(c.unread)) : null;
+    const muted = this.notifier.muted(key);
+    const unread = c.unread > 0
+      ? h('span', { class: 'badge' + (muted ? ' muted' : ''), 'aria-label': t(muted ? 'unreadMutedN' : 'unreadN', { n: c.unread }) }, num(c.unread))
+      : null;
     return h('li', {
       role: 'option', id: 'conv-' + key, class: 'conv-item', tabindex: -1,
       'aria-selected': String(key === this.openKey), dataset: { key, unread: c.unread || 0 },
@@ -398,4 +466,17 @@ export class App {
     const item = this.list.querySelector(`[data-key="${CSS.escape(key || '')}"]`);
     if (item) item.focus();
   }
+}
+
+/** Lower case, without `@`, with Arabic yeh and kaf read as Persian ones: how search compares. */
+function searchKey(s) {
+  return s.trim().toLowerCase().replace(/^@/, '').replace(/ي/g, 'ی').replace(/ك/g, 'ک');
+}
+
+/** Whether a conversation's title, or a person in it, matches the search. */
+function matches(c, q) {
+  const names = [c.title];
+  if (c.peer) names.push(c.peer.handle, c.peer.display_name);
+  for (const x of c.members || []) names.push(x.user.handle, x.user.display_name);
+  return names.some((n) => n && searchKey(n).includes(q));
 }

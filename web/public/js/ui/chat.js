@@ -8,8 +8,10 @@
 import { h, icon, newClientId } from '../util.js';
 import { t, tn, num, timeOf, dayOf, sameDay, errorText } from '../i18n.js';
 import { VList } from '../vlist.js';
+import { prefs } from '../storage.js';
 import { avatar, confirmDialog, menuItem, openDialog, popupMenu, toast } from './common.js';
 import { infoDialog, reportDialog } from './dialogs.js';
+import { MUTE_FOR } from './notify.js';
 
 const FIRST_PAGE = 50;
 const OLDER_PAGE = 200;
@@ -47,6 +49,26 @@ function richText(text, entities) {
     }
     out.push(node);
   }
+  return out;
+}
+
+// http(s) links in people's text, as the server finds them for bots' `url` entities; trailing
+// punctuation stays outside the link.
+const LINK = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+
+/** Text with its links made clickable (a new tab, no referrer, no opener). */
+function linked(text) {
+  const out = [];
+  let last = 0;
+  for (const match of text.matchAll(LINK)) {
+    const url = match[0].replace(/[.,;:!?)\]}»”’]+$/, '');
+    if (url.length < 9) continue;
+    out.push(text.slice(last, match.index));
+    out.push(h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, url));
+    last = match.index + url.length;
+  }
+  if (!out.length) return text;
+  out.push(text.slice(last));
   return out;
 }
 
@@ -94,6 +116,7 @@ export function previewText(model, c, m) {
 export class ChatView {
   constructor(app) {
     this.app = app;
+    addEventListener('pagehide', () => this.keepUnsent());
     this.model = app.model;
     this.client = app.client;
     this.key = null;
@@ -182,8 +205,10 @@ export class ChatView {
 
   show(key) {
     if (this.key !== key) {
+      this.keepUnsent();
       this.cancelContext();
-      this.input.value = '';
+      // What I had typed here and not sent is back.
+      this.input.value = prefs.unsent()[key] || '';
       this.closeMenu();
     }
     this.key = key;
@@ -205,6 +230,7 @@ export class ChatView {
   }
 
   hide() {
+    this.keepUnsent();
     this.key = null;
     this.closeMenu();
     this.body.hidden = true;
@@ -317,7 +343,7 @@ export class ChatView {
     const left = Boolean(c.left);
     const peer = this.peer;
     const blocked = Boolean(peer && this.model.isBlocked(peer.id));
-    this.moreBtn.hidden = !peer;
+    this.moreBtn.hidden = !peer && c.id == null;
     this.form.hidden = left || blocked;
     this.leftNote.hidden = !left;
     this.blockedNote.hidden = left || !blocked;
@@ -438,7 +464,7 @@ export class ChatView {
       sender,
       quote,
       h('div', { class: 'text' + (m.deleted ? ' deleted' : ''), dir: 'auto' },
-        m.deleted || m.text == null ? bodyText(m) : richText(m.text, m.entities)),
+        m.deleted || m.text == null ? bodyText(m) : m.entities && m.entities.length ? richText(m.text, m.entities) : linked(m.text)),
       this.keyboard(m),
       h('div', { class: 'meta' },
         m.edited_at && !m.deleted ? h('span', { class: 'edited' }, t('edited')) : null,
@@ -643,20 +669,30 @@ export class ChatView {
     if (this.menu) this.menu.close(refocus);
   }
 
-  /** The direct chat's menu: contacts, block, report the peer. */
+  /** The chat's menu: mute or unmute; in a direct chat also contacts, block, report the peer. */
   openChatMenu() {
     const peer = this.peer;
-    if (!peer) return;
+    const key = this.key;
+    if (!key) return;
     this.closeMenu();
     const close = () => this.closeMenu(false);
-    const blocked = this.model.isBlocked(peer.id);
-    const contact = this.model.isContact(peer.id);
-    const items = [
-      menuItem(t(contact ? 'removeContact' : 'addContact'), () => this.setContact(peer, !contact).then(() => this.refocus()), close, { id: 'act-contact' }),
-      menuItem(tn(blocked ? 'unblockUser' : 'blockUser', { handle: '@' + peer.handle }),
-        () => (blocked ? this.unblock(peer) : this.block(peer)).then(() => this.refocus()), close, { id: 'act-block', class: blocked ? null : 'danger' }),
-      menuItem(tn('reportUser', { handle: '@' + peer.handle }), () => this.reportUser(peer).then(() => this.refocus()), close, { id: 'act-report-user', class: 'danger' }),
-    ];
+    const notifier = this.app.notifier;
+    const after = () => {
+      this.app.renderList();
+      this.refocus();
+    };
+    const items = notifier.muted(key)
+      ? [menuItem(t('unmute'), () => { notifier.unmute(key); after(); }, close, { id: 'act-unmute' })]
+      : MUTE_FOR.map((x) => menuItem(t('muteFor.' + x.id), () => { notifier.mute(key, x.ms); after(); }, close, { id: 'act-mute-' + x.id }));
+    if (peer) {
+      const blocked = this.model.isBlocked(peer.id);
+      const contact = this.model.isContact(peer.id);
+      items.unshift(
+        menuItem(t(contact ? 'removeContact' : 'addContact'), () => this.setContact(peer, !contact).then(() => this.refocus()), close, { id: 'act-contact' }),
+        menuItem(tn(blocked ? 'unblockUser' : 'blockUser', { handle: '@' + peer.handle }),
+          () => (blocked ? this.unblock(peer) : this.block(peer)).then(() => this.refocus()), close, { id: 'act-block', class: blocked ? null : 'danger' }));
+      items.push(menuItem(tn('reportUser', { handle: '@' + peer.handle }), () => this.reportUser(peer).then(() => this.refocus()), close, { id: 'act-report-user', class: 'danger' }));
+    }
     this.moreBtn.setAttribute('aria-expanded', 'true');
     this.menu = popupMenu(this.moreBtn, items, {
       id: 'chat-menu', label: t('chatActions'), end: true,
@@ -770,7 +806,7 @@ export class ChatView {
   }
 
   cancelContext() {
-    if (this.editing) this.input.value = '';
+    if (this.editing) this.input.value = (this.key && prefs.unsent()[this.key]) || '';
     this.reply = null;
     this.editing = null;
     this.contextBar.hidden = true;
@@ -798,7 +834,18 @@ export class ChatView {
     }
   }
 
+  /** Keeps what is typed in the composer (not an edit) for this conversation. */
+  keepUnsent() {
+    clearTimeout(this.unsentTimer);
+    if (this.key && !this.editing) prefs.setUnsent(this.key, this.input.value);
+  }
+
   onInput() {
+    clearTimeout(this.unsentTimer);
+    this.unsentTimer = setTimeout(() => {
+      this.keepUnsent();
+      this.app.renderList();
+    }, 400);
     const c = this.conv;
     if (!c || c.id == null || !this.input.value || this.editing) return;
     const now = Date.now();
@@ -833,7 +880,12 @@ export class ChatView {
       this.timeline.addPending(pending);
       this.client.enqueue({ method: 'send', conv: this.key, params, pending });
     }
-    this.input.value = '';
+    // An edit gives the composer back what was typed before it; a send clears that.
+    if (this.editing) this.input.value = prefs.unsent()[this.key] || '';
+    else {
+      this.input.value = '';
+      prefs.setUnsent(this.key, '');
+    }
     this.reply = null;
     this.editing = null;
     this.contextBar.hidden = true;

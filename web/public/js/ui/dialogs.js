@@ -7,6 +7,7 @@ import { h, newClientId } from '../util.js';
 import { t, tn, num, errorText, ago, dateOf } from '../i18n.js';
 import { avatar, confirmDialog, langSwitch, openDialog, toast } from './common.js';
 import { profileEditor, recoveryKeyDialog, signOut } from './account.js';
+import { prefs } from '../storage.js';
 
 const handlesOf = (text) => text.split(/[\s,،]+/).map((x) => x.replace(/^@/, '').trim().toLowerCase()).filter(Boolean);
 
@@ -273,6 +274,11 @@ export function settingsDialog(app) {
       h('div', { class: 'profile' }, avatar(me.display_name, me.id),
         h('div', null, h('div', { class: 'muted' }, t('signedInAs')), h('b', { dir: 'auto' }, me.display_name), h('div', { class: 'muted', dir: 'ltr' }, '@' + me.handle))),
       account,
+      h('label', { class: 'setting' }, h('span', null, t('soundSetting')),
+        h('input', {
+          type: 'checkbox', id: 'sound-toggle', checked: prefs.sound() !== false,
+          onchange: (e) => prefs.setSound(e.target.checked),
+        })),
       h('div', { class: 'setting' }, h('span', null, t('language')), langSwitch(() => {
         close();
         app.build();
