@@ -202,3 +202,52 @@ test('notifications are offered after the first send, once; "Not now" is remembe
     await u.context.close();
   }
 });
+
+test('a chat opened with many unread messages shows a "New messages" line and starts there', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'chapar-unread-'));
+  try {
+    const ana = await H.newUser(browser, server, 'anahita', 'Anahita');
+    const page = ana.page;
+    const bob = join(dir, 'bob');
+    const cyrus = join(dir, 'cyrus');
+    await H.cli(server, bob, 'register', 'bobby', '--name', 'Bobby');
+    await H.cli(server, cyrus, 'register', 'cyrus', '--name', 'Cyrus');
+    for (let i = 1; i <= 3; i++) await H.cli(server, bob, 'send', '@anahita', `old ${i}`);
+    await page.locator('.conv-item', { hasText: 'Bobby' }).click();
+    await H.waitForText(page, 'old 3');
+    // Anahita reads them, then looks at another chat while Bobby writes a lot.
+    await H.cli(server, cyrus, 'send', '@anahita', 'hi');
+    await page.locator('.conv-item', { hasText: 'Cyrus' }).click();
+    await H.waitForText(page, 'hi');
+    for (let i = 1; i <= 60; i++) await H.cli(server, bob, 'send', '@anahita', `new ${i}`);
+    await page.locator('.conv-item', { hasText: 'Bobby' }).locator('.badge', { hasText: '60' }).waitFor();
+
+    await page.locator('.conv-item', { hasText: 'Bobby' }).click();
+    // More than a page: the older page is fetched until the first unread one is there.
+    const first = page.locator('.msg').filter({ has: page.locator('.text', { hasText: /^new 1$/ }) });
+    await first.locator('#new-messages').waitFor();
+    assert.equal(await page.textContent('#new-messages'), 'New messages');
+    assert.equal(await page.locator('#new-messages').count(), 1);
+    // It starts there: the first new message is on screen, the newest is not (and nothing is
+    // marked read yet).
+    const inView = (loc) => loc.evaluate((el) => {
+      const box = el.getBoundingClientRect();
+      const pane = document.getElementById('messages').getBoundingClientRect();
+      return box.bottom > pane.top && box.top < pane.bottom;
+    });
+    assert.ok(await inView(first), 'the first unread message is in view');
+    const newest = page.locator('.msg').filter({ has: page.locator('.text', { hasText: /^new 60$/ }) });
+    assert.ok(!(await newest.count()) || !(await inView(newest)), 'the newest is below');
+    assert.ok(await page.locator('.conv-item', { hasText: 'Bobby' }).locator('.badge').count(), 'still unread');
+    // Jumping to the newest reads them all.
+    await page.click('#to-bottom');
+    await page.locator('.conv-item', { hasText: 'Bobby' }).locator('.badge').waitFor({ state: 'detached' });
+    ana.page.assertClean();
+    await ana.context.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -81,6 +81,14 @@ export class VList {
   }
 
   /** Brings row i into view (if needed) and returns its element. */
+  /** Scrolls so that item `i` is near the top (a jump, e.g. to the first unread message). */
+  scrollToIndex(i) {
+    if (i < 0 || i >= this.items.length) return;
+    this.scroller.scrollTop = Math.max(0, this.offsets[i] - 8);
+    this.stick = this.atBottom();
+    this.layout();
+  }
+
   reveal(i) {
     if (i < 0 || i >= this.items.length) return null;
     const top = this.offsets[i];

@@ -211,6 +211,13 @@ export class ChatView {
       this.input.value = prefs.unsent()[key] || '';
       this.closeMenu();
     }
+    if (this.key !== key) {
+      // Opened with unread messages: a "new messages" line before the first, and a jump to it.
+      const opened = this.model.get(key);
+      this.unreadFrom = opened && opened.id != null && opened.unread > 0 ? (opened.read_seq || 0) + 1 : null;
+      // A run longer than a few pages opens at the newest, as before.
+      this.jumpTries = this.unreadFrom && opened.unread <= 4 * OLDER_PAGE ? 5 : 0;
+    }
     this.key = key;
     this.placeholder.hidden = true;
     this.body.hidden = false;
@@ -225,8 +232,30 @@ export class ChatView {
     this.renderRows();
     this.vlist.scrollToBottom();
     if (!tl.loaded) this.loadNewest();
+    else this.jumpToUnread();
     this.loadMembers();
     this.maybeMarkRead();
+  }
+
+  /**
+   * Once the first unread message is loaded, scroll it to the top (loading older pages a few
+   * times if the unread run is longer than a page).
+   */
+  jumpToUnread() {
+    if (!this.jumpTries) return;
+    const tl = this.timeline;
+    if (this.newLineSeq != null) {
+      this.jumpTries = 0;
+      this.vlist.scrollToIndex(this.vlist.indexOfKey('s' + this.newLineSeq));
+      this.toBottom.hidden = this.vlist.stick;
+    } else if (!tl.loaded) {
+      // The first page is on its way; loadNewest calls again.
+    } else if (tl.hasOlder && --this.jumpTries > 0) {
+      this.loadOlder().then(() => this.jumpToUnread());
+    } else {
+      this.jumpTries = 0;
+      this.vlist.scrollToBottom();
+    }
   }
 
   hide() {
@@ -280,6 +309,7 @@ export class ChatView {
     }
     if (this.key === String(c.id)) {
       this.renderRows();
+      this.jumpToUnread();
       this.maybeMarkRead();
     }
   }
@@ -356,6 +386,8 @@ export class ChatView {
     const tl = this.timeline;
     let items = tl.items();
     if (tl.loaded && !tl.hasOlder) items = [{ kind: 'start', empty: items.length === 0 }, ...items];
+    const firstNew = this.unreadFrom == null ? null : items.find((m) => m.seq >= this.unreadFrom && !m.pending && !this.isOwn(m));
+    this.newLineSeq = firstNew ? firstNew.seq : null;
     this.vlist.setItems(items);
     this.toBottom.hidden = this.vlist.stick;
   }
@@ -384,7 +416,7 @@ export class ChatView {
     const f = this.flags(m, i, items);
     const quote = m.reply_to ? (this.timeline.get(m.reply_to)?.rev ?? -1) : '';
     const status = this.isOwn(m) ? this.statusOf(m) : '';
-    return `${m.rev}|${f.day}|${f.first}|${status}|${quote}|${this.key}|${this.model.usersVersion}|${this.model.blockedVersion}|${this.isCollapsed(m)}`;
+    return `${m.rev}|${f.day}|${f.first}|${status}|${quote}|${this.key}|${this.model.usersVersion}|${this.model.blockedVersion}|${this.isCollapsed(m)}|${m.seq === this.newLineSeq}`;
   }
 
   /** A group message from someone I block, not chosen to be shown. */
@@ -407,7 +439,10 @@ export class ChatView {
       return h('div', { class: 'row start-row' }, h('span', null, text));
     }
     const f = this.flags(m, i, items);
-    const day = f.day ? h('div', { class: 'day' }, h('span', null, dayOf(m.server_time))) : null;
+    const dayLine = f.day ? h('div', { class: 'day' }, h('span', null, dayOf(m.server_time))) : null;
+    const day = m.seq === this.newLineSeq && !m.pending
+      ? [dayLine, h('div', { class: 'new-line', id: 'new-messages', role: 'separator' }, h('span', null, t('newMessages')))]
+      : dayLine;
     if (m.kind === 'system') {
       return h('div', { class: 'row sys-row', role: 'listitem', 'data-seq': m.seq }, day,
         h('div', { class: 'sys' }, systemNodes(this.model, m)));
