@@ -251,3 +251,39 @@ test('a chat opened with many unread messages shows a "New messages" line and st
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('find people by the start of a name or handle while typing; "who can find me: nobody" hides a person', async () => {
+  const seeker = await H.newUser(browser, server, 'seeker', 'Seeker');
+  const parvin = await H.newUser(browser, server, 'petesami', 'Parvin Etesami');
+  const hidden = await H.newUser(browser, server, 'parham', 'Parham');
+  // Parham does not want to be found by name.
+  await hidden.page.click('#menu-btn');
+  await hidden.page.click('#privacy-btn');
+  await hidden.page.waitForSelector('#privacy #privacy-findable:enabled');
+  await hidden.page.selectOption('#privacy-findable', 'nobody');
+  await hidden.page.click('#privacy-save');
+  await hidden.page.locator('#privacy-status', { hasText: 'Saved.' }).waitFor();
+
+  const page = seeker.page;
+  await page.click('#new-chat-btn');
+  await page.fill('#new-chat-handle', 'Par');
+  const found = page.locator('#people-results .person');
+  await found.first().waitFor();
+  assert.deepEqual(await found.evaluateAll((els) => els.map((e) => e.dataset.handle)), ['petesami']);
+  assert.match(await found.first().textContent(), /Parvin Etesami\s*@petesami/);
+  // Down, then Enter on the person starts the chat.
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.handle), 'petesami');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#new-chat', { state: 'detached' });
+  await page.waitForFunction(() => document.getElementById('chat-sub')?.textContent === '@petesami');
+  await H.send(page, 'found you');
+  await parvin.page.locator('.conv-item', { hasText: 'Seeker' }).waitFor();
+  // Parham's exact handle still works.
+  await H.openChatWith(page, 'parham');
+
+  for (const u of [seeker, parvin, hidden]) {
+    u.page.assertClean();
+    await u.context.close();
+  }
+});

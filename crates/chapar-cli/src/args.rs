@@ -174,7 +174,12 @@ pub enum Command {
         /// Who sees when you were last online.
         #[arg(long)]
         last_seen: Option<String>,
+        /// Who may find you by the start of your handle or name (`chapar find`).
+        #[arg(long)]
+        findable: Option<String>,
     },
+    /// Find people by the start of their handle or display name (`@` first: handles only).
+    Find { query: String },
     /// List group invitations waiting for your answer.
     Invitations,
     /// Accept a group invitation (join the group).

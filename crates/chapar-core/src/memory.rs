@@ -206,6 +206,27 @@ impl Tx for MemTx<'_> {
             .map(|u| u.info.clone()))
     }
 
+    async fn find_users(
+        &mut self,
+        handle: &str,
+        name: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserInfo>> {
+        let mut found: Vec<UserInfo> = self
+            .state
+            .users
+            .values()
+            .filter(|u| {
+                u.info.handle.starts_with(handle)
+                    || name.is_some_and(|n| u.info.display_name.to_lowercase().starts_with(n))
+            })
+            .map(|u| u.info.clone())
+            .collect();
+        found.sort_by(|a, b| a.handle.cmp(&b.handle));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
     async fn insert_user(&mut self, user: &NewUser) -> Result<UserId> {
         if self.state.handles.contains_key(&user.handle) {
             // A unique index would refuse it; the domain checks first, so this is a race.

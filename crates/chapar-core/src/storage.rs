@@ -369,6 +369,15 @@ pub trait Tx {
 
     // ---- users, devices, sessions, one-time secrets ----
     fn user_by_handle(&mut self, handle: &str) -> impl Future<Output = Result<Option<UserInfo>>>;
+    /// Users whose handle starts with `handle` or (when given) whose lower-cased display name
+    /// starts with `name`, by handle, at most `limit`. Both prefixes are plain text (no
+    /// wildcards).
+    fn find_users(
+        &mut self,
+        handle: &str,
+        name: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<UserInfo>>>;
     fn insert_user(&mut self, user: &NewUser) -> impl Future<Output = Result<UserId>>;
     /// The newest pts of a user's feed (0 when empty or unknown).
     fn head_pts(&mut self, user: UserId) -> impl Future<Output = Result<Pts>>;

@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use chapar_proto::BotInfo;
 use chapar_proto::{
     AuditEntry, Bytes, ConversationId, ConversationInfo, DeviceId, DeviceInfo, Event, FileReport,
-    Invitation, Me, MemberInfo, Message, Privacy, Profile, Pts, Report, Role, Seq, SetPrivacy,
-    SetProfile, SyncPage, UserId, UserInfo,
+    FindPeople, Invitation, Me, MemberInfo, Message, Privacy, Profile, Pts, Report, Role, Seq,
+    SetPrivacy, SetProfile, SyncPage, UserId, UserInfo,
 };
 use std::sync::Arc;
 
@@ -321,6 +321,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_privacy(&self, actor: &Principal, change: SetPrivacy) -> Result<Privacy>;
     /// Group invitations waiting for the actor's answer (accepting one is a [`Command`]).
     async fn invitations(&self, actor: &Principal) -> Result<Vec<Invitation>>;
+    /// People whose handle or display name starts with the query, as `actor` may find them
+    /// (their "who can find me" setting, blocks).
+    async fn find_people(&self, actor: &Principal, query: FindPeople) -> Result<Vec<UserInfo>>;
     async fn decline_invitation(
         &self,
         actor: &Principal,

@@ -42,6 +42,8 @@ pub enum Request {
     RevokeDevice(RevokeDevice),
     /// Give one of my devices a name I recognise.
     RenameDevice(RenameDevice),
+    /// People whose handle or display name starts with the query.
+    FindPeople(FindPeople),
     /// End this session (its token stops working).
     Logout,
     /// Register or replace the account's recovery key.
@@ -126,6 +128,7 @@ impl Request {
             Request::Devices => "devices",
             Request::RevokeDevice(_) => "revoke_device",
             Request::RenameDevice(_) => "rename_device",
+            Request::FindPeople(_) => "find_people",
             Request::Logout => "logout",
             Request::SetRecoveryKey(_) => "set_recovery_key",
             Request::Recover(_) => "recover",

@@ -46,6 +46,9 @@ pub struct Privacy {
     pub groups: Audience,
     /// Who may see when I was last online.
     pub last_seen: Audience,
+    /// Who may find me by a prefix of my handle or name (`find_people`); my exact handle
+    /// always works.
+    pub findable: Audience,
 }
 
 /// A change of some privacy settings (absent ones stay).
@@ -55,6 +58,17 @@ pub struct SetPrivacy {
     pub messages: Option<Audience>,
     pub groups: Option<Audience>,
     pub last_seen: Option<Audience>,
+    pub findable: Option<Audience>,
+}
+
+/// Find people by the start of their handle or display name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FindPeople {
+    /// At least 2 characters; a leading `@` means the handle only.
+    pub query: String,
+    /// At most this many (default 10, at most 20).
+    pub limit: Option<u32>,
 }
 
 /// One of a person's own settings or lists, changed from one of their devices.

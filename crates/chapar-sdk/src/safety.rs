@@ -6,8 +6,8 @@ use crate::error::SdkError;
 use chapar_proto::frame::{ConversationRef, UserQuery};
 use chapar_proto::{
     AdminAudit, AdminDelete, AdminReports, AdminResolve, AdminSuspend, AuditEntry, ConversationId,
-    ConversationInfo, FileReport, Invitation, Privacy, Report, Request, Response, Sent, Seq,
-    SetPrivacy, UserInfo,
+    ConversationInfo, FileReport, FindPeople, Invitation, Privacy, Report, Request, Response, Sent,
+    Seq, SetPrivacy, UserInfo,
 };
 
 fn who(handle: impl Into<String>) -> UserQuery {
@@ -72,6 +72,18 @@ impl Client {
     /// Change the settings given; returns all of them as they are now.
     pub async fn set_privacy(&self, change: SetPrivacy) -> Result<Privacy, SdkError> {
         privacy(self.request(Request::SetPrivacy(change)).await?)
+    }
+
+    /// People whose handle or display name starts with `query` (`@` first: handles only).
+    pub async fn find_people(&self, query: &str) -> Result<Vec<UserInfo>, SdkError> {
+        let q = FindPeople {
+            query: query.to_string(),
+            limit: None,
+        };
+        match self.request(Request::FindPeople(q)).await? {
+            Response::Users(u) => Ok(u),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Group invitations waiting for an answer.

@@ -302,6 +302,9 @@ pub struct RateLimitConfig {
     /// Typing notices (people's `typing`, bots' `sendChatAction`), per account: each is pushed
     /// to every member online, so a flood in a large group costs the node the most.
     pub typing_per_account: Rate,
+    /// Looking people up (`find_people`, `user`, `profile`), per account: against walking
+    /// the directory.
+    pub lookups_per_account: Rate,
 }
 
 impl Default for RateLimitConfig {
@@ -318,6 +321,9 @@ impl Default for RateLimitConfig {
             // Clients send one every 3 s at most while typing; 60/min covers a person typing
             // in a few conversations on a few devices at once.
             typing_per_account: Rate::new(60, 20),
+            // Search as you type costs a lookup per keystroke; a person finds a few people a
+            // minute, a crawler wants thousands.
+            lookups_per_account: Rate::new(120, 40),
         }
     }
 }
@@ -331,13 +337,14 @@ pub struct Limiters {
     reads: KeyedLimiter<DeviceId>,
     typing: KeyedLimiter<UserId>,
     send_new: KeyedLimiter<UserId>,
+    lookups: KeyedLimiter<UserId>,
     /// Refusals per limiter, in the order of [`Limiters::NAMES`].
-    pub refused: [AtomicU64; 8],
+    pub refused: [AtomicU64; 9],
 }
 
 impl Limiters {
     /// Limiter names as they appear in metrics; the last is the per-connection request budget.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "send_per_device",
         "send_per_account",
         "groups_per_account",
@@ -345,11 +352,13 @@ impl Limiters {
         "reads_per_device",
         "typing_per_account",
         "send_new_account",
+        "lookups_per_account",
         "connection",
     ];
     const TYPING: usize = 5;
     const SEND_NEW: usize = 6;
-    pub const CONNECTION: usize = 7;
+    const LOOKUPS: usize = 7;
+    pub const CONNECTION: usize = 8;
 
     pub fn new(c: &RateLimitConfig) -> Limiters {
         Limiters {
@@ -360,6 +369,7 @@ impl Limiters {
             reads: KeyedLimiter::new(c.reads_per_device.clone(), c.max_keys),
             typing: KeyedLimiter::new(c.typing_per_account.clone(), c.max_keys),
             send_new: KeyedLimiter::new(c.send_new_account.clone(), c.max_keys),
+            lookups: KeyedLimiter::new(c.lookups_per_account.clone(), c.max_keys),
             refused: Default::default(),
         }
     }
@@ -413,6 +423,10 @@ impl Limiters {
                 .typing
                 .check(user, now)
                 .map_err(|ms| (Self::TYPING, ms)),
+            Request::FindPeople(_) | Request::User(_) | Request::Profile(_) => self
+                .lookups
+                .check(user, now)
+                .map_err(|ms| (Self::LOOKUPS, ms)),
             _ => Ok(()),
         };
         outcome.map_err(|(limiter, retry_after_ms)| {

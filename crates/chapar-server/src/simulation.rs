@@ -94,6 +94,7 @@ fn config() -> Config {
     r.joins_per_account = OFF;
     r.reads_per_device = OFF;
     r.typing_per_account = OFF;
+    r.lookups_per_account = OFF;
     config.limits.new_chats_per_day = 1_000_000;
     config.limits.new_account_new_chats_per_day = 1_000_000;
     config.limits.groups_joined_per_day = 1_000_000;

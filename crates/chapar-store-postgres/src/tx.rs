@@ -108,6 +108,34 @@ impl Tx for PgTx<'_> {
         row.map(|r| user_row(&r, 0)).transpose()
     }
 
+    async fn find_users(
+        &mut self,
+        handle: &str,
+        name: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserInfo>> {
+        // LIKE prefixes (wildcards escaped) read the text_pattern_ops indexes.
+        let like = |p: &str| {
+            let escaped = p
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("{escaped}%")
+        };
+        let (h, n) = (like(handle), name.map(like).unwrap_or_default());
+        let rows = self
+            .ctx
+            .query(
+                "SELECT id, handle, display_name FROM users
+                 WHERE handle LIKE $1 ESCAPE '\\'
+                    OR ($2 <> '' AND lower(display_name) LIKE $2 ESCAPE '\\')
+                 ORDER BY handle LIMIT $3",
+                &[&h, &n, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(|r| user_row(r, 0)).collect()
+    }
+
     async fn insert_user(&mut self, user: &NewUser) -> Result<UserId> {
         let kind = user.bot.map_or("person", |k| k.as_str());
         let row = self

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_domain.sql"),
     include_str!("../migrations/0004_safety.sql"),
     include_str!("../migrations/0005_profile.sql"),
+    include_str!("../migrations/0006_find.sql"),
 ];
 
 /// The schema version this binary expects.

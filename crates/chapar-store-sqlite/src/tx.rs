@@ -265,6 +265,27 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    async fn find_users(
+        &mut self,
+        handle: &str,
+        name: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserInfo>> {
+        // Prefix ranges read the indexes (text compares bytewise): every string that starts
+        // with `p` sorts at or after `p` and before `p` followed by the highest character.
+        let upper = |p: &str| format!("{p}\u{10FFFF}");
+        let (h_hi, n) = (upper(handle), name.unwrap_or(""));
+        let n_hi = upper(n);
+        self.all(
+            "SELECT id, handle, display_name FROM users
+             WHERE (handle >= ?1 AND handle < ?2)
+                OR (?3 <> '' AND lower(display_name) >= ?3 AND lower(display_name) < ?4)
+             ORDER BY handle LIMIT ?5",
+            &[&handle, &h_hi, &n, &n_hi, &limit],
+            |r| user_row(r, 0),
+        )
+    }
+
     async fn insert_user(&mut self, user: &NewUser) -> Result<UserId> {
         let kind = user.bot.map_or("person", |k| k.as_str());
         self.exec(

@@ -83,14 +83,15 @@ fn print_privacy(out: &Printer, p: &Privacy) {
     out.info(
         "privacy",
         &format!(
-            "messages: {}\ngroups: {}\nlast seen: {}",
+            "messages: {}\ngroups: {}\nlast seen: {}\nfindable: {}",
             p.messages.as_str(),
             p.groups.as_str(),
-            p.last_seen.as_str()
+            p.last_seen.as_str(),
+            p.findable.as_str()
         ),
         json!({
             "messages": p.messages.as_str(), "groups": p.groups.as_str(),
-            "last_seen": p.last_seen.as_str(),
+            "last_seen": p.last_seen.as_str(), "findable": p.findable.as_str(),
         }),
     );
 }
@@ -101,11 +102,13 @@ pub async fn privacy(
     messages: Option<String>,
     groups: Option<String>,
     last_seen: Option<String>,
+    findable: Option<String>,
 ) -> Result<()> {
     let change = SetPrivacy {
         messages: audience("messages", messages)?,
         groups: audience("groups", groups)?,
         last_seen: audience("last-seen", last_seen)?,
+        findable: audience("findable", findable)?,
     };
     let (_p, client) = request_session(global).await?;
     let now = if change == SetPrivacy::default() {
@@ -114,6 +117,20 @@ pub async fn privacy(
         client.set_privacy(change).await?
     };
     print_privacy(&out, &now);
+    client.close();
+    Ok(())
+}
+
+/// `chapar find QUERY`: one line per person found.
+pub async fn find(global: &GlobalArgs, out: Printer, query: String) -> Result<()> {
+    let (_p, client) = request_session(global).await?;
+    for u in client.find_people(&query).await? {
+        out.info(
+            "user",
+            &format!("@{}  {}", u.handle, crate::output::visible(&u.display_name)),
+            json!({"id": u.id, "handle": u.handle, "display_name": u.display_name}),
+        );
+    }
     client.close();
     Ok(())
 }

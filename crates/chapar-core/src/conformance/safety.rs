@@ -4,7 +4,9 @@
 use super::*;
 use crate::domain::AdminOp;
 use crate::storage::RelationKind;
-use chapar_proto::{Audience, FileReport, ReportReason, SetPrivacy};
+use chapar_proto::{
+    Audience, FileReport, FindPeople, ReportReason, SetPrivacy, SetProfile, UserInfo,
+};
 
 async fn block<S: Store>(s: &S, who: &Principal, handle: &str, on: bool) {
     ok(
@@ -148,6 +150,7 @@ pub async fn privacy_decides_who_starts_chats_and_adds_to_groups<S: Store>(s: S)
         messages: Some(Audience::Contacts),
         groups: Some(Audience::Nobody),
         last_seen: None,
+        findable: None,
     };
     let set = ok(s.set_privacy(&bob, change).await, "set privacy");
     assert_eq!(
@@ -289,6 +292,7 @@ pub async fn waiting_invitations_are_capped<S: Store>(s: S) {
         messages: None,
         groups: Some(Audience::Nobody),
         last_seen: None,
+        findable: None,
     };
     ok(s.set_privacy(&bob, nobody).await, "bob is only invited");
     let create = |title: &str| Command::CreateGroup {
@@ -328,6 +332,93 @@ pub async fn waiting_invitations_are_capped<S: Store>(s: S) {
         .collect();
     titles.sort();
     assert_eq!(titles, ["four", "one", "three"]);
+}
+
+/// `find_people` by the start of a handle or a display name (case aside; `@` for handles
+/// only), never oneself, not those who block the seeker, and as each person's "who can find me"
+/// setting says; bad queries are refused.
+pub async fn people_are_found_as_they_allow<S: Store>(s: S) {
+    let seeker = signup(&s, "seeker").await;
+    let parvin = signup(&s, "parvin").await;
+    let parsa = signup(&s, "parsa").await;
+    let pa_rt = signup(&s, "pa_rt").await;
+    let mina = signup(&s, "mina").await;
+    let rename = |name: &str| SetProfile {
+        display_name: Some(name.into()),
+        bio: None,
+    };
+    ok(
+        s.set_profile(&mina, rename("Parisa Mina")).await,
+        "mina's name",
+    );
+    ok(
+        s.set_profile(&parsa, rename("پارسا")).await,
+        "a Persian name",
+    );
+    let find = |q: &str| FindPeople {
+        query: q.into(),
+        limit: None,
+    };
+    let handles = |found: Vec<UserInfo>| found.into_iter().map(|u| u.handle).collect::<Vec<_>>();
+    assert_eq!(
+        handles(ok(s.find_people(&seeker, find("PAR")).await, "par")),
+        ["mina", "parsa", "parvin"],
+        "by handle, and by name (Parisa), sorted by handle"
+    );
+    assert_eq!(
+        handles(ok(s.find_people(&seeker, find("@par")).await, "@par")),
+        ["parsa", "parvin"],
+        "handles only"
+    );
+    assert_eq!(
+        handles(ok(s.find_people(&seeker, find("پار")).await, "Persian")),
+        ["parsa"]
+    );
+    // `_` is a letter of handles, not a wildcard.
+    assert_eq!(
+        handles(ok(s.find_people(&seeker, find("pa_")).await, "pa_")),
+        ["pa_rt"]
+    );
+    assert!(
+        ok(s.find_people(&seeker, find("se")).await, "self").is_empty(),
+        "never oneself"
+    );
+    // Who can find me: nobody; contacts; and a block hides too.
+    let setting = |a: Audience| SetPrivacy {
+        findable: Some(a),
+        ..SetPrivacy::default()
+    };
+    ok(
+        s.set_privacy(&parvin, setting(Audience::Nobody)).await,
+        "nobody",
+    );
+    ok(
+        s.set_privacy(&pa_rt, setting(Audience::Contacts)).await,
+        "contacts",
+    );
+    block(&s, &parsa, "seeker", true).await;
+    assert_eq!(
+        handles(ok(s.find_people(&seeker, find("@pa")).await, "after")),
+        Vec::<String>::new()
+    );
+    ok(
+        s.set_relation(&pa_rt, "seeker", RelationKind::Contact, true)
+            .await,
+        "pa_rt adds the seeker",
+    );
+    assert_eq!(
+        handles(ok(s.find_people(&seeker, find("@pa")).await, "a contact")),
+        ["pa_rt"]
+    );
+    // The exact handle still works for anyone (starting a chat by handle).
+    ok(s.user_by_handle("parvin").await, "exact handle");
+    for bad in ["p", " @ x ", "a\u{7}b", &"x".repeat(65)] {
+        expect(
+            s.find_people(&seeker, find(bad)).await,
+            ErrorCode::Invalid,
+            "a bad query",
+        );
+    }
 }
 
 pub async fn blocked_users_do_not_get_receipts_in_groups<S: Store>(s: S) {

@@ -31,8 +31,8 @@ use crate::store::{
 use async_trait::async_trait;
 use chapar_proto::{
     AuditEntry, BotInfo, ConversationId, ConversationInfo, DeviceId, DeviceInfo, FileReport,
-    Invitation, Me, MemberInfo, Message, Privacy, Profile, Pts, Report, Seq, SetPrivacy,
-    SetProfile, SyncPage, UserId, UserInfo,
+    FindPeople, Invitation, Me, MemberInfo, Message, Privacy, Profile, Pts, Report, Seq,
+    SetPrivacy, SetProfile, SyncPage, UserId, UserInfo,
 };
 use std::sync::Arc;
 
@@ -252,6 +252,7 @@ pub enum Read {
     },
     Privacy(Principal),
     Invitations(Principal),
+    FindPeople(Principal, FindPeople),
     Reports {
         actor: Principal,
         all: bool,
@@ -511,6 +512,7 @@ pub async fn read<T: Tx>(tx: &mut T, op: Read) -> Result<ReadOut> {
         Read::Related { actor, kind } => ReadOut::Users(safety::related(tx, &actor, kind).await?),
         Read::Privacy(actor) => ReadOut::Privacy(safety::privacy(tx, &actor).await?),
         Read::Invitations(actor) => ReadOut::Invitations(safety::invitations(tx, &actor).await?),
+        Read::FindPeople(actor, q) => ReadOut::Users(safety::find_people(tx, &actor, &q).await?),
         Read::Reports { actor, all, limit } => {
             ReadOut::Reports(safety::reports(tx, &actor, all, limit).await?)
         }
@@ -862,6 +864,13 @@ impl<B: Backend> Store for DomainStore<B> {
         outcome!(
             self.read(Read::Invitations(actor.clone())).await?,
             ReadOut::Invitations
+        )
+    }
+
+    async fn find_people(&self, actor: &Principal, query: FindPeople) -> Result<Vec<UserInfo>> {
+        outcome!(
+            self.read(Read::FindPeople(actor.clone(), query)).await?,
+            ReadOut::Users
         )
     }
 

@@ -16,8 +16,8 @@ use crate::storage::{
 };
 use crate::store::{Committed, Fanout, Principal};
 use chapar_proto::{
-    Audience, AuditEntry, ConversationId, ConversationKind, Event, FileReport, Invitation,
-    MessageKind, Privacy, Report, Seq, SetPrivacy, TEXT_PLAIN, UserId, UserInfo,
+    Audience, AuditEntry, ConversationId, ConversationKind, Event, FileReport, FindPeople,
+    Invitation, MessageKind, Privacy, Report, Seq, SetPrivacy, TEXT_PLAIN, UserId, UserInfo,
 };
 use std::sync::Arc;
 
@@ -373,6 +373,57 @@ pub(crate) async fn privacy<T: Tx>(tx: &mut T, actor: &Principal) -> Result<Priv
     privacy_of(tx, actor.user.id).await
 }
 
+/// Most people `find_people` returns, and its default.
+const FIND_MAX: u32 = 20;
+const FIND_DEFAULT: u32 = 10;
+
+/// People whose handle (or, unless the query starts with `@`, display name) starts with the
+/// query, without the actor, those who block the actor and those whose "who can find me"
+/// setting leaves the actor out.
+pub(crate) async fn find_people<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    q: &FindPeople,
+) -> Result<Vec<UserInfo>> {
+    let raw = q.query.trim();
+    let handle_only = raw.starts_with('@');
+    let text = raw.trim_start_matches('@').trim().to_lowercase();
+    let chars = text.chars().count();
+    if chars < 2 {
+        return Err(Error::invalid("type at least 2 characters to find people"));
+    }
+    if chars > 64 || text.chars().any(char::is_control) {
+        return Err(Error::invalid("that is not a name or handle to search for"));
+    }
+    let limit = q.limit.unwrap_or(FIND_DEFAULT).clamp(1, FIND_MAX);
+    let name = (!handle_only).then_some(text.as_str());
+    let mut found = Vec::new();
+    for user in tx.find_users(&text, name, limit * 3).await? {
+        if user.id != actor.user.id && findable(tx, actor, &user).await? {
+            found.push(user);
+            if found.len() == limit as usize {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+async fn findable<T: Tx>(tx: &mut T, actor: &Principal, user: &UserInfo) -> Result<bool> {
+    let theirs = tx.relation(user.id, actor.user.id).await?;
+    if theirs.blocked {
+        return Ok(false);
+    }
+    let Some(account) = tx.account(user.id).await? else {
+        return Ok(true);
+    };
+    Ok(match account.privacy.findable {
+        Audience::Everybody => true,
+        Audience::Contacts => theirs.contact,
+        Audience::Nobody => false,
+    })
+}
+
 pub(crate) async fn set_privacy<T: Tx>(
     tx: &mut T,
     actor: &Principal,
@@ -387,6 +438,9 @@ pub(crate) async fn set_privacy<T: Tx>(
     }
     if let Some(a) = change.last_seen {
         privacy.last_seen = a;
+    }
+    if let Some(a) = change.findable {
+        privacy.findable = a;
     }
     tx.update_account(actor.user.id, &AccountUpdate::Privacy(privacy))
         .await?;

@@ -456,6 +456,7 @@ async fn signed_in(
                 .await?;
             return Ok(Response::Ok);
         }
+        Request::FindPeople(q) => return Ok(Response::Users(store.find_people(p, q).await?)),
         Request::Contacts => {
             return Ok(Response::Users(
                 store.related(p, RelationKind::Contact).await?,

@@ -79,6 +79,7 @@ async fn safety_privacy_settings_turn_group_adds_into_invitations() {
         messages: Some(Audience::Contacts),
         groups: Some(Audience::Contacts),
         last_seen: None,
+        findable: None,
     };
     match ok(&mut cara, Request::SetPrivacy(set)).await {
         Response::Privacy(p) => {
@@ -368,4 +369,47 @@ async fn safety_changes_reach_the_persons_other_devices_at_once() {
             None => panic!("bob's connection closed"),
         }
     }
+}
+
+/// Looking people up is budgeted per account, against walking the directory: `find_people`,
+/// `user` and `profile` share one limiter; the refusal says when to come back, and another
+/// account is not held back by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safety_finding_people_is_rate_limited_per_account() {
+    use chapar_proto::FindPeople;
+    let server = Server::start_with(&[
+        ("CHAPAR_RATE_LIMITS__LOOKUPS_PER_ACCOUNT__PER_MINUTE", "60"),
+        ("CHAPAR_RATE_LIMITS__LOOKUPS_PER_ACCOUNT__BURST", "5"),
+    ]);
+    let url = server.ws_url();
+    let mut crawler = Raw::register(&url, "crawler").await;
+    let mut other = Raw::register(&url, "other").await;
+    let _parvin = Raw::register(&url, "parvin").await;
+    let find = |q: &str| {
+        Request::FindPeople(FindPeople {
+            query: q.into(),
+            limit: None,
+        })
+    };
+    match ok(&mut crawler, find("par")).await {
+        Response::Users(u) => assert_eq!(
+            u.iter().map(|u| u.handle.as_str()).collect::<Vec<_>>(),
+            ["parvin"]
+        ),
+        other => panic!("expected users, got {other:?}"),
+    }
+    for q in ["aa", "ab", "ac"] {
+        ok(&mut crawler, find(q)).await;
+    }
+    ok(&mut crawler, Request::User(who("parvin"))).await;
+    let refused = crawler.call(find("ad")).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::RateLimited, "{refused}");
+    assert!(refused.retry_after_ms.is_some());
+    // An exact lookup shares the budget.
+    let refused = crawler
+        .call(Request::User(who("parvin")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::RateLimited);
+    ok(&mut other, find("par")).await;
 }

@@ -33,9 +33,58 @@ function formBody(fields, submitLabel, action, close, id) {
 }
 
 export function newChatDialog(app) {
-  const input = h('input', { id: 'new-chat-handle', required: true, dir: 'ltr', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none', placeholder: '@handle' });
+  const input = h('input', {
+    id: 'new-chat-handle', required: true, dir: 'auto', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none',
+    placeholder: t('newChatPlaceholder'), 'aria-controls': 'people-results',
+  });
+  // People found as you type (by the start of a handle or name), each a button that starts the chat.
+  const results = h('ul', { class: 'people-results', id: 'people-results', 'aria-label': t('peopleFound') });
+  let timer = 0;
+  let asked = '';
+  const search = async () => {
+    const q = input.value.trim();
+    if (q.replace(/^@/, '').length < 2) {
+      results.replaceChildren();
+      return;
+    }
+    asked = q;
+    let found = [];
+    try {
+      found = (await app.client.call('find_people', { query: q })).users;
+    } catch {
+      // Offline or over the lookup budget: the handle typed in full still works.
+    }
+    if (asked !== q) return;
+    results.replaceChildren(...found.map((u) => h('li', null,
+      h('button', {
+        type: 'button', class: 'person', 'data-handle': u.handle,
+        onclick: () => {
+          input.value = '@' + u.handle;
+          input.form.requestSubmit();
+        },
+        onkeydown: (e) => {
+          const step = { ArrowDown: 'nextElementSibling', ArrowUp: 'previousElementSibling' }[e.key];
+          if (!step) return;
+          e.preventDefault();
+          const next = e.currentTarget.parentElement[step];
+          if (next) next.querySelector('button').focus();
+          else if (e.key === 'ArrowUp') input.focus();
+        },
+      }, avatar(u.display_name, u.id), h('span', { class: 'member-name' }, h('b', { dir: 'auto' }, u.display_name), h('span', { class: 'muted', dir: 'ltr' }, '@' + u.handle))))));
+  };
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(search, 250);
+  });
+  input.addEventListener('keydown', (e) => {
+    const first = results.querySelector('button');
+    if (e.key === 'ArrowDown' && first) {
+      e.preventDefault();
+      first.focus();
+    }
+  });
   return openDialog(t('newChatTitle'), (close) => formBody(
-    [h('label', { for: 'new-chat-handle' }, t('newChatLabel')), input],
+    [h('label', { for: 'new-chat-handle' }, t('newChatLabel')), input, results],
     t('start_'),
     async () => {
       const handle = handlesOf(input.value)[0] || '';
@@ -322,6 +371,7 @@ const PRIVACY = [
   { key: 'messages', label: 'privacyMessages' },
   { key: 'groups', label: 'privacyGroups', hint: 'privacyGroupsHint' },
   { key: 'last_seen', label: 'privacyLastSeen' },
+  { key: 'findable', label: 'privacyFindable', hint: 'privacyFindableHint' },
 ];
 
 /** A list of people, each with one button (unblock, remove from contacts). */
