@@ -287,3 +287,31 @@ test('find people by the start of a name or handle while typing; "who can find m
     await u.context.close();
   }
 });
+
+test('the emoji picker puts the chosen emoji at the cursor; the keyboard works in it', async () => {
+  const mehr = await H.newUser(browser, server, 'mehr', 'Mehr');
+  const nasim = await H.newUser(browser, server, 'nasim', 'Nasim');
+  const page = mehr.page;
+  await H.openChatWith(page, 'nasim');
+  await page.fill('#composer-input', 'nice  work');
+  await page.evaluate(() => document.getElementById('composer-input').setSelectionRange(5, 5));
+  await page.click('#emoji-btn');
+  await page.locator('#emoji-menu .emoji-pick', { hasText: '🎉' }).click();
+  await page.waitForSelector('#emoji-menu', { state: 'detached' });
+  assert.equal(await page.inputValue('#composer-input'), 'nice 🎉 work');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'composer-input');
+  // By keyboard: the first emoji has the focus, Right moves, Enter picks.
+  await page.keyboard.press('End');
+  await page.click('#emoji-btn');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), '😀');
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.inputValue('#composer-input'), 'nice 🎉 work😂');
+  await page.keyboard.press('Enter');
+  await nasim.page.locator('.conv-item', { hasText: 'Mehr' }).click();
+  await H.waitForText(nasim.page, 'nice 🎉 work😂');
+  for (const u of [mehr, nasim]) {
+    u.page.assertClean();
+    await u.context.close();
+  }
+});

@@ -16,6 +16,10 @@ import { MUTE_FOR } from './notify.js';
 const FIRST_PAGE = 50;
 const OLDER_PAGE = 200;
 const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
+// The composer's emoji picker: common ones, in one grid.
+const EMOJI = ['😀', '😂', '🥲', '😊', '😍', '😘', '😎', '🤔', '😮', '😢', '😭', '😡', '👍', '👎', '👏', '🙏',
+  '💪', '🤝', '👋', '🙌', '❤️', '💔', '🔥', '✨', '🎉', '🎂', '🌹', '🌸', '☀️', '🌙', '⭐', '☕',
+  '🍉', '🍕', '⚽', '🎁', '📷', '✅', '❌', '❓'];
 const RUN_GAP_MS = 5 * 60 * 1000;
 // How long a pressed bot button waits for the bot's answer.
 const PRESS_WAIT_MS = 15000;
@@ -183,7 +187,12 @@ export class ChatView {
     });
     this.contextBar = h('div', { class: 'context-bar', id: 'context-bar' });
     this.contextBar.hidden = true;
+    this.emojiBtn = h('button', {
+      type: 'button', class: 'icon-btn emoji-btn', id: 'emoji-btn', 'aria-label': t('emoji'), title: t('emoji'),
+      'aria-haspopup': 'menu', onclick: () => this.openEmoji(),
+    }, icon('smile'));
     this.form = h('form', { class: 'composer-row', onsubmit: (e) => { e.preventDefault(); this.submit(); } },
+      this.emojiBtn,
       this.input,
       h('button', { type: 'submit', class: 'icon-btn send-btn', id: 'send-btn', 'aria-label': t('send'), title: t('send') }, icon('send')));
     this.leftNote = h('div', { class: 'left-note', id: 'left-note' },
@@ -702,6 +711,35 @@ export class ChatView {
 
   closeMenu(refocus = false) {
     if (this.menu) this.menu.close(refocus);
+  }
+
+  /** The emoji picker: a grid of buttons; the one chosen goes in at the cursor. */
+  openEmoji() {
+    this.closeMenu();
+    const input = this.input;
+    const insert = (emoji) => {
+      const { selectionStart: a, selectionEnd: b, value } = input;
+      input.value = value.slice(0, a) + emoji + value.slice(b);
+      input.focus();
+      input.setSelectionRange(a + emoji.length, a + emoji.length);
+      this.onInput();
+    };
+    const items = EMOJI.map((emoji) => h('button', {
+      type: 'button', role: 'menuitem', tabindex: -1, class: 'emoji-pick', 'aria-label': emoji,
+      onclick: () => {
+        this.closeMenu(false);
+        insert(emoji);
+      },
+    }, emoji));
+    this.emojiBtn.setAttribute('aria-expanded', 'true');
+    this.menu = popupMenu(this.emojiBtn, items, {
+      id: 'emoji-menu', label: t('emoji'),
+      onClose: (refocus) => {
+        this.menu = null;
+        this.emojiBtn.setAttribute('aria-expanded', 'false');
+        if (refocus) input.focus();
+      },
+    });
   }
 
   /** The chat's menu: mute or unmute; in a direct chat also contacts, block, report the peer. */
