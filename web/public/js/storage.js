@@ -100,14 +100,19 @@ function write(key, value) {
 // Text typed but not sent, per conversation key: read once, kept in memory, written on change.
 const MAX_UNSENT = 200;
 let unsentCache = null;
+let mutedCache = null;
 
 export const prefs = {
-  /** Conversation key -> muted until (Unix ms; -1 for ever). */
-  muted: () => read('chapar.muted', {}) || {},
+  /** Conversation key -> muted until (Unix ms; -1 for ever). Read once, kept in memory. */
+  muted() {
+    if (!mutedCache) mutedCache = read('chapar.muted', {}) || {};
+    return mutedCache;
+  },
   setMuted(key, until) {
     const all = { ...prefs.muted() };
     if (until) all[key] = until;
     else delete all[key];
+    mutedCache = all;
     write('chapar.muted', Object.keys(all).length ? all : null);
   },
   sound: () => read('chapar.sound', true),
@@ -138,5 +143,6 @@ export const prefs = {
   clear() {
     for (const k of ['chapar.session', 'chapar.pts', 'chapar.outbox', 'chapar.unsent', 'chapar.muted']) localStorage.removeItem(k);
     unsentCache = null;
+    mutedCache = null;
   },
 };
