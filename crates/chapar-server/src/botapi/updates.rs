@@ -126,9 +126,9 @@ pub struct Collected {
     pub updates: Vec<(Pts, Value)>,
     /// Every update below this can be confirmed (none of them will ever be delivered).
     pub confirm_below: Pts,
-    /// The people's messages in direct chats among `updates`, by pts: once the bot has them,
-    /// they are read ([`mark_read`]), as a person's ticks show for any reader.
-    pub read: Vec<(Pts, ConversationId, Seq)>,
+    /// The people's messages in direct chats among `updates`: once the bot has them, they are
+    /// read ([`mark_read`]), as a person's ticks show for any reader.
+    pub read: Vec<(ConversationId, Seq)>,
 }
 
 /// The deliverable updates from pts `from` on (at most `limit`).
@@ -157,7 +157,7 @@ pub async fn collect(
                         .await?
                         .is_some_and(|c| c.kind == ConversationKind::Direct)
                 {
-                    read.push((ev.pts, m.conversation, m.seq));
+                    read.push((m.conversation, m.seq));
                 }
                 updates.push((ev.pts, u));
                 if updates.len() >= limit {
@@ -181,9 +181,9 @@ pub async fn collect(
 /// The bot has these messages (returned by `getUpdates`, or its webhook took them): mark them
 /// delivered and read, so their senders see it. Markers only move forward, so a poll that
 /// returns the same updates again changes nothing. Best effort: a failure is only logged.
-pub async fn mark_read(app: &Arc<App>, bot: &Bot, read: &[(Pts, ConversationId, Seq)]) {
+pub async fn mark_read(app: &Arc<App>, bot: &Bot, read: &[(ConversationId, Seq)]) {
     let mut upto: HashMap<ConversationId, Seq> = HashMap::new();
-    for (_, conv, seq) in read {
+    for (conv, seq) in read {
         let at = upto.entry(*conv).or_default();
         *at = (*at).max(*seq);
     }
