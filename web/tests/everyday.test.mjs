@@ -5,6 +5,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as H from './helpers.mjs';
 
 let server;
@@ -204,9 +207,6 @@ test('notifications are offered after the first send, once; "Not now" is remembe
 });
 
 test('a chat opened with many unread messages shows a "New messages" line and starts there', async () => {
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'chapar-unread-'));
   try {
     const ana = await H.newUser(browser, server, 'anahita', 'Anahita');
