@@ -12,6 +12,9 @@
 //!   channel is full or NATS is disconnected the message is dropped and counted. It never blocks.
 //!   NATS is told not to echo a node's messages back to it (`no_echo`), and each message carries
 //!   its origin node, which is also checked: every message reaches each node's connections once.
+//! * Presence has subjects of its own, `<prefix>.p.<user id>`: a node subscribes to a person's
+//!   while one of its connections watches them ([`Bus::watch_presence`]), so watching someone
+//!   does not bring their feed along.
 //! * Feed events, ephemeral events (typing, presence) and device revocations travel this way,
 //!   encoded as MessagePack (the encoding of chapar-proto's binary frames, with field names, so
 //!   nodes of two releases understand each other during a rolling upgrade).
@@ -22,7 +25,7 @@
 
 use async_nats::{Client, ConnectOptions};
 use chapar_core::bus::{Bus, BusMessage, Deliver};
-use chapar_proto::{DeviceId, Event, Pts, UserId};
+use chapar_proto::{DeviceId, Event, PresenceInfo, Pts, UserId};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -96,6 +99,8 @@ enum WireRef<'a> {
     Ephemeral { event: &'a Event },
     Revoked { device: DeviceId },
     Suspended,
+    Presence { info: PresenceInfo },
+    PresenceAsk,
 }
 
 /// The wire form of a bus message (owned, decoded).
@@ -113,6 +118,8 @@ enum Wire {
     Ephemeral { event: Event },
     Revoked { device: DeviceId },
     Suspended,
+    Presence { info: PresenceInfo },
+    PresenceAsk,
 }
 
 fn encode(node: u64, message: &BusMessage) -> Vec<u8> {
@@ -121,6 +128,9 @@ fn encode(node: u64, message: &BusMessage) -> Vec<u8> {
         BusMessage::Ephemeral(event) => WireRef::Ephemeral { event },
         BusMessage::DeviceRevoked(device) => WireRef::Revoked { device: *device },
         BusMessage::Suspended => WireRef::Suspended,
+        // The envelope carries the origin node.
+        BusMessage::Presence { info, .. } => WireRef::Presence { info: *info },
+        BusMessage::PresenceAsk => WireRef::PresenceAsk,
     };
     // Encoding these types cannot fail: all map keys are strings.
     rmp_serde::to_vec_named(&EnvelopeRef { node, body }).unwrap_or_default()
@@ -136,6 +146,11 @@ fn decode(bytes: &[u8]) -> Result<(u64, BusMessage), rmp_serde::decode::Error> {
         Wire::Ephemeral { event } => BusMessage::Ephemeral(Arc::new(event)),
         Wire::Revoked { device } => BusMessage::DeviceRevoked(device),
         Wire::Suspended => BusMessage::Suspended,
+        Wire::Presence { info } => BusMessage::Presence {
+            node: env.node,
+            info,
+        },
+        Wire::PresenceAsk => BusMessage::PresenceAsk,
     };
     Ok((env.node, message))
 }
@@ -145,6 +160,15 @@ struct Watch {
     task: AbortHandle,
 }
 
+/// The two kinds of subject a user has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Channel {
+    /// `.u.`: the user's feed and what their own connections are told.
+    User,
+    /// `.p.`: the user's presence, for the nodes watching it.
+    Presence,
+}
+
 /// What the NATS client's event callback and the subscription tasks share with the bus.
 struct Shared {
     node: u64,
@@ -152,18 +176,30 @@ struct Shared {
     sink: Arc<dyn Deliver>,
     stats: BusStats,
     watched: Mutex<HashMap<UserId, Watch>>,
+    /// Users whose presence this node's connections watch.
+    presence: Mutex<HashMap<UserId, Watch>>,
     resync: OnceLock<ResyncHook>,
     /// NATS was disconnected since the last (re)connection.
     lost: AtomicBool,
 }
 
 impl Shared {
-    fn subject(&self, user: UserId) -> String {
-        format!("{}.u.{}", self.prefix, user.0)
+    fn subject(&self, channel: Channel, user: UserId) -> String {
+        match channel {
+            Channel::User => format!("{}.u.{}", self.prefix, user.0),
+            Channel::Presence => format!("{}.p.{}", self.prefix, user.0),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Watch>> {
         self.watched.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn watches(&self, channel: Channel) -> std::sync::MutexGuard<'_, HashMap<UserId, Watch>> {
+        match channel {
+            Channel::User => self.lock(),
+            Channel::Presence => self.presence.lock().unwrap_or_else(|e| e.into_inner()),
+        }
     }
 
     fn resync(&self, user: UserId) {
@@ -202,7 +238,7 @@ impl Shared {
 pub struct NatsBus {
     shared: Arc<Shared>,
     client: Client,
-    queue: mpsc::Sender<(UserId, BusMessage)>,
+    queue: mpsc::Sender<(Channel, UserId, BusMessage)>,
     runtime: tokio::runtime::Handle,
     publisher: AbortHandle,
 }
@@ -221,6 +257,7 @@ impl NatsBus {
             sink,
             stats: BusStats::default(),
             watched: Mutex::new(HashMap::new()),
+            presence: Mutex::new(HashMap::new()),
             resync: OnceLock::new(),
             lost: AtomicBool::new(false),
         });
@@ -286,16 +323,19 @@ impl NatsBus {
 async fn publish_loop(
     client: Client,
     shared: Arc<Shared>,
-    mut rx: mpsc::Receiver<(UserId, BusMessage)>,
+    mut rx: mpsc::Receiver<(Channel, UserId, BusMessage)>,
 ) {
-    while let Some((user, message)) = rx.recv().await {
+    while let Some((channel, user, message)) = rx.recv().await {
         if client.connection_state() != async_nats::connection::State::Connected {
             // Stale by the time NATS is back: devices catch up from the store instead.
             shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         let payload = encode(shared.node, &message);
-        match client.publish(shared.subject(user), payload.into()).await {
+        match client
+            .publish(shared.subject(channel, user), payload.into())
+            .await
+        {
             Ok(()) => shared.stats.published.fetch_add(1, Ordering::Relaxed),
             Err(e) => {
                 tracing::debug!(error = %e, "nats publish failed");
@@ -305,9 +345,9 @@ async fn publish_loop(
     }
 }
 
-/// Receive one user's subject until aborted (which unsubscribes).
-async fn subscription(client: Client, shared: Arc<Shared>, user: UserId) {
-    let mut sub = match client.subscribe(shared.subject(user)).await {
+/// Receive one of a user's subjects until aborted (which unsubscribes).
+async fn subscription(client: Client, shared: Arc<Shared>, user: UserId, channel: Channel) {
+    let mut sub = match client.subscribe(shared.subject(channel, user)).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, user = user.0, "nats subscribe failed");
@@ -316,7 +356,7 @@ async fn subscription(client: Client, shared: Arc<Shared>, user: UserId) {
     };
     // Once the subscription has reached the server, whatever was committed before it is
     // covered by the resync; whatever comes after arrives here.
-    if client.flush().await.is_ok() {
+    if channel == Channel::User && client.flush().await.is_ok() {
         shared.resync(user);
     }
     while let Some(msg) = sub.next().await {
@@ -348,15 +388,45 @@ impl Bus for NatsBus {
     }
 
     fn publish(&self, user: UserId, message: BusMessage) {
+        self.send(Channel::User, user, message);
+    }
+
+    fn node_id(&self) -> u64 {
+        self.shared.node
+    }
+
+    fn publish_presence(&self, user: UserId, message: BusMessage) {
+        self.send(Channel::Presence, user, message);
+    }
+
+    fn watch(&self, user: UserId) {
+        self.subscribe(Channel::User, user);
+    }
+
+    fn unwatch(&self, user: UserId) {
+        self.unsubscribe(Channel::User, user);
+    }
+
+    fn watch_presence(&self, user: UserId) {
+        self.subscribe(Channel::Presence, user);
+    }
+
+    fn unwatch_presence(&self, user: UserId) {
+        self.unsubscribe(Channel::Presence, user);
+    }
+}
+
+impl NatsBus {
+    fn send(&self, channel: Channel, user: UserId, message: BusMessage) {
         let remote = message.clone();
         self.shared.sink.deliver(user, message);
-        if self.queue.try_send((user, remote)).is_err() {
+        if self.queue.try_send((channel, user, remote)).is_err() {
             self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    fn watch(&self, user: UserId) {
-        let mut watched = self.shared.lock();
+    fn subscribe(&self, channel: Channel, user: UserId) {
+        let mut watched = self.shared.watches(channel);
         if let Some(w) = watched.get_mut(&user) {
             w.count += 1;
             return;
@@ -367,17 +437,16 @@ impl Bus for NatsBus {
                 self.client.clone(),
                 Arc::clone(&self.shared),
                 user,
+                channel,
             ))
             .abort_handle();
         watched.insert(user, Watch { count: 1, task });
-        self.shared
-            .stats
-            .subscriptions
-            .store(watched.len() as u64, Ordering::Relaxed);
+        drop(watched);
+        self.count_subscriptions();
     }
 
-    fn unwatch(&self, user: UserId) {
-        let mut watched = self.shared.lock();
+    fn unsubscribe(&self, channel: Channel, user: UserId) {
+        let mut watched = self.shared.watches(channel);
         let Some(w) = watched.get_mut(&user) else {
             return;
         };
@@ -387,18 +456,27 @@ impl Bus for NatsBus {
         {
             w.task.abort();
         }
+        drop(watched);
+        self.count_subscriptions();
+    }
+
+    fn count_subscriptions(&self) {
+        let n =
+            self.shared.watches(Channel::User).len() + self.shared.watches(Channel::Presence).len();
         self.shared
             .stats
             .subscriptions
-            .store(watched.len() as u64, Ordering::Relaxed);
+            .store(n as u64, Ordering::Relaxed);
     }
 }
 
 impl Drop for NatsBus {
     fn drop(&mut self) {
         self.publisher.abort();
-        for (_, w) in self.shared.lock().drain() {
-            w.task.abort();
+        for channel in [Channel::User, Channel::Presence] {
+            for (_, w) in self.shared.watches(channel).drain() {
+                w.task.abort();
+            }
         }
     }
 }
@@ -423,6 +501,15 @@ mod tests {
             BusMessage::Ephemeral(event.clone()),
             BusMessage::DeviceRevoked(DeviceId(5)),
             BusMessage::Suspended,
+            BusMessage::Presence {
+                node: 77,
+                info: chapar_proto::PresenceInfo {
+                    user: UserId(4),
+                    online: false,
+                    last_seen: Some(1_764_352_000_000),
+                },
+            },
+            BusMessage::PresenceAsk,
         ] {
             let (node, back) = decode(&encode(77, &m)).expect("decodes");
             assert_eq!(node, 77);

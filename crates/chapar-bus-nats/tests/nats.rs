@@ -20,6 +20,8 @@ impl Deliver for Sink {
             BusMessage::Ephemeral(_) => "typing".to_string(),
             BusMessage::DeviceRevoked(d) => format!("revoked {}", d.0),
             BusMessage::Suspended => "suspended".to_string(),
+            BusMessage::Presence { info, .. } => format!("presence {}", info.online),
+            BusMessage::PresenceAsk => "ask".to_string(),
         };
         self.0.lock().unwrap().push((user, what));
     }
@@ -122,6 +124,43 @@ async fn each_node_gets_each_message_once_and_only_while_watching() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(sink_c.got().is_empty(), "clusters are isolated by prefix");
     assert!(a.stats().published.load(Ordering::Relaxed) >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_has_its_own_subjects() {
+    let url = shared_url();
+    let p = prefix("presence");
+    let (a, _sink_a) = node(&url, &p).await;
+    let (b, sink_b) = node(&url, &p).await;
+    let u = UserId(7);
+    // b watches u's presence only: u's feed does not come along.
+    b.watch_presence(u);
+    until("connected", || a.is_connected() && b.is_connected()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let online = |online| BusMessage::Presence {
+        node: a.node_id(),
+        info: chapar_proto::PresenceInfo {
+            user: u,
+            online,
+            last_seen: Some(1),
+        },
+    };
+    a.publish(u, feed(1));
+    a.publish_presence(u, online(true));
+    until("b hears u came online", || !sink_b.got().is_empty()).await;
+    // The feed was published first on the same connection: had b been subscribed to it, it
+    // would be here by now.
+    assert_eq!(sink_b.got(), vec![(u, "presence true".to_string())]);
+    b.unwatch_presence(u);
+    b.watch(u);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.publish_presence(u, online(false));
+    a.publish(u, BusMessage::PresenceAsk);
+    until("b hears the ask on u's own subject", || {
+        sink_b.got().len() == 2
+    })
+    .await;
+    assert_eq!(sink_b.got()[1], (u, "ask".to_string()), "not the presence");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

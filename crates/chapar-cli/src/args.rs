@@ -180,6 +180,15 @@ pub enum Command {
     },
     /// Find people by the start of their handle or display name (`@` first: handles only).
     Find { query: String },
+    /// Whether people are online, or when they were last seen (as their settings allow).
+    Presence {
+        /// Handles (`@` optional), at most 50.
+        #[arg(required = true)]
+        handles: Vec<String>,
+        /// Keep watching and print each change until interrupted.
+        #[arg(long)]
+        follow: bool,
+    },
     /// List group invitations waiting for your answer.
     Invitations,
     /// Accept a group invitation (join the group).

@@ -88,6 +88,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
             findable,
         } => safety::privacy(g, out, messages, groups, last_seen, findable).await,
         Command::Find { query } => safety::find(g, out, query).await,
+        Command::Presence { handles, follow } => safety::presence(g, out, handles, follow).await,
         Command::Invitations => safety::invitations(g, out).await,
         Command::Accept { conversation } => safety::answer(g, out, conversation, true).await,
         Command::Decline { conversation } => safety::answer(g, out, conversation, false).await,

@@ -135,6 +135,24 @@ impl Printer {
             Event::CallbackAnswer(a) => self.callback_answer(a),
             Event::Invitation(i) => self.invitation(i),
             Event::SettingsChanged(_) => {}
+            Event::Presence(p) => self.presence(None, p),
+        }
+    }
+
+    /// Whether someone is online, or when they were last seen.
+    pub fn presence(&self, handle: Option<&str>, p: &chapar_sdk::proto::PresenceInfo) {
+        let who = handle.map_or_else(|| format!("user {}", p.user), |h| format!("@{h}"));
+        if self.json {
+            self.line(json!({
+                "type": "presence", "user": p.user, "handle": handle,
+                "online": p.online, "last_seen": p.last_seen,
+            }));
+        } else if p.online {
+            say!("{who}  online");
+        } else if let Some(at) = p.last_seen {
+            say!("{who}  last seen {} UTC", format_time(at));
+        } else {
+            say!("{who}  hidden");
         }
     }
 

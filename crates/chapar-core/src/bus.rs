@@ -2,7 +2,7 @@
 //! node or (in cluster mode, later) on others. The bus only says that something happened; the
 //! store stays the source of truth, and a device that sees a pts gap fills it from the store.
 
-use chapar_proto::{DeviceId, Event, Pts, UserId};
+use chapar_proto::{DeviceId, Event, PresenceInfo, Pts, UserId};
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -15,6 +15,14 @@ pub enum BusMessage {
     DeviceRevoked(DeviceId),
     /// An operator suspended the account: close all its connections now.
     Suspended,
+    /// On the person's presence channel ([`Bus::publish_presence`]): they came online on node
+    /// `node` or left it, for the connections watching them (a person is online while some
+    /// node says so). `online` false without `last_seen`: their "last seen" setting changed;
+    /// watchers forget them until they watch again.
+    Presence { node: u64, info: PresenceInfo },
+    /// To the nodes where the person is connected: say so on their presence channel (a
+    /// watcher on another node asks when it starts watching).
+    PresenceAsk,
 }
 
 /// Receives what the bus carries for users with connections on this node.
@@ -47,6 +55,19 @@ pub trait Bus: Send + Sync + 'static {
     fn watch(&self, _user: UserId) {}
     /// This node has no connection of `user` any more.
     fn unwatch(&self, _user: UserId) {}
+    /// Tell every node watching `user`'s presence ([`Bus::watch_presence`]); the in-process
+    /// bus has one channel for both.
+    fn publish_presence(&self, user: UserId, message: BusMessage) {
+        self.publish(user, message)
+    }
+    /// This node has connections watching `user`'s presence.
+    fn watch_presence(&self, _user: UserId) {}
+    /// No connection here watches `user`'s presence any more.
+    fn unwatch_presence(&self, _user: UserId) {}
+    /// This node's id on the bus (carried by its presence messages; 0 for the in-process bus).
+    fn node_id(&self) -> u64 {
+        0
+    }
     /// Counters of a cluster bus (`None` for the in-process one).
     fn counters(&self) -> Option<BusCounters> {
         None

@@ -75,6 +75,7 @@ pub async fn run_all<S: Store>(make: impl Fn() -> S) {
     privacy_decides_who_starts_chats_and_adds_to_groups(make()).await;
     waiting_invitations_are_capped(make()).await;
     people_are_found_as_they_allow(make()).await;
+    last_seen_is_shown_as_people_allow(make()).await;
     blocked_users_do_not_get_receipts_in_groups(make()).await;
     reports_reach_operators_who_moderate(make()).await;
     suspended_accounts_cannot_sign_in(make()).await;
@@ -105,6 +106,7 @@ macro_rules! store_conformance_tests {
             blocking_stops_direct_messages_both_ways,
             privacy_decides_who_starts_chats_and_adds_to_groups,
             waiting_invitations_are_capped, people_are_found_as_they_allow,
+            last_seen_is_shown_as_people_allow,
             blocked_users_do_not_get_receipts_in_groups, reports_reach_operators_who_moderate,
             suspended_accounts_cannot_sign_in, new_accounts_start_few_chats_a_day,
             a_recovery_key_brings_the_account_back, profiles_change_and_others_see_them);

@@ -307,6 +307,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// A session was used now: its idle time (`session_idle_days`) starts again.
     async fn touch_session(&self, token_hash: SecretHash) -> Result<()>;
+    /// These devices were online now: their last seen time is now (one write for all).
+    async fn seen_devices(&self, devices: Vec<DeviceId>) -> Result<()>;
+    /// When each of `users` was last seen (their devices' newest sighting), for those whose
+    /// "last seen" setting lets the actor see it; the others are left out.
+    async fn last_seen(
+        &self,
+        actor: &Principal,
+        users: Vec<UserId>,
+    ) -> Result<Vec<(UserId, Option<i64>)>>;
     /// Block or unblock, add or remove a contact, by handle.
     async fn set_relation(
         &self,

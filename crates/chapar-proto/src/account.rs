@@ -60,3 +60,28 @@ pub struct Profile {
     #[serde(default)]
     pub bio: String,
 }
+
+/// Watch whether these people are online (replaces what this connection watched; empty stops).
+/// At most [`MAX_WATCHED`] people; the answer lists those whose "last seen" setting lets me see
+/// it, and later changes come as ephemeral `presence` events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WatchPresence {
+    pub users: Vec<crate::ids::UserId>,
+}
+
+/// Most people one connection watches at once.
+pub const MAX_WATCHED: usize = 50;
+
+/// Whether a person is online, and when they last were.
+///
+/// `online` false with no `last_seen`: nothing may be shown (their setting changed, or they
+/// were never seen); a client shows neither "online" nor a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceInfo {
+    pub user: crate::ids::UserId,
+    pub online: bool,
+    /// When they were last online (Unix ms; to the minute for people who left another node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<i64>,
+}

@@ -44,6 +44,8 @@ pub enum Request {
     RenameDevice(RenameDevice),
     /// People whose handle or display name starts with the query.
     FindPeople(FindPeople),
+    /// Watch whether some people are online (see [`WatchPresence`]).
+    WatchPresence(WatchPresence),
     /// End this session (its token stops working).
     Logout,
     /// Register or replace the account's recovery key.
@@ -129,6 +131,7 @@ impl Request {
             Request::RevokeDevice(_) => "revoke_device",
             Request::RenameDevice(_) => "rename_device",
             Request::FindPeople(_) => "find_people",
+            Request::WatchPresence(_) => "watch_presence",
             Request::Logout => "logout",
             Request::SetRecoveryKey(_) => "set_recovery_key",
             Request::Recover(_) => "recover",
@@ -397,6 +400,8 @@ pub enum Response {
     },
     /// Blocked users or contacts, by handle.
     Users(Vec<UserInfo>),
+    /// Who of the watched people may be seen, and whether they are online.
+    Presence(Vec<PresenceInfo>),
     Me(Me),
     Profile(Profile),
     Privacy(Privacy),
@@ -470,6 +475,8 @@ pub enum Event {
     Invitation(Invitation),
     /// Ephemeral, to the user's own devices: one of their settings or lists changed.
     SettingsChanged(SettingsChanged),
+    /// Ephemeral, to connections watching the person: they came online or left.
+    Presence(PresenceInfo),
 }
 
 /// Server frames, tagged by `type`.

@@ -22,7 +22,9 @@ pub mod ids;
 pub mod model;
 pub mod safety;
 
-pub use account::{Me, Profile, Recover, SetProfile, SetRecoveryKey};
+pub use account::{
+    MAX_WATCHED, Me, PresenceInfo, Profile, Recover, SetProfile, SetRecoveryKey, WatchPresence,
+};
 pub use bot::{
     BotInfo, BotKind, BotToken, CallbackAnswer, CallbackQuery, Entity, InlineButton, ReplyMarkup,
 };

@@ -420,6 +420,9 @@ impl Driver {
                 Event::SettingsChanged(c) => {
                     let _ = self.events.try_send(ClientEvent::SettingsChanged(c.what));
                 }
+                Event::Presence(p) => {
+                    let _ = self.events.try_send(ClientEvent::Presence(p));
+                }
                 _ => {}
             },
             ServerFrame::Control(c) => {

@@ -1,6 +1,6 @@
 //! What the client tells the application, in order, on its event channel.
 
-use chapar_proto::{CallbackAnswer, FeedEvent, Pts, Session, Setting, Typing};
+use chapar_proto::{CallbackAnswer, FeedEvent, PresenceInfo, Pts, Session, Setting, Typing};
 use std::time::Duration;
 
 /// One event for the application. Feed events come exactly once each, in pts order, across
@@ -22,6 +22,9 @@ pub enum ClientEvent {
     /// One of this user's settings or lists changed, from this or another device (ephemeral):
     /// read it again if you show it.
     SettingsChanged(Setting),
+    /// Someone this connection watches came online or left (ephemeral; see
+    /// [`crate::Client::watch_presence`]). Neither online nor `last_seen`: show nothing for them.
+    Presence(PresenceInfo),
     /// The catch-up sync after (re)connecting, or after a gap, is complete up to `pts`.
     Synced { pts: Pts },
     /// The server trimmed events this device had not seen: refetch the conversation list and

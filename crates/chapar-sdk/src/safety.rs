@@ -6,8 +6,8 @@ use crate::error::SdkError;
 use chapar_proto::frame::{ConversationRef, UserQuery};
 use chapar_proto::{
     AdminAudit, AdminDelete, AdminReports, AdminResolve, AdminSuspend, AuditEntry, ConversationId,
-    ConversationInfo, FileReport, FindPeople, Invitation, Privacy, Report, Request, Response, Sent,
-    Seq, SetPrivacy, UserInfo,
+    ConversationInfo, FileReport, FindPeople, Invitation, PresenceInfo, Privacy, Report, Request,
+    Response, Sent, Seq, SetPrivacy, UserId, UserInfo, WatchPresence,
 };
 
 fn who(handle: impl Into<String>) -> UserQuery {
@@ -82,6 +82,20 @@ impl Client {
         };
         match self.request(Request::FindPeople(q)).await? {
             Response::Users(u) => Ok(u),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Watch whether these people are online, replacing what this client watched (empty:
+    /// stop). The answer lists those whose "last seen" setting lets me see it; changes come
+    /// as [`crate::ClientEvent::Presence`]. A watch lasts as long as the connection: watch
+    /// again after each `Connected`.
+    pub async fn watch_presence(&self, users: Vec<UserId>) -> Result<Vec<PresenceInfo>, SdkError> {
+        match self
+            .request(Request::WatchPresence(WatchPresence { users }))
+            .await?
+        {
+            Response::Presence(p) => Ok(p),
             other => Err(unexpected(other)),
         }
     }

@@ -28,6 +28,7 @@ pub mod config;
 mod gateway;
 pub mod http;
 pub mod metrics;
+pub mod presence;
 pub mod ratelimit;
 pub mod registry;
 pub mod service;
@@ -100,6 +101,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let drain = Duration::from_secs(config.gateway.drain_secs);
     let app = Arc::new(App::new(config, store, bus, registry.clone()));
     botapi::start(&app);
+    presence::start(&app);
     // Machine-readable line first: tests and scripts wait for it.
     println!("chapar listening on http://{addr}");
     if let Some(l) = metrics_listener {
@@ -139,6 +141,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown,
     )
     .await;
+    // The last seen times of the people who were connected until now.
+    presence::flush(&app).await;
     tracing::info!("stopped");
     Ok(())
 }

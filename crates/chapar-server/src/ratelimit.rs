@@ -423,7 +423,10 @@ impl Limiters {
                 .typing
                 .check(user, now)
                 .map_err(|ms| (Self::TYPING, ms)),
-            Request::FindPeople(_) | Request::User(_) | Request::Profile(_) => self
+            Request::FindPeople(_)
+            | Request::WatchPresence(_)
+            | Request::User(_)
+            | Request::Profile(_) => self
                 .lookups
                 .check(user, now)
                 .map_err(|ms| (Self::LOOKUPS, ms)),

@@ -10,6 +10,7 @@
 //! waits for room (the connection's reader stops reading its requests meanwhile: backpressure
 //! on that client only); a pushed event that does not fit closes the connection as `lagging`.
 
+use crate::presence::PresenceHub;
 use chapar_core::bus::{BusMessage, Deliver};
 use chapar_proto::{Control, DeviceId, Event, Pts, ServerFrame, UserId};
 use std::collections::HashMap;
@@ -167,6 +168,12 @@ impl ConnHandle {
         self.wake_writer.notified().await
     }
 
+    /// Queue an ephemeral event (as [`Deliver`] does), closing the connection as lagging when
+    /// it does not fit.
+    pub(crate) fn push_ephemeral(&self, event: Arc<Event>) {
+        self.push(Outbound::Ephemeral(event));
+    }
+
     /// Queue a pushed event; true when the queue was full and the connection is now closing.
     fn push(&self, item: Outbound) -> bool {
         let weight = item.weight();
@@ -228,6 +235,8 @@ pub struct Registry {
     draining: AtomicBool,
     lagging: AtomicU64,
     refused_device: AtomicU64,
+    /// Who watches whose presence on this node.
+    pub presence: PresenceHub,
 }
 
 impl Default for Registry {
@@ -249,6 +258,7 @@ impl Registry {
             draining: AtomicBool::new(false),
             lagging: AtomicU64::new(0),
             refused_device: AtomicU64::new(0),
+            presence: PresenceHub::default(),
         }
     }
 
@@ -322,6 +332,24 @@ impl Registry {
         }
     }
 
+    /// The user has a signed-in connection on this node.
+    pub fn is_online(&self, user: UserId) -> bool {
+        self.lock().by_user.contains_key(&user)
+    }
+
+    /// The devices signed in on this node now.
+    pub fn online_devices(&self) -> Vec<DeviceId> {
+        let inner = self.lock();
+        let mut devices: Vec<DeviceId> = inner
+            .by_user
+            .values()
+            .flat_map(|list| list.iter().map(|(d, _)| *d))
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        devices
+    }
+
     pub fn connections(&self) -> usize {
         self.lock().all.len()
     }
@@ -369,6 +397,16 @@ impl Registry {
 
 impl Deliver for Registry {
     fn deliver(&self, user: UserId, message: BusMessage) {
+        match message {
+            BusMessage::Presence { node, info } => return self.presence.deliver(node, info),
+            BusMessage::PresenceAsk => {
+                if self.is_online(user) {
+                    self.presence.arrived(user, crate::state::now_ms());
+                }
+                return;
+            }
+            _ => {}
+        }
         // Everything below only queues without waiting, so it is done under the lock rather
         // than copying the list of connections for every event.
         let inner = self.lock();
@@ -400,6 +438,7 @@ impl Deliver for Registry {
                     ));
                     false
                 }
+                BusMessage::Presence { .. } | BusMessage::PresenceAsk => false,
             };
             if lagged {
                 self.lagging.fetch_add(1, Ordering::Relaxed);

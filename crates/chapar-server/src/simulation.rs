@@ -203,6 +203,7 @@ impl Run {
             peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
             bucket: TokenBucket::new(1e9, u32::MAX),
             touched_at: 0,
+            presence_asks: Vec::new(),
         };
         self.devices[d].conn = Some((session, rx));
         let token = self.devices[d].token.clone();

@@ -35,6 +35,7 @@ impl App {
         let limiters = Limiters::new(&config.rate_limits);
         let bots = Bots::new(&config.bots);
         registry.set_feed_hook(bots.feed_hook());
+        registry.presence.set_bus(bus.clone());
         App {
             config,
             store,

@@ -5,7 +5,8 @@
 
 use chapar_sdk::ClientEvent;
 use chapar_sdk::proto::{
-    ConversationId, ConversationInfo, Event, Message, MessageKind, ReactionCount, Seq, UserId,
+    ConversationId, ConversationInfo, Event, Message, MessageKind, PresenceInfo, ReactionCount,
+    Seq, UserId,
 };
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::{HashMap, HashSet};
@@ -63,6 +64,8 @@ pub enum Action {
     MarkRead(ConversationId, Seq),
     /// Tell the others we are typing.
     Typing(ConversationId),
+    /// Watch whether this person (the open direct chat's) is online.
+    WatchPresence(UserId),
 }
 
 /// What a line typed in the input asks for.
@@ -213,6 +216,10 @@ pub struct App {
     /// Conversations whose oldest message is loaded.
     complete: HashSet<ConversationId>,
     loading_older: Option<ConversationId>,
+    /// Whether people are online, as far as this connection watches them.
+    pub presence: HashMap<UserId, PresenceInfo>,
+    /// The person watched on this connection.
+    watched: Option<UserId>,
 }
 
 impl App {
@@ -235,7 +242,32 @@ impl App {
             last_typing_sent: None,
             complete: HashSet::new(),
             loading_older: None,
+            presence: HashMap::new(),
+            watched: None,
         }
+    }
+
+    /// What the watch answered: the people shown (absent ones hide it).
+    pub fn set_presence(&mut self, user: UserId, shown: Vec<PresenceInfo>) {
+        self.presence.remove(&user);
+        for p in shown {
+            self.presence.insert(p.user, p);
+        }
+    }
+
+    /// "online" or "last seen … ago" for a person, when they let me see it.
+    pub fn presence_label(&self, user: UserId, now_ms: i64) -> Option<String> {
+        let p = self.presence.get(&user)?;
+        if p.online {
+            return Some("online".into());
+        }
+        let mins = (now_ms - p.last_seen?).max(0) / 60_000;
+        Some(match mins {
+            0 => "last seen just now".into(),
+            1..=59 => format!("last seen {mins} min ago"),
+            60..=1439 => format!("last seen {} h ago", mins / 60),
+            _ => format!("last seen {} days ago", mins / 1440),
+        })
     }
 
     pub fn selected_info(&self) -> Option<&ConversationInfo> {
@@ -377,6 +409,17 @@ impl App {
 
     fn on_selected(&mut self, out: &mut Vec<Action>) {
         let Some(id) = self.selected else { return };
+        let peer = self
+            .conversations
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.peer.as_ref().map(|p| p.id));
+        if let Some(peer) = peer
+            && self.watched != Some(peer)
+        {
+            self.watched = Some(peer);
+            out.push(Action::WatchPresence(peer));
+        }
         if let std::collections::hash_map::Entry::Vacant(e) = self.messages.entry(id) {
             e.insert(vec![]);
             out.push(Action::LoadHistory(id));
@@ -573,6 +616,9 @@ impl App {
                 self.me = s.user.id;
                 self.my_handle = s.user.handle;
                 self.set_connection("connected, catching up…".into());
+                // Watches end with their connection: watch the open chat's person again.
+                self.watched = None;
+                self.on_selected(out);
             }
             ClientEvent::Synced { .. } => {
                 self.set_connection(format!("connected as @{}", self.my_handle))
@@ -620,9 +666,13 @@ impl App {
                 | Event::Typing(_)
                 | Event::CallbackQuery(_)
                 | Event::CallbackAnswer(_)
-                | Event::SettingsChanged(_) => {}
+                | Event::SettingsChanged(_)
+                | Event::Presence(_) => {}
             },
             ClientEvent::SettingsChanged(_) => {}
+            ClientEvent::Presence(p) => {
+                self.presence.insert(p.user, p);
+            }
             ClientEvent::CallbackAnswer(a) => {
                 if let Some(text) = a.text {
                     self.status = format!("bot: {text}");

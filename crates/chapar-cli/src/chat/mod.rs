@@ -12,7 +12,7 @@ use crate::args::GlobalArgs;
 use anyhow::{Context, Result};
 use app::{Action, App};
 use chapar_sdk::Client;
-use chapar_sdk::proto::{ConversationId, ConversationInfo, Message, Target};
+use chapar_sdk::proto::{ConversationId, ConversationInfo, Message, PresenceInfo, Target, UserId};
 use crossterm::event::{self, Event as TermEvent, KeyEventKind};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -24,6 +24,8 @@ enum Done {
     Older(ConversationId, Vec<Message>),
     /// `/chat @handle`: the handle exists.
     User(String),
+    /// Who of the watched may be seen, and whether they are online.
+    Presence(UserId, Vec<PresenceInfo>),
     Failed(String),
 }
 
@@ -90,6 +92,7 @@ pub async fn run(global: &GlobalArgs) -> Result<()> {
                 Some(Done::History(c, page)) => app.set_history(c, page),
                 Some(Done::Older(c, page)) => app.set_older(c, page),
                 Some(Done::User(h)) => app.user_found(h, &mut actions),
+                Some(Done::Presence(u, shown)) => app.set_presence(u, shown),
                 Some(Done::Failed(msg)) => app.status = msg,
                 None => {}
             },
@@ -185,6 +188,11 @@ fn perform(client: &Client, action: Action, done: &mpsc::Sender<Done>) {
                 let _ = client.typing(c).await;
                 return;
             }
+            Action::WatchPresence(u) => match client.watch_presence(vec![u]).await {
+                Ok(shown) => Done::Presence(u, shown),
+                // Presence is a nicety: a refusal (rate limit) leaves the header as it is.
+                Err(_) => return,
+            },
         };
         let _ = done.send(msg).await;
     });

@@ -76,7 +76,10 @@ pub fn draw(f: &mut Frame, app: &App) -> View {
     let title = match (&app.new_chat, app.selected_info()) {
         (Some(h), _) => format!("@{h} (new chat)"),
         (None, Some(c)) => match &c.peer {
-            Some(p) => format!("@{} ({})", p.handle, p.display_name),
+            Some(p) => match app.presence_label(p.id, now_ms()) {
+                Some(seen) => format!("@{} ({}) · {seen}", p.handle, p.display_name),
+                None => format!("@{} ({})", p.handle, p.display_name),
+            },
             None => format!("{} · {} members", c.title, c.member_count),
         },
         (None, None) => "no conversation".into(),
@@ -208,4 +211,10 @@ fn message_pieces(app: &App, m: &chapar_sdk::proto::Message) -> Vec<(String, Sty
         ));
     }
     pieces
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -72,6 +72,7 @@ pub async fn follow(global: &GlobalArgs, out: Printer) -> Result<()> {
                 Some(ClientEvent::Typing(t)) => out.typing(&t),
                 Some(ClientEvent::CallbackAnswer(a)) => out.callback_answer(&a),
                 Some(ClientEvent::SettingsChanged(what)) => out.settings_changed(what),
+                Some(ClientEvent::Presence(p)) => out.presence(None, &p),
                 Some(ClientEvent::Synced { pts }) => {
                     profile.state.pts = profile.state.pts.max(pts);
                     dirty = true;

@@ -135,6 +135,59 @@ pub async fn find(global: &GlobalArgs, out: Printer, query: String) -> Result<()
     Ok(())
 }
 
+pub async fn presence(
+    global: &GlobalArgs,
+    out: Printer,
+    handles: Vec<String>,
+    follow: bool,
+) -> Result<()> {
+    let (_p, client, mut events) = super::session(global, false).await?;
+    let mut names = std::collections::HashMap::new();
+    for h in &handles {
+        let u = client.user(handle(h)).await?;
+        names.insert(u.id, u.handle);
+    }
+    let ids: Vec<_> = names.keys().copied().collect();
+    let shown = client.watch_presence(ids.clone()).await?;
+    for id in &ids {
+        let name = names.get(id).map(String::as_str);
+        match shown.iter().find(|p| p.user == *id) {
+            Some(p) => out.presence(name, p),
+            None => out.info(
+                "presence",
+                &format!("@{}  hidden", name.unwrap_or_default()),
+                json!({"user": id, "handle": name, "hidden": true}),
+            ),
+        }
+    }
+    if !follow {
+        client.close();
+        return Ok(());
+    }
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            ev = events.recv() => match ev {
+                None => bail!("the client stopped"),
+                Some(chapar_sdk::ClientEvent::Presence(p)) => {
+                    out.presence(names.get(&p.user).map(String::as_str), &p);
+                }
+                // A watch ends with its connection: watch again on the new one.
+                Some(chapar_sdk::ClientEvent::Connected(_)) => {
+                    let client = client.clone();
+                    let ids = ids.clone();
+                    tokio::spawn(async move { client.watch_presence(ids).await });
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    client.close();
+    Ok(())
+}
+
 pub async fn invitations(global: &GlobalArgs, out: Printer) -> Result<()> {
     let (_p, client) = request_session(global).await?;
     for i in client.invitations().await? {

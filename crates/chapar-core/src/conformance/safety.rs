@@ -421,6 +421,70 @@ pub async fn people_are_found_as_they_allow<S: Store>(s: S) {
     }
 }
 
+/// Last seen: the newest sighting of a person's devices, written by `seen_devices`, shown as
+/// their "last seen" setting says (everybody, contacts, nobody; never to someone they block),
+/// always to themselves; unknown people are left out and too many at once are refused.
+pub async fn last_seen_is_shown_as_people_allow<S: Store>(s: S) {
+    let viewer = signup(&s, "viewer").await;
+    let open = signup(&s, "open").await;
+    let shy = signup(&s, "shy").await;
+    let who = |list: &[(UserId, Option<i64>)]| list.iter().map(|(u, _)| *u).collect::<Vec<_>>();
+    let before = now_ms();
+    ok(
+        s.seen_devices(vec![open.device, shy.device]).await,
+        "seen now",
+    );
+    let seen = ok(
+        s.last_seen(&viewer, vec![open.user.id, shy.user.id, UserId(999_999)])
+            .await,
+        "everybody",
+    );
+    assert_eq!(who(&seen), [open.user.id, shy.user.id], "unknown left out");
+    for (_, at) in &seen {
+        assert!(at.is_some_and(|t| t >= before), "written just now: {at:?}");
+    }
+    let setting = |a: Audience| SetPrivacy {
+        last_seen: Some(a),
+        ..SetPrivacy::default()
+    };
+    ok(
+        s.set_privacy(&shy, setting(Audience::Contacts)).await,
+        "contacts",
+    );
+    let ids = vec![open.user.id, shy.user.id];
+    assert_eq!(
+        who(&ok(
+            s.last_seen(&viewer, ids.clone()).await,
+            "not a contact"
+        )),
+        [open.user.id]
+    );
+    ok(
+        s.set_relation(&shy, "viewer", RelationKind::Contact, true)
+            .await,
+        "shy adds the viewer",
+    );
+    assert_eq!(
+        who(&ok(s.last_seen(&viewer, ids.clone()).await, "a contact")),
+        ids
+    );
+    ok(
+        s.set_privacy(&shy, setting(Audience::Nobody)).await,
+        "nobody",
+    );
+    block(&s, &open, "viewer", true).await;
+    assert!(ok(s.last_seen(&viewer, ids.clone()).await, "hidden").is_empty());
+    assert_eq!(
+        who(&ok(s.last_seen(&shy, vec![shy.user.id]).await, "oneself")),
+        [shy.user.id]
+    );
+    expect(
+        s.last_seen(&viewer, (1..=51).map(UserId).collect()).await,
+        ErrorCode::Invalid,
+        "too many",
+    );
+}
+
 pub async fn blocked_users_do_not_get_receipts_in_groups<S: Store>(s: S) {
     let alice = signup(&s, "alice").await;
     let bob = signup(&s, "bob").await;

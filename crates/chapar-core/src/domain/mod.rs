@@ -14,6 +14,7 @@ mod accounts;
 mod bots;
 mod groups;
 mod messages;
+mod presence;
 mod profile;
 mod reads;
 mod safety;
@@ -88,6 +89,8 @@ pub enum Write {
     },
     /// A session was used: its idle time starts again.
     TouchSession(SecretHash),
+    /// These devices were online now (a node's once-a-minute presence write).
+    SeenDevices(Vec<DeviceId>),
     SetRelation {
         actor: Principal,
         handle: String,
@@ -253,6 +256,7 @@ pub enum Read {
     Privacy(Principal),
     Invitations(Principal),
     FindPeople(Principal, FindPeople),
+    LastSeen(Principal, Vec<UserId>),
     Reports {
         actor: Principal,
         all: bool,
@@ -298,6 +302,7 @@ pub enum ReadOut {
     Bot(Option<Bot>),
     Direct(Option<ConversationId>),
     Users(Vec<UserInfo>),
+    LastSeen(Vec<(UserId, Option<i64>)>),
     Privacy(Privacy),
     Invitations(Vec<Invitation>),
     Reports(Vec<Report>),
@@ -366,6 +371,10 @@ pub async fn write<T: Tx>(tx: &mut T, op: Write) -> Result<Written> {
         }
         Write::TouchSession(token) => {
             tx.touch_session(&token).await?;
+            Done
+        }
+        Write::SeenDevices(devices) => {
+            presence::seen_devices(tx, &devices).await?;
             Done
         }
         Write::SetRelation {
@@ -513,6 +522,9 @@ pub async fn read<T: Tx>(tx: &mut T, op: Read) -> Result<ReadOut> {
         Read::Privacy(actor) => ReadOut::Privacy(safety::privacy(tx, &actor).await?),
         Read::Invitations(actor) => ReadOut::Invitations(safety::invitations(tx, &actor).await?),
         Read::FindPeople(actor, q) => ReadOut::Users(safety::find_people(tx, &actor, &q).await?),
+        Read::LastSeen(actor, users) => {
+            ReadOut::LastSeen(presence::last_seen(tx, &actor, &users).await?)
+        }
         Read::Reports { actor, all, limit } => {
             ReadOut::Reports(safety::reports(tx, &actor, all, limit).await?)
         }
@@ -819,6 +831,21 @@ impl<B: Backend> Store for DomainStore<B> {
 
     async fn touch_session(&self, token_hash: SecretHash) -> Result<()> {
         done(self.write(Write::TouchSession(token_hash)).await?)
+    }
+
+    async fn seen_devices(&self, devices: Vec<DeviceId>) -> Result<()> {
+        done(self.write(Write::SeenDevices(devices)).await?)
+    }
+
+    async fn last_seen(
+        &self,
+        actor: &Principal,
+        users: Vec<UserId>,
+    ) -> Result<Vec<(UserId, Option<i64>)>> {
+        outcome!(
+            self.read(Read::LastSeen(actor.clone(), users)).await?,
+            ReadOut::LastSeen
+        )
     }
 
     async fn set_relation(

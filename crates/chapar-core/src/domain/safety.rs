@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::rules;
 use crate::storage::{
     AccountUpdate, ConvLock, Entry, FeedItem, ItemKind, MessageChange, NewAudit, NewReport,
-    Recipients, RelationKind, Tx,
+    Recipients, Relation, RelationKind, Tx,
 };
 use crate::store::{Committed, Fanout, Principal};
 use chapar_proto::{
@@ -192,18 +192,22 @@ pub(crate) async fn may_start_chat<T: Tx>(
         return Ok(());
     }
     let privacy = privacy_of(tx, peer.id).await?;
-    let allowed = match privacy.messages {
-        Audience::Everybody => true,
-        Audience::Contacts => theirs.contact,
-        Audience::Nobody => false,
-    };
-    if !allowed {
+    if !admits(privacy.messages, &theirs) {
         return Err(Error::forbidden(format!(
             "@{} does not accept new chats from people outside their contacts",
             peer.handle
         )));
     }
     count_new_chat(tx, actor).await
+}
+
+/// Whether a setting's audience includes someone, given what the setter set about them.
+pub(crate) fn admits(audience: Audience, theirs: &Relation) -> bool {
+    match audience {
+        Audience::Everybody => true,
+        Audience::Contacts => theirs.contact,
+        Audience::Nobody => false,
+    }
 }
 
 async fn privacy_of<T: Tx>(tx: &mut T, user: UserId) -> Result<Privacy> {
@@ -244,11 +248,7 @@ pub(crate) async fn admission<T: Tx>(
     let Some(account) = tx.account(user.id).await? else {
         return Ok(Admission::Add);
     };
-    let allowed = match account.privacy.groups {
-        Audience::Everybody => true,
-        Audience::Contacts => theirs.contact,
-        Audience::Nobody => false,
-    };
+    let allowed = admits(account.privacy.groups, &theirs);
     Ok(if allowed {
         Admission::Add
     } else {
@@ -417,11 +417,7 @@ async fn findable<T: Tx>(tx: &mut T, actor: &Principal, user: &UserInfo) -> Resu
     let Some(account) = tx.account(user.id).await? else {
         return Ok(true);
     };
-    Ok(match account.privacy.findable {
-        Audience::Everybody => true,
-        Audience::Contacts => theirs.contact,
-        Audience::Nobody => false,
-    })
+    Ok(admits(account.privacy.findable, &theirs))
 }
 
 pub(crate) async fn set_privacy<T: Tx>(

@@ -10,6 +10,7 @@ use crate::state::App;
 use crate::state::now_ms;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chapar_core::Error;
+use chapar_core::bus::BusMessage;
 use chapar_proto::{Control, Encoding, ErrorBody, Hello, ServerFrame};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -69,13 +70,17 @@ pub async fn run(
         peer,
         bucket: TokenBucket::new(limits.requests_per_second as f64, limits.request_burst),
         touched_at: 0,
+        presence_asks: Vec::new(),
     };
     read_loop(&app, stream, &mut session, encoding, start, &last_heard).await;
-    let user = session.principal.as_ref().map(|p| p.user_id());
-    if app.registry.remove(conn.id, user)
-        && let Some(user) = user
-    {
-        app.bus.unwatch(user);
+    let signed_in = session.principal.as_ref().map(|p| (p.user_id(), p.device));
+    let last = app.registry.remove(conn.id, signed_in.map(|(u, _)| u));
+    app.registry.presence.forget(&conn);
+    if let Some((user, device)) = signed_in {
+        if last {
+            app.bus.unwatch(user);
+        }
+        app.registry.presence.departed(user, device, last, now_ms());
     }
     conn.close(control("closed", "connection closed", None));
     drop(tx);
@@ -160,6 +165,9 @@ async fn read_loop(
         let reply = Outbound::Encoded(encoding.encode_server(&reply));
         if conn.send_reply(reply).await.is_err() {
             return;
+        }
+        for user in session.presence_asks.drain(..) {
+            app.bus.publish(user, BusMessage::PresenceAsk);
         }
     }
 }

@@ -15,7 +15,8 @@ use chapar_core::store::{
 };
 use chapar_core::{Error, Result, paging, rules};
 use chapar_proto::{
-    ConversationId, Event, Request, Response, Sent, Session, Setting, SettingsChanged,
+    ConversationId, Event, MAX_WATCHED, PresenceInfo, Request, Response, Sent, Session, Setting,
+    SettingsChanged, UserId,
 };
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,6 +38,9 @@ pub struct ConnSession {
     pub bucket: TokenBucket,
     /// When this connection last told the store its session is in use (ms).
     pub touched_at: i64,
+    /// People whose nodes are asked, once the reply is queued, to say they are online
+    /// (`watch_presence`: the answers then come after the reply).
+    pub presence_asks: Vec<UserId>,
 }
 
 /// How often a long connection marks its session as used, so it does not expire while open.
@@ -191,6 +195,53 @@ pub async fn handle(app: &Arc<App>, s: &mut ConnSession, request: Request) -> Re
     }
 }
 
+/// Watch exactly `users`' presence on this connection: the store judges who may be seen, this
+/// node knows who is connected here, and every node is asked after the reply.
+async fn watch_presence(
+    app: &Arc<App>,
+    s: &mut ConnSession,
+    p: &Principal,
+    mut users: Vec<UserId>,
+) -> Result<Response> {
+    if users.len() > MAX_WATCHED {
+        return Err(Error::invalid(format!(
+            "watch at most {MAX_WATCHED} people at once"
+        )));
+    }
+    users.sort_unstable();
+    users.dedup();
+    let seen = app.store.last_seen(p, users).await?;
+    let allowed: Vec<UserId> = seen.iter().map(|(u, _)| *u).collect();
+    // Watch before asking, so no answer is missed.
+    app.registry.presence.watch(&s.conn, &allowed);
+    let now = now_ms();
+    let hub = &app.registry.presence;
+    let infos = seen
+        .into_iter()
+        .map(|(user, stored)| {
+            let here = app.registry.is_online(user);
+            if here {
+                hub.here(user, app.bus.node_id());
+            }
+            let online = here || hub.known_online(user);
+            let last_seen = if online {
+                Some(now)
+            } else {
+                stored.max(hub.left_at(user))
+            };
+            // Every node where they are connected (this one too) says so on their channel:
+            // this node's watch state learns which nodes those are.
+            s.presence_asks.push(user);
+            PresenceInfo {
+                user,
+                online,
+                last_seen,
+            }
+        })
+        .collect();
+    Ok(Response::Presence(infos))
+}
+
 /// Tell every device of `user` that `what` changed; they re-read it (the asking one may, too).
 fn publish_setting(app: &App, user: chapar_proto::UserId, what: Setting) {
     let event = Event::SettingsChanged(SettingsChanged { what });
@@ -227,7 +278,10 @@ async fn sign_in(
         .registry
         .bind(&s.conn, principal.user_id(), principal.device)
     {
-        Ok(true) => app.bus.watch(principal.user_id()),
+        Ok(true) => {
+            app.bus.watch(principal.user_id());
+            app.registry.presence.arrived(principal.user_id(), now_ms());
+        }
         Ok(false) => {}
         Err(BindError::TooManyForDevice(max)) => {
             return Err(Error::Overloaded {
@@ -457,6 +511,7 @@ async fn signed_in(
             return Ok(Response::Ok);
         }
         Request::FindPeople(q) => return Ok(Response::Users(store.find_people(p, q).await?)),
+        Request::WatchPresence(w) => return watch_presence(app, s, p, w.users).await,
         Request::Contacts => {
             return Ok(Response::Users(
                 store.related(p, RelationKind::Contact).await?,
@@ -464,7 +519,20 @@ async fn signed_in(
         }
         Request::Privacy => return Ok(Response::Privacy(store.privacy(p).await?)),
         Request::SetPrivacy(change) => {
-            return Ok(Response::Privacy(store.set_privacy(p, change).await?));
+            let privacy = store.set_privacy(p, change).await?;
+            if change.last_seen.is_some() {
+                // Watchers forget this person and watch again: their setting is judged anew.
+                let user = p.user_id();
+                let reset = PresenceInfo {
+                    user,
+                    online: false,
+                    last_seen: None,
+                };
+                let node = app.bus.node_id();
+                app.bus
+                    .publish_presence(user, BusMessage::Presence { node, info: reset });
+            }
+            return Ok(Response::Privacy(privacy));
         }
         Request::Invitations => return Ok(Response::Invitations(store.invitations(p).await?)),
         Request::AcceptInvitation(c) => {

@@ -18,6 +18,7 @@ mod delivery;
 mod drain;
 mod durability;
 mod hardening;
+mod presence;
 mod reconnect;
 mod recovery;
 mod safety;

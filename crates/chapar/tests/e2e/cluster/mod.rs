@@ -679,3 +679,39 @@ async fn a_suspended_account_is_cut_off_on_every_node_within_a_second() {
         "a suspended handle was given to someone else"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_crosses_nodes() {
+    use crate::presence::{next_presence, watch};
+    use crate::util::raw::Raw;
+    let db = TestDatabase::create("e2e_presence").await;
+    let nats = shared_url();
+    let nodes: Vec<Node> = (0..2).map(|_| Node::start(&db.url, &nats, &[])).collect();
+    let ws = |n: usize| format!("ws://{}/v1/ws", nodes[n].addr);
+    let mut ana = Raw::register(&ws(0), "pr_ana").await;
+    let bob = Raw::register(&ws(1), "pr_bob").await;
+    let bob_id = bob.user_id();
+    // Bob is on the other node: that node answers the watch's question at once.
+    let now = watch(&mut ana, &[bob_id]).await;
+    if !now[0].online {
+        assert!(
+            next_presence(&mut ana, bob_id).await.online,
+            "node 2 says bob is online"
+        );
+    }
+    // Bob also connects to ana's node, then leaves both (which node ana hears from last is not
+    // fixed; that a person is online while any node says so is `presence`'s unit test).
+    let bob_here = bob.reconnect(&ws(0)).await.expect("bob on node 1");
+    drop(bob);
+    drop(bob_here);
+    loop {
+        let p = next_presence(&mut ana, bob_id).await;
+        if !p.online {
+            assert!(p.last_seen.is_some(), "{p:?}");
+            break;
+        }
+    }
+    // Asked again, both nodes agree: he is gone.
+    let again = watch(&mut ana, &[bob_id]).await;
+    assert!(!again[0].online, "{again:?}");
+}
