@@ -276,7 +276,7 @@ test('find people by the start of a name or handle while typing; "who can find m
   assert.equal(await page.evaluate(() => document.activeElement.dataset.handle), 'petesami');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#new-chat', { state: 'detached' });
-  await page.waitForFunction(() => document.getElementById('chat-sub')?.textContent === '@petesami');
+  await page.waitForFunction(() => document.querySelector('#chat-sub bdi')?.textContent === '@petesami');
   await H.send(page, 'found you');
   await parvin.page.locator('.conv-item', { hasText: 'Seeker' }).waitFor();
   // Parham's exact handle still works.

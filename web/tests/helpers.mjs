@@ -177,7 +177,8 @@ export async function openChatWith(page, handle) {
   await page.fill('#new-chat-handle', handle);
   await page.click('#new-chat-form-submit');
   await page.waitForSelector('#new-chat', { state: 'detached' });
-  await page.waitForFunction((h) => document.getElementById('chat-sub')?.textContent === h, '@' + handle.replace(/^@/, ''));
+  // The handle, then perhaps "· online" (or when they were last seen).
+  await page.waitForFunction((h) => document.querySelector('#chat-sub bdi')?.textContent === h, '@' + handle.replace(/^@/, ''));
 }
 
 /** Creates a group from the dialog and waits until it is the open conversation. */

@@ -112,7 +112,7 @@ test('the Persian interface mirrors the layout', async () => {
   const send = await box(page, '#send-btn');
   const input = await box(page, '#composer-input');
   assert.ok(send.x < input.x, 'send button on the left in rtl');
-  assert.equal(await page.textContent('#chat-sub'), '@kian');
+  assert.equal(await page.textContent('#chat-sub bdi'), '@kian');
 
   // My own long English message: its list preview starts with its beginning ("شما:" isolated
   // before it), not with its end.

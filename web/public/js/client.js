@@ -361,6 +361,7 @@ export class Client extends EventTarget {
       if (frame.event.typing) this.emit('typing', frame.event.typing);
       if (frame.event.callback_answer) this.emit('callback_answer', frame.event.callback_answer);
       if (frame.event.settings_changed) this.emit('settings_changed', frame.event.settings_changed);
+      if (frame.event.presence) this.emit('presence', frame.event.presence);
       return;
     }
     this.run(this.tracker.onLive({ pts: frame.pts, event: frame.event }));

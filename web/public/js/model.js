@@ -193,6 +193,20 @@ export class Model {
     this.contacts = new Map(); // user id -> user: my contacts
     this.invitations = new Map(); // conversation id (string) -> invitation waiting for my answer
     this.blockedVersion = 0; // bumped when the blocked set changes (rows may collapse)
+    this.presence = new Map(); // user id -> {online, last_seen}: the people watched
+  }
+
+  /**
+   * A presence answer or event. Neither online nor last seen: show nothing for them (their
+   * setting changed); true then, so the caller can watch again.
+   */
+  setPresence(p) {
+    if (!p.online && p.last_seen == null) {
+      this.presence.delete(p.user);
+      return true;
+    }
+    this.presence.set(p.user, { online: p.online, last_seen: p.last_seen ?? null });
+    return false;
   }
 
   // ---- safety: blocks, contacts, invitations ----------------------------------------------

@@ -44,6 +44,9 @@ export class App {
     c.addEventListener('synced', () => {
       this.refreshList(0);
       this.loadSafety();
+      // A watch ends with its connection.
+      this.chat.watched = null;
+      this.chat.watchPresence();
     });
     c.addEventListener('reset', () => {
       m.timelines.clear();
@@ -71,6 +74,19 @@ export class App {
       }, 6500);
     });
     c.addEventListener('callback_answer', (e) => this.chat.onCallbackAnswer(e.detail));
+    c.addEventListener('presence', (e) => {
+      const reset = m.setPresence(e.detail);
+      const peer = this.chat.peer;
+      if (!peer || peer.id !== e.detail.user) return;
+      this.chat.renderHeader();
+      // Their setting changed: the watch ended; watching again asks what it allows now.
+      if (reset) {
+        this.chat.watched = null;
+        this.chat.watchPresence();
+      }
+    });
+    // "last seen 3 minutes ago" ages.
+    setInterval(() => { if (this.chat.peer) this.chat.renderHeader(); }, 30000);
     // Another of my devices blocked someone, changed my contacts or answered an invitation.
     c.addEventListener('settings_changed', (e) => {
       if (['blocked', 'contacts', 'invitations'].includes(e.detail.what)) this.loadSafety();

@@ -6,7 +6,7 @@
 // someone I block, a note with an Unblock button instead).
 
 import { h, icon, newClientId } from '../util.js';
-import { t, tn, num, timeOf, dayOf, sameDay, errorText } from '../i18n.js';
+import { t, tn, num, timeOf, dayOf, sameDay, errorText, ago } from '../i18n.js';
 import { VList } from '../vlist.js';
 import { prefs } from '../storage.js';
 import { avatar, confirmDialog, menuItem, openDialog, popupMenu, toast } from './common.js';
@@ -212,6 +212,23 @@ export class ChatView {
     this.el = h('div', { class: 'chat' }, this.placeholder, this.body);
   }
 
+  /**
+   * Watch whether the open direct chat's person is online (a watch lasts as long as the
+   * connection: called again after each reconnect, and when their setting changed).
+   */
+  watchPresence() {
+    const peer = this.peer;
+    const users = peer ? [peer.id] : [];
+    const watched = this.watched || [];
+    if (this.client.state !== 'online' && this.client.state !== 'syncing') return;
+    if (!users.length && !watched.length) return;
+    this.watched = users;
+    this.client.call('watch_presence', { users }).then((r) => {
+      for (const u of users) this.model.setPresence(r.presence.find((p) => p.user === u) || { user: u, online: false });
+      if (peer && this.peer && this.peer.id === peer.id) this.renderHeader();
+    }, () => { this.watched = null; });
+  }
+
   show(key) {
     if (this.key !== key) {
       this.keepUnsent();
@@ -244,6 +261,7 @@ export class ChatView {
     else this.jumpToUnread();
     this.loadMembers();
     this.maybeMarkRead();
+    this.watchPresence();
   }
 
   /**
@@ -367,6 +385,17 @@ export class ChatView {
     }
   }
 
+  /** The handle, then "online" or "last seen 5 minutes ago" when they show it. */
+  presenceLine(peer) {
+    const p = this.model.presence.get(peer.id);
+    let seen = null;
+    if (p && p.online) seen = t('online');
+    else if (p && p.last_seen != null) seen = t('lastSeen', { when: ago(p.last_seen) });
+    const handle = h('bdi', { dir: 'ltr' }, '@' + peer.handle);
+    if (!seen) return [handle];
+    return [handle, h('span', { class: p.online ? 'presence online' : 'presence', id: 'chat-presence' }, ' · ' + seen)];
+  }
+
   renderHeader() {
     const c = this.conv;
     if (!c) return;
@@ -375,7 +404,7 @@ export class ChatView {
     const typing = this.model.typingIn(this.key).map((x) => this.model.displayName(x.user, '@' + x.handle));
     let sub;
     if (typing.length) sub = tn(typing.length > 1 ? 'areTyping' : 'isTyping', { names: typing.join(', ') });
-    else if (c.kind === 'direct' && c.peer) sub = [h('bdi', { dir: 'ltr' }, '@' + c.peer.handle)];
+    else if (c.kind === 'direct' && c.peer) sub = this.presenceLine(c.peer);
     else sub = [t('membersN', { n: num(c.member_count || 0) })];
     this.subtitle.replaceChildren(...sub);
     this.subtitle.classList.toggle('typing', typing.length > 0);
