@@ -31,6 +31,7 @@ pub mod limits;
 pub mod memory;
 pub mod paging;
 pub mod rules;
+pub mod search;
 #[cfg(test)]
 mod simulation;
 pub mod stats;

@@ -99,6 +99,8 @@ struct State {
     invitations: BTreeMap<(ConversationId, UserId), (UserId, i64)>,
     reports: Vec<StoredReport>,
     audit: Vec<AuditEntry>,
+    /// The words each findable message is indexed by.
+    search: BTreeMap<(ConversationId, Seq), Vec<String>>,
 }
 
 impl State {
@@ -1055,6 +1057,49 @@ impl Tx for MemTx<'_> {
             .into_iter()
             .rev()
             .filter_map(|s| self.state.message(conv, s))
+            .collect())
+    }
+
+    async fn index_message(&mut self, lock: &ConvLock, seq: Seq, words: &[String]) -> Result<()> {
+        let key = (lock.id(), seq);
+        match words.is_empty() {
+            true => self.state.search.remove(&key),
+            false => self.state.search.insert(key, words.to_vec()),
+        };
+        Ok(())
+    }
+
+    async fn search(
+        &mut self,
+        user: UserId,
+        words: &[String],
+        conversation: Option<ConversationId>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(ConversationId, Seq)>> {
+        let s = &self.state;
+        let mut found: Vec<(i64, ConversationId, Seq)> = s
+            .search
+            .iter()
+            .filter(|((conv, _), _)| conversation.is_none_or(|c| c == *conv))
+            .filter(|(_, indexed)| {
+                words
+                    .iter()
+                    .all(|w| indexed.iter().any(|i| i.starts_with(w.as_str())))
+            })
+            .filter_map(|((conv, seq), _)| {
+                let c = s.conversations.get(conv)?;
+                let member = c.members.get(&user)?;
+                let m = c.log.get(seq)?;
+                (*seq >= member.row.joined_seq && before.is_none_or(|b| m.server_time < b))
+                    .then_some((m.server_time, *conv, *seq))
+            })
+            .collect();
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(found
+            .into_iter()
+            .take(limit as usize)
+            .map(|(_, c, s)| (c, s))
             .collect())
     }
 

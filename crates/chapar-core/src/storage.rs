@@ -640,6 +640,25 @@ pub trait Tx {
         before: Seq,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Message>>>;
+    /// Make message `seq` findable by these words ([`crate::search::words`]; none: not
+    /// findable any more).
+    fn index_message(
+        &mut self,
+        lock: &ConvLock,
+        seq: Seq,
+        words: &[String],
+    ) -> impl Future<Output = Result<()>>;
+    /// Up to `limit` messages, newest first (by server time, before `before`), with a word
+    /// starting with each of `words`, in conversations `user` is a member of (only
+    /// `conversation` when given), from the member's `joined_seq` on.
+    fn search(
+        &mut self,
+        user: UserId,
+        words: &[String],
+        conversation: Option<ConversationId>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(ConversationId, Seq)>>>;
     /// Up to `limit` feed rows of `user` after `after`, in pts order.
     fn feed(
         &mut self,

@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use chapar_proto::BotInfo;
 use chapar_proto::{
     AuditEntry, Bytes, ConversationId, ConversationInfo, DeviceId, DeviceInfo, Event, FileReport,
-    FindPeople, Invitation, Me, MemberInfo, Message, Privacy, Profile, Pts, Report, Role, Seq,
-    SetPrivacy, SetProfile, SyncPage, UserId, UserInfo,
+    FindPeople, Invitation, Me, MemberInfo, Message, Privacy, Profile, Pts, Report, Role,
+    SearchMessages, Seq, SetPrivacy, SetProfile, SyncPage, UserId, UserInfo,
 };
 use std::sync::Arc;
 
@@ -266,6 +266,8 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Seq>,
         limit: u32,
     ) -> Result<Vec<Message>>;
+    /// The actor's messages with a word starting with each word of the query, newest first.
+    async fn search(&self, actor: &Principal, query: SearchMessages) -> Result<Vec<Message>>;
     /// The actor's feed after `after`, at most `limit` events.
     async fn feed(&self, actor: &Principal, after: Pts, limit: u32) -> Result<SyncPage>;
     /// Cheap check that the backend answers (readiness).

@@ -72,6 +72,8 @@ pub enum Request {
     Conversations,
     Members(ConversationRef),
     History(History),
+    /// Search my messages (see [`SearchMessages`]); the reply is `messages`, newest first.
+    SearchMessages(SearchMessages),
     /// Everything in this user's feed after `pts`.
     Sync(Sync),
     /// Move this user's delivery/read markers in a conversation.
@@ -131,6 +133,7 @@ impl Request {
             Request::RevokeDevice(_) => "revoke_device",
             Request::RenameDevice(_) => "rename_device",
             Request::FindPeople(_) => "find_people",
+            Request::SearchMessages(_) => "search_messages",
             Request::WatchPresence(_) => "watch_presence",
             Request::Logout => "logout",
             Request::SetRecoveryKey(_) => "set_recovery_key",
@@ -348,6 +351,19 @@ pub struct History {
     #[serde(default)]
     pub before: Option<Seq>,
     #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Messages with a word starting with each word of `query`, newest first, in my
+/// conversations (or only in `conversation`), as far back as I may read each. Next page:
+/// `before` = the `server_time` of the last result.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearchMessages {
+    pub query: String,
+    pub conversation: Option<ConversationId>,
+    pub before: Option<i64>,
+    /// At most this many (default 20, at most 50).
     pub limit: Option<u32>,
 }
 

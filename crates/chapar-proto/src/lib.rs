@@ -32,8 +32,8 @@ pub use bytes::Bytes;
 pub use codec::{DecodeError, Encoding};
 pub use error::{ErrorBody, ErrorCode};
 pub use frame::{
-    ClientFrame, Control, Event, FeedEvent, Hello, Limits, Request, Response, Sent, ServerFrame,
-    Session, SyncPage,
+    ClientFrame, Control, Event, FeedEvent, Hello, Limits, Request, Response, SearchMessages, Sent,
+    ServerFrame, Session, SyncPage,
 };
 pub use ids::{ConversationId, DeviceId, Pts, Seq, UserId};
 pub use model::*;

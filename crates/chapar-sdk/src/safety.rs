@@ -100,6 +100,26 @@ impl Client {
         }
     }
 
+    /// My messages with a word starting with each word of `query`, newest first (only in
+    /// `conversation` when given); the next page: `before` = the last one's `server_time`.
+    pub async fn search_messages(
+        &self,
+        query: &str,
+        conversation: Option<ConversationId>,
+        before: Option<i64>,
+    ) -> Result<Vec<chapar_proto::Message>, SdkError> {
+        let q = chapar_proto::SearchMessages {
+            query: query.to_string(),
+            conversation,
+            before,
+            limit: None,
+        };
+        match self.request(Request::SearchMessages(q)).await? {
+            Response::Messages(m) => Ok(m),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Group invitations waiting for an answer.
     pub async fn invitations(&self) -> Result<Vec<Invitation>, SdkError> {
         match self.request(Request::Invitations).await? {

@@ -425,6 +425,7 @@ impl Limiters {
                 .map_err(|ms| (Self::TYPING, ms)),
             Request::FindPeople(_)
             | Request::WatchPresence(_)
+            | Request::SearchMessages(_)
             | Request::User(_)
             | Request::Profile(_) => self
                 .lookups

@@ -1323,6 +1323,67 @@ impl Tx for PgTx<'_> {
         Ok(page)
     }
 
+    async fn index_message(&mut self, lock: &ConvLock, seq: Seq, words: &[String]) -> Result<()> {
+        let (conv, seq) = (lock.id().0, sql(seq));
+        if words.is_empty() {
+            self.ctx
+                .exec(
+                    "DELETE FROM message_search WHERE conversation_id = $1 AND seq = $2",
+                    &[&conv, &seq],
+                )
+                .await?;
+        } else {
+            self.ctx
+                .exec(
+                    "INSERT INTO message_search (conversation_id, seq, words)
+                     VALUES ($1, $2, array_to_tsvector($3::text[]))
+                     ON CONFLICT (conversation_id, seq) DO UPDATE SET words = EXCLUDED.words",
+                    &[&conv, &seq, &words],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn search(
+        &mut self,
+        user: UserId,
+        words: &[String],
+        conversation: Option<ConversationId>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(ConversationId, Seq)>> {
+        // Each word a quoted prefix lexeme, read by tsquery's input (no parser, no locale).
+        let query = words
+            .iter()
+            .map(|w| format!("'{}':*", w.replace('\\', "\\\\").replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        let rows = self
+            .ctx
+            .query(
+                "SELECT s.conversation_id, s.seq FROM message_search s
+                 JOIN messages m ON m.conversation_id = s.conversation_id AND m.seq = s.seq
+                 JOIN members b ON b.conversation_id = s.conversation_id AND b.user_id = $1
+                 WHERE s.words @@ $2::text::tsquery AND s.seq >= b.joined_seq
+                   AND ($3::bigint IS NULL OR s.conversation_id = $3)
+                   AND ($4::bigint IS NULL OR m.server_time < $4)
+                 ORDER BY m.server_time DESC, s.conversation_id DESC, s.seq DESC LIMIT $5",
+                &[
+                    &user.0,
+                    &query,
+                    &conversation.map(|c| c.0),
+                    &before,
+                    &i64::from(limit),
+                ],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (ConversationId(r.get(0)), num(r.get(1))))
+            .collect())
+    }
+
     async fn feed(&mut self, user: UserId, after: Pts, limit: u32) -> Result<Vec<FeedRow>> {
         let rows = self
             .ctx

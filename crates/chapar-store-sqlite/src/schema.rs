@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_safety.sql"),
     include_str!("../migrations/0005_profile.sql"),
     include_str!("../migrations/0006_find.sql"),
+    include_str!("../migrations/0007_search.sql"),
 ];
 
 /// The schema version this binary expects.

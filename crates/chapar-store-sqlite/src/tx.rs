@@ -1226,6 +1226,56 @@ impl Tx for SqliteTx<'_> {
         page.into_iter().map(|m| self.with_reactions(m)).collect()
     }
 
+    async fn index_message(&mut self, lock: &ConvLock, seq: Seq, words: &[String]) -> Result<()> {
+        let rowid: Option<i64> = self.opt(
+            "SELECT rowid FROM messages WHERE conversation_id = ?1 AND seq = ?2",
+            &[&lock.id().0, &sql(seq)],
+            |r| r.get(0),
+        )?;
+        let Some(rowid) = rowid else { return Ok(()) };
+        self.exec("DELETE FROM message_search WHERE rowid = ?1", &[&rowid])?;
+        if !words.is_empty() {
+            self.exec(
+                "INSERT INTO message_search (rowid, words) VALUES (?1, ?2)",
+                &[&rowid, &words.join(" ")],
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn search(
+        &mut self,
+        user: UserId,
+        words: &[String],
+        conversation: Option<ConversationId>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(ConversationId, Seq)>> {
+        // Each word a quoted prefix (words are letters and digits; quotes doubled all the same).
+        let query = words
+            .iter()
+            .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.all(
+            "SELECT m.conversation_id, m.seq FROM message_search s
+             JOIN messages m ON m.rowid = s.rowid
+             JOIN members b ON b.conversation_id = m.conversation_id AND b.user_id = ?1
+             WHERE message_search MATCH ?2 AND m.seq >= b.joined_seq
+               AND (?3 IS NULL OR m.conversation_id = ?3)
+               AND (?4 IS NULL OR m.server_time < ?4)
+             ORDER BY m.server_time DESC, m.conversation_id DESC, m.seq DESC LIMIT ?5",
+            &[
+                &user.0,
+                &query,
+                &conversation.map(|c| c.0),
+                &before,
+                &i64::from(limit),
+            ],
+            |r| Ok((ConversationId(r.get(0)?), num(r.get(1)?))),
+        )
+    }
+
     async fn feed(&mut self, user: UserId, after: Pts, limit: u32) -> Result<Vec<FeedRow>> {
         let rows = self.all(
             "SELECT pts, kind, conversation_id, seq, payload FROM feed

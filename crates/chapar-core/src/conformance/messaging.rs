@@ -1,6 +1,7 @@
 //! Conformance cases. Messages: direct conversations, seqs, idempotency, the feed, changes to messages, markers.
 
 use super::*;
+use chapar_proto::SearchMessages;
 
 pub async fn direct_send_makes_one_conversation_per_pair<S: Store>(s: S) {
     let alice = signup(&s, "alice").await;
@@ -677,5 +678,151 @@ pub async fn fanout_recipients_are_ordered_and_match_feeds<S: Store>(s: S) {
                 "the feed of {user:?} at {pts}"
             );
         }
+    }
+}
+
+/// `search`: messages with a word starting with each query word, newest first, in the
+/// searcher's conversations only and from their joining on; Persian and Arabic spellings of a
+/// word find each other; an edit is found by its new words only, a deleted message never.
+pub async fn messages_are_found_as_members_may_read_them<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let carol = signup(&s, "carol").await;
+    let dave = signup(&s, "dave").await;
+    let say = |who: &Principal, conv: ConversationId, cid: &str, text: &str| {
+        let cmd = text_cmd(Target::Conversation(conv), cid, text);
+        let who = who.clone();
+        let s = &s;
+        async move { ok(s.execute(&who, cmd).await, "send").seq.unwrap_or(0) }
+    };
+    let find = |who: &Principal, q: &str, conversation: Option<ConversationId>| {
+        let q = SearchMessages {
+            query: q.into(),
+            conversation,
+            before: None,
+            limit: None,
+        };
+        let who = who.clone();
+        let s = &s;
+        async move {
+            ok(s.search(&who, q).await, "search")
+                .into_iter()
+                .map(|m| m.text.unwrap_or_default())
+                .collect::<Vec<_>>()
+        }
+    };
+    let g = group(&s, &alice, "club", &["carol"]).await;
+    let d = ok(
+        s.execute(
+            &alice,
+            text_cmd(
+                Target::Peer("bob".into()),
+                "d1",
+                "Salam Bob, did you read the book?",
+            ),
+        )
+        .await,
+        "direct",
+    )
+    .conversation;
+    say(&bob, d, "d2", "كتاب جديد خريدم").await;
+    let club = say(&alice, g, "g1", "Book club tonight").await;
+    say(&carol, g, "g2", "booking a table").await;
+
+    assert_eq!(
+        find(&bob, "BOO", None).await,
+        ["Salam Bob, did you read the book?"]
+    );
+    assert_eq!(
+        find(&carol, "boo", None).await,
+        ["booking a table", "Book club tonight"],
+        "newest first, only carol's conversations"
+    );
+    assert_eq!(
+        find(&carol, "book club", None).await,
+        ["Book club tonight"],
+        "every word"
+    );
+    assert_eq!(
+        find(&bob, "کتاب جدید", None).await,
+        ["كتاب جديد خريدم"],
+        "Persian finds Arabic"
+    );
+    assert_eq!(
+        find(&alice, "book", Some(d)).await,
+        ["Salam Bob, did you read the book?"]
+    );
+    expect(
+        s.search(
+            &bob,
+            SearchMessages {
+                query: "book".into(),
+                conversation: Some(g),
+                ..SearchMessages::default()
+            },
+        )
+        .await,
+        ErrorCode::Forbidden,
+        "not a member",
+    );
+    // Paging: before the first result's time comes the rest.
+    let first = ok(
+        s.search(
+            &carol,
+            SearchMessages {
+                query: "boo".into(),
+                limit: Some(1),
+                ..SearchMessages::default()
+            },
+        )
+        .await,
+        "page 1",
+    );
+    assert_eq!(first.len(), 1);
+
+    // An edit is found by its new words only; a deleted message is not found at all.
+    let edit = Command::Edit {
+        conversation: g,
+        seq: club,
+        client_id: "e1".into(),
+        text: Some("Reading group tonight".into()),
+        data: None,
+    };
+    ok(s.execute(&alice, edit).await, "edit");
+    assert_eq!(find(&carol, "club", None).await, Vec::<String>::new());
+    assert_eq!(
+        find(&carol, "reading", None).await,
+        ["Reading group tonight"]
+    );
+    // Someone who joins later does not find what was said before.
+    let add = Command::AddMembers {
+        conversation: g,
+        handles: vec!["dave".into()],
+    };
+    ok(s.execute(&alice, add).await, "add dave");
+    assert!(
+        find(&dave, "reading", None).await.is_empty(),
+        "before dave joined"
+    );
+    let del = Command::Delete {
+        conversation: g,
+        seq: club,
+        client_id: "x1".into(),
+    };
+    ok(s.execute(&alice, del).await, "delete");
+    assert!(find(&carol, "reading", None).await.is_empty(), "deleted");
+    for bad in ["a", "  ", "x\u{7}"] {
+        expect(
+            s.search(
+                &carol,
+                SearchMessages {
+                    query: bad.into(),
+                    ..SearchMessages::default()
+                },
+            )
+            .await,
+            ErrorCode::Invalid,
+            "a bad query",
+        );
     }
 }

@@ -310,6 +310,10 @@ async fn edit<T: Tx>(
     entry.entities = entities.clone();
     entry.reply_markup = reply_markup.clone();
     let committed = append_to_members(tx, actor, &l.lock, entry).await?;
+    let words = text
+        .as_deref()
+        .map(crate::search::words)
+        .unwrap_or_default();
     let change = crate::storage::MessageChange::Edit {
         text,
         // A bot's messages carry text only; an edit keeps whatever body it had besides.
@@ -319,6 +323,7 @@ async fn edit<T: Tx>(
         edited_at: tx.now(),
     };
     tx.change_message(&l.lock, seq, &change).await?;
+    tx.index_message(&l.lock, seq, &words).await?;
     Ok(committed)
 }
 

@@ -155,6 +155,14 @@ pub(crate) async fn append_to_members<T: Tx>(
     entry: Entry,
 ) -> Result<Committed> {
     let appended = tx.append(lock, actor, &entry).await?;
+    if entry.kind == MessageKind::Text
+        && let Some(text) = &entry.text
+    {
+        let words = crate::search::words(text);
+        if !words.is_empty() {
+            tx.index_message(lock, appended.seq, &words).await?;
+        }
+    }
     let mut recipients = appended.recipients;
     recipients.sort_unstable();
     let message = Message {
@@ -300,6 +308,10 @@ pub(crate) async fn edit<T: Tx>(
     entry.data = data.clone();
     let committed = append_to_members(tx, actor, &l.lock, entry).await?;
     // Formatting belongs to the old text; buttons stay.
+    let words = text
+        .as_deref()
+        .map(crate::search::words)
+        .unwrap_or_default();
     let change = MessageChange::Edit {
         text,
         data,
@@ -308,6 +320,7 @@ pub(crate) async fn edit<T: Tx>(
         edited_at: tx.now(),
     };
     tx.change_message(&l.lock, seq, &change).await?;
+    tx.index_message(&l.lock, seq, &words).await?;
     Ok(committed)
 }
 
@@ -327,6 +340,7 @@ pub(crate) async fn delete<T: Tx>(
     let committed = append_to_members(tx, actor, &l.lock, entry).await?;
     tx.change_message(&l.lock, seq, &MessageChange::Delete)
         .await?;
+    tx.index_message(&l.lock, seq, &[]).await?;
     Ok(committed)
 }
 

@@ -32,8 +32,8 @@ use crate::store::{
 use async_trait::async_trait;
 use chapar_proto::{
     AuditEntry, BotInfo, ConversationId, ConversationInfo, DeviceId, DeviceInfo, FileReport,
-    FindPeople, Invitation, Me, MemberInfo, Message, Privacy, Profile, Pts, Report, Seq,
-    SetPrivacy, SetProfile, SyncPage, UserId, UserInfo,
+    FindPeople, Invitation, Me, MemberInfo, Message, Privacy, Profile, Pts, Report, SearchMessages,
+    Seq, SetPrivacy, SetProfile, SyncPage, UserId, UserInfo,
 };
 use std::sync::Arc;
 
@@ -236,6 +236,10 @@ pub enum Read {
         before: Option<Seq>,
         limit: u32,
     },
+    Search {
+        actor: Principal,
+        query: SearchMessages,
+    },
     Feed {
         actor: Principal,
         after: Pts,
@@ -280,6 +284,7 @@ impl Read {
                 | Read::Members { .. }
                 | Read::MemberIds { .. }
                 | Read::History { .. }
+                | Read::Search { .. }
                 | Read::Feed { .. }
         )
     }
@@ -503,6 +508,7 @@ pub async fn read<T: Tx>(tx: &mut T, op: Read) -> Result<ReadOut> {
             before,
             limit,
         } => ReadOut::History(reads::history(tx, &actor, target, before, limit).await?),
+        Read::Search { actor, query } => ReadOut::History(reads::search(tx, &actor, &query).await?),
         Read::Feed {
             actor,
             after,
@@ -747,6 +753,14 @@ impl<B: Backend> Store for DomainStore<B> {
             target,
             before,
             limit,
+        };
+        outcome!(self.read(op).await?, ReadOut::History)
+    }
+
+    async fn search(&self, actor: &Principal, query: SearchMessages) -> Result<Vec<Message>> {
+        let op = Read::Search {
+            actor: actor.clone(),
+            query,
         };
         outcome!(self.read(op).await?, ReadOut::History)
     }

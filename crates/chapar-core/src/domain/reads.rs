@@ -9,7 +9,7 @@ use crate::storage::{Summary, Tx};
 use crate::store::{Principal, Target};
 use chapar_proto::{
     ConversationId, ConversationInfo, ConversationKind, Event, FeedEvent, MemberInfo, Message, Pts,
-    Seq, SyncPage, UserId,
+    SearchMessages, Seq, SyncPage, UserId,
 };
 
 /// The page size to use: at least 1, at most the configured maximum.
@@ -108,6 +108,42 @@ pub(crate) async fn history<T: Tx>(
     let limit = clamp(tx, limit);
     tx.history(id, member.joined_seq, before.unwrap_or(Seq::MAX), limit)
         .await
+}
+
+/// Most messages one search returns, and its default.
+const SEARCH_MAX: u32 = 50;
+const SEARCH_DEFAULT: u32 = 20;
+
+/// Messages of the actor's conversations with a word starting with each query word, newest
+/// first; each as the actor may read it (from their joining on), deleted ones never.
+pub(crate) async fn search<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    q: &SearchMessages,
+) -> Result<Vec<Message>> {
+    let words = crate::search::query(&q.query)?;
+    if let Some(id) = q.conversation {
+        require_member(tx, id, actor.user.id).await?;
+    }
+    let limit = q.limit.unwrap_or(SEARCH_DEFAULT).clamp(1, SEARCH_MAX);
+    let found = tx
+        .search(actor.user.id, &words, q.conversation, q.before, limit)
+        .await?;
+    let mut out = Vec::with_capacity(found.len());
+    for (conv, seq) in found {
+        let Some(member) = tx.member(conv, actor.user.id).await? else {
+            continue;
+        };
+        if seq < member.joined_seq {
+            continue;
+        }
+        if let Some(m) = tx.message(conv, seq).await?
+            && !m.deleted
+        {
+            out.push(m);
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) async fn feed<T: Tx>(

@@ -656,6 +656,7 @@ pub(crate) async fn admin_delete<T: Tx>(
     let committed = append_to_members(tx, actor, &lock, entry).await?;
     tx.change_message(&lock, seq, &MessageChange::Delete)
         .await?;
+    tx.index_message(&lock, seq, &[]).await?;
     let target = format!("conversation {} seq {seq}", conversation.0);
     let detail = match reason.is_empty() {
         true => format!("sent by @{}", message.sender_handle),

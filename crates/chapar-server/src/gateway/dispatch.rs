@@ -512,6 +512,7 @@ async fn signed_in(
         }
         Request::FindPeople(q) => return Ok(Response::Users(store.find_people(p, q).await?)),
         Request::WatchPresence(w) => return watch_presence(app, s, p, w.users).await,
+        Request::SearchMessages(q) => return Ok(Response::Messages(store.search(p, q).await?)),
         Request::Contacts => {
             return Ok(Response::Users(
                 store.related(p, RelationKind::Contact).await?,
