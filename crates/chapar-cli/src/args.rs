@@ -95,6 +95,16 @@ pub enum Command {
         #[arg(long)]
         before: Option<u64>,
     },
+    /// Search your messages: those with a word starting with each word of QUERY, newest first.
+    Search {
+        query: String,
+        /// Only in this conversation (id, or @handle of a direct chat).
+        #[arg(long = "in")]
+        conversation: Option<String>,
+        /// Older results: messages sent before this server time (Unix ms, from the last result).
+        #[arg(long)]
+        before: Option<i64>,
+    },
     /// Print everything new since the last sync, then exit.
     Sync,
     /// Stream live events until interrupted.

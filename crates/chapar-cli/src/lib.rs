@@ -88,6 +88,11 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
             findable,
         } => safety::privacy(g, out, messages, groups, last_seen, findable).await,
         Command::Find { query } => safety::find(g, out, query).await,
+        Command::Search {
+            query,
+            conversation,
+            before,
+        } => messages::search(g, out, query, conversation, before).await,
         Command::Presence { handles, follow } => safety::presence(g, out, handles, follow).await,
         Command::Invitations => safety::invitations(g, out).await,
         Command::Accept { conversation } => safety::answer(g, out, conversation, true).await,

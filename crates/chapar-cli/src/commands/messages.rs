@@ -38,6 +38,25 @@ pub async fn history(
     Ok(())
 }
 
+pub async fn search(
+    global: &GlobalArgs,
+    out: Printer,
+    query: String,
+    conversation: Option<String>,
+    before: Option<i64>,
+) -> Result<()> {
+    let (_p, client) = request_session(global).await?;
+    let conv = match &conversation {
+        Some(c) => Some(resolve_conversation(&client, c).await?),
+        None => None,
+    };
+    for m in client.search_messages(&query, conv, before).await? {
+        out.message(&m);
+    }
+    client.close();
+    Ok(())
+}
+
 pub async fn members(global: &GlobalArgs, out: Printer, conversation: String) -> Result<()> {
     let (_p, client) = request_session(global).await?;
     let conv = resolve_conversation(&client, &conversation).await?;

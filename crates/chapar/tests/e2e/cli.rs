@@ -348,3 +348,44 @@ fn the_readme_quick_start_works_on_a_used_server() {
         "{history:?}"
     );
 }
+
+#[test]
+fn search_and_presence_from_the_terminal() {
+    let server = Server::start_with(&[
+        // One more a minute: within this test, a spent burst stays spent.
+        ("CHAPAR_RATE_LIMITS__LOOKUPS_PER_ACCOUNT__PER_MINUTE", "1"),
+        ("CHAPAR_RATE_LIMITS__LOOKUPS_PER_ACCOUNT__BURST", "4"),
+    ]);
+    let (sara, bob) = (server.profile("sara"), server.profile("bob"));
+    server.cli_ok(&sara, &["register", "sara", "--name", "Sara"]);
+    server.cli_ok(&bob, &["register", "bob", "--name", "Bob"]);
+    server.cli_ok(&sara, &["send", "@bob", "the book is on the table"]);
+    server.cli_ok(&bob, &["send", "@sara", "كتاب را پيدا كردم"]);
+    server.cli_ok(&sara, &["send", "@bob", "booked the tickets"]);
+
+    // Newest first; Persian typed with Persian letters finds the Arabic-lettered message.
+    let found = json_lines(&server.cli_ok(&bob, &["--json", "search", "BOOK"]));
+    let texts: Vec<_> = found
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(texts, ["booked the tickets", "the book is on the table"]);
+    let found = server.cli_ok(&sara, &["search", "کتاب", "--in", "@bob"]);
+    assert!(found.contains("كتاب را پيدا كردم"), "{found}");
+    // Bob is offline (each command is its own connection): sara sees when he was last seen.
+    let seen = server.cli_ok(&sara, &["presence", "@bob"]);
+    assert!(seen.starts_with("@bob  last seen 20"), "{seen}");
+    // A bad query is refused clearly.
+    let bad = server.cli(&sara, &["search", "a"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("at least 2 letters"));
+    // Searching shares the lookup budget (sara's two searches, the handle lookup and the watch
+    // of `presence`): the fifth lookup in a burst of four is refused.
+    let refused = server.cli(&sara, &["search", "tickets"]);
+    assert!(!refused.status.success(), "the burst is spent");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("rate"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
