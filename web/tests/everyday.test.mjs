@@ -315,3 +315,32 @@ test('the emoji picker puts the chosen emoji at the cursor; the keyboard works i
     await u.context.close();
   }
 });
+
+test('the search box finds messages in every chat, in English and Persian, and opens one in place', async () => {
+  const maryam = await H.newUser(browser, server, 'maryam', 'Maryam');
+  const reza = await H.newUser(browser, server, 'reza', 'Reza');
+  await H.openChatWith(reza.page, 'maryam');
+  await H.send(reza.page, 'the concert tickets are booked');
+  // Typed with Arabic kaf and yeh, as many keyboards do.
+  await H.send(reza.page, 'سلام، كتاب رو خوندي؟');
+  for (let i = 1; i <= 6; i++) await H.send(reza.page, `filler ${i}`);
+  const page = maryam.page;
+  await page.locator('.conv-item', { hasText: 'Reza' }).waitFor();
+
+  await page.fill('#conv-search', 'TICK');
+  const hit = page.locator('#msg-hits .msg-hit', { hasText: 'the concert tickets are booked' });
+  await hit.waitFor();
+  assert.match(await hit.textContent(), /Reza/);
+  await hit.click();
+  // The chat opens with that message focused.
+  await page.waitForFunction(() => document.activeElement?.closest('.msg')?.textContent.includes('the concert tickets are booked'));
+  assert.equal(await page.textContent('#chat-title'), 'Reza');
+
+  // Persian letters find the Arabic-lettered message.
+  await page.fill('#conv-search', 'کتاب');
+  await page.locator('#msg-hits .msg-hit', { hasText: 'خوندي' }).waitFor();
+  await page.fill('#conv-search', 'zzqq');
+  await page.locator('#no-hits').waitFor();
+  assert.equal(await page.textContent('#no-hits'), 'No messages found.');
+  page.assertClean();
+});

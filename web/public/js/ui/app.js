@@ -176,6 +176,8 @@ export class App {
       onkeydown: (e) => this.listKeys(e),
     });
     this.empty = h('p', { class: 'empty-note', id: 'no-chats' }, t('noChats'));
+    // Messages found by the search box (the server's search_messages), under the chats.
+    this.hits = h('section', { class: 'msg-hits', id: 'msg-hits', 'aria-label': t('foundMessages'), hidden: true });
     this.noMatches = h('p', { class: 'empty-note', id: 'no-matches', hidden: true });
     // Search by title and by the names and handles of the people in each chat.
     const search = h('input', {
@@ -212,6 +214,7 @@ export class App {
       this.list,
       this.empty,
       this.noMatches,
+      this.hits,
     );
     this.chat = new ChatView(this);
     this.shell = h('div', { class: 'app', id: 'app-shell', 'data-view': 'list' }, this.status, h('div', { class: 'panes' }, sidebar, this.chat.el));
@@ -384,8 +387,58 @@ export class App {
     const target = items.find((el) => el.dataset.key === focusKey) || items[0];
     if (target) target.tabIndex = 0;
     if (focusedKey && target) target.focus({ preventScroll: true });
+    this.searchMessagesSoon();
     const unread = all.reduce((n, c) => n + (c.unread || 0), 0);
     document.title = (unread ? `(${num(unread)}) ` : '') + t('appName');
+  }
+
+  /** Search messages for the search box's text, a moment after the typing stops. */
+  searchMessagesSoon() {
+    const q = (this.query || '').trim();
+    if (q === this.hitsFor) return;
+    clearTimeout(this.hitsTimer);
+    if ([...q].length < 2) {
+      this.hitsFor = q;
+      this.hits.hidden = true;
+      this.hits.replaceChildren();
+      return;
+    }
+    this.hitsTimer = setTimeout(async () => {
+      this.hitsFor = q;
+      let found;
+      try {
+        found = (await this.client.call('search_messages', { query: q })).messages;
+      } catch {
+        // Offline, too short after folding, or too many searches: the chats still show.
+        this.hitsFor = null;
+        return;
+      }
+      if ((this.query || '').trim() !== q) return;
+      this.renderHits(found);
+    }, 300);
+  }
+
+  renderHits(found) {
+    const m = this.model;
+    const items = found.map((msg) => {
+      const key = String(msg.conversation);
+      const c = m.get(key);
+      const title = c ? c.title : '#' + num(msg.conversation);
+      const who = msg.sender === (m.me && m.me.id) ? t('you') : msg.sender_name || '@' + msg.sender_handle;
+      return h('li', null, h('button', {
+        type: 'button', class: 'msg-hit', dataset: { key, seq: msg.seq },
+        onclick: () => {
+          this.open(key);
+          this.chat.reveal(msg.seq);
+        },
+      },
+      h('span', { class: 'hit-head' }, h('b', { dir: 'auto' }, title), h('small', { class: 'muted' }, shortWhen(msg.server_time))),
+      h('span', { class: 'hit-text', dir: 'auto' }, h('bdi', null, who + ': '), (msg.text || '').replace(/\s+/g, ' ').slice(0, 140))));
+    });
+    this.hits.replaceChildren(
+      h('h2', { class: 'hits-title' }, t('foundMessages')),
+      items.length ? h('ul', { class: 'hit-list' }, items) : h('p', { class: 'empty-note', id: 'no-hits' }, t('noMessagesFound')));
+    this.hits.hidden = false;
   }
 
   listItem(c) {

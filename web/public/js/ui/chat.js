@@ -629,6 +629,23 @@ export class ChatView {
   }
 
   /** Scrolls to entry `seq` if it is loaded and highlights it. */
+  /** Show message `seq` (a search result): older pages load until it is there. */
+  async reveal(seq) {
+    const key = this.key;
+    const tl = this.timeline;
+    for (let tries = 40; tries > 0 && this.key === key && !tl.get(seq); tries--) {
+      if (tl.loading) await new Promise((r) => setTimeout(r, 50));
+      else if (!tl.loaded) await this.loadNewest();
+      else if (tl.hasOlder) await this.loadOlder();
+      else break;
+    }
+    if (this.key !== key || !tl.get(seq)) return;
+    this.jumpTries = 0;
+    this.vlist.stick = false;
+    this.jumpTo(seq);
+    this.toBottom.hidden = false;
+  }
+
   jumpTo(seq) {
     const i = this.vlist.indexOfKey('s' + seq);
     const el = this.vlist.reveal(i);
