@@ -304,6 +304,15 @@ impl Tx for MemTx<'_> {
         Ok(())
     }
 
+    async fn touch_devices(&mut self, devices: &[DeviceId]) -> Result<()> {
+        for d in devices {
+            if let Some(d) = self.state.devices.get_mut(d) {
+                d.last_seen = Some(self.now);
+            }
+        }
+        Ok(())
+    }
+
     async fn active_devices(&mut self, user: UserId) -> Result<u32> {
         let n = self
             .state

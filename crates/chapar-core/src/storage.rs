@@ -398,6 +398,8 @@ pub trait Tx {
     ) -> impl Future<Output = Result<DeviceId>>;
     /// Set a device's last seen time to now.
     fn touch_device(&mut self, device: DeviceId) -> impl Future<Output = Result<()>>;
+    /// Set these devices' last seen time to now (one statement where the store can).
+    fn touch_devices(&mut self, devices: &[DeviceId]) -> impl Future<Output = Result<()>>;
     fn active_devices(&mut self, user: UserId) -> impl Future<Output = Result<u32>>;
     /// A user's devices, oldest first (`current` false).
     fn devices(&mut self, user: UserId) -> impl Future<Output = Result<Vec<DeviceInfo>>>;

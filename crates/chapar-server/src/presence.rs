@@ -26,6 +26,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// How often a node writes its people's last seen times.
 pub const FLUSH_EVERY_MS: i64 = 60_000;
+/// Most departed devices remembered between two flushes; beyond, a device's last seen stays
+/// that of the flush before (a minute older at most).
+const MAX_GONE: usize = 65_536;
 
 /// A person watched on this node.
 #[derive(Default)]
@@ -92,7 +95,8 @@ impl PresenceHub {
     pub fn departed(&self, user: UserId, device: DeviceId, last: bool, now: i64) {
         {
             let mut inner = self.lock();
-            if !inner.gone.contains(&device) {
+            // Duplicates (a device's several connections) go at the flush.
+            if inner.gone.len() < MAX_GONE {
                 inner.gone.push(device);
             }
             if last {
@@ -229,11 +233,9 @@ impl PresenceHub {
         let mut inner = self.lock();
         inner.left.retain(|_, at| now - *at < 2 * FLUSH_EVERY_MS);
         let mut devices = online;
-        for d in inner.gone.drain(..) {
-            if !devices.contains(&d) {
-                devices.push(d);
-            }
-        }
+        devices.append(&mut inner.gone);
+        devices.sort_unstable();
+        devices.dedup();
         devices
     }
 

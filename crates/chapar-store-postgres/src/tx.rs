@@ -229,6 +229,17 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    async fn touch_devices(&mut self, devices: &[DeviceId]) -> Result<()> {
+        let ids: Vec<i64> = devices.iter().map(|d| d.0).collect();
+        self.ctx
+            .exec(
+                "UPDATE devices SET last_seen = $2 WHERE id = ANY($1)",
+                &[&ids, &self.ctx.now],
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn active_devices(&mut self, user: UserId) -> Result<u32> {
         let row = self
             .ctx

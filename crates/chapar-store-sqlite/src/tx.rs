@@ -347,6 +347,17 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn touch_devices(&mut self, devices: &[DeviceId]) -> Result<()> {
+        // One cached statement, run per device: SQLite has no round trips to save.
+        for d in devices {
+            self.exec(
+                "UPDATE devices SET last_seen = ?2 WHERE id = ?1",
+                &[&d.0, &self.now],
+            )?;
+        }
+        Ok(())
+    }
+
     async fn active_devices(&mut self, user: UserId) -> Result<u32> {
         let n = self.opt(
             "SELECT COUNT(*) FROM devices WHERE user_id = ?1 AND revoked = 0",

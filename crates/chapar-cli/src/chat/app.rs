@@ -1051,13 +1051,46 @@ mod tests {
                 Action::Send(g, "/me waves".into()),
             ]
         );
-        // An existing direct chat opens at once; a new one is looked up, then started.
+        // An existing direct chat opens at once (and its person's presence is watched); a new
+        // one is looked up, then started.
         enter(&mut app, "/chat @Bob", &mut out);
         assert_eq!(app.selected, Some(ConversationId(5)));
         assert_eq!(
             std::mem::take(&mut out),
-            vec![Action::LoadHistory(ConversationId(5))]
+            vec![
+                Action::WatchPresence(UserId(2)),
+                Action::LoadHistory(ConversationId(5))
+            ]
         );
+        let now = 10_000_000;
+        assert_eq!(app.presence_label(UserId(2), now), None, "not known yet");
+        app.set_presence(
+            UserId(2),
+            vec![PresenceInfo {
+                user: UserId(2),
+                online: false,
+                last_seen: Some(now - 5 * 60_000),
+            }],
+        );
+        assert_eq!(
+            app.presence_label(UserId(2), now).as_deref(),
+            Some("last seen 5 min ago")
+        );
+        app.on_client_event(
+            ClientEvent::Presence(PresenceInfo {
+                user: UserId(2),
+                online: true,
+                last_seen: Some(now),
+            }),
+            &mut out,
+        );
+        assert_eq!(
+            app.presence_label(UserId(2), now).as_deref(),
+            Some("online")
+        );
+        // Hidden: the watch's answer leaves them out.
+        app.set_presence(UserId(2), vec![]);
+        assert_eq!(app.presence_label(UserId(2), now), None);
         enter(&mut app, "/chat @sara", &mut out);
         assert_eq!(
             std::mem::take(&mut out),

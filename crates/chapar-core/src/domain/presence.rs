@@ -49,8 +49,5 @@ pub(crate) async fn last_seen<T: Tx>(
 
 /// The devices were seen online now (a node's once-a-minute write).
 pub(crate) async fn seen_devices<T: Tx>(tx: &mut T, devices: &[DeviceId]) -> Result<()> {
-    for &device in devices {
-        tx.touch_device(device).await?;
-    }
-    Ok(())
+    tx.touch_devices(devices).await
 }
