@@ -113,3 +113,37 @@ test('a person presses a bot\'s button in the browser and sees its answer and th
   page.assertClean();
   await mina.context.close();
 });
+
+test('a bot\'s chat is labelled as a bot, offers Start, and its setMyCommands list while typing "/"', async () => {
+  const owner = join(profiles, 'owner2');
+  await H.cli(server, owner, 'register', 'owner2');
+  const token = (await H.cli(server, owner, 'bot', 'create', 'weather_bot', '--name', 'Weather')).trim();
+  const call = botApi(token);
+  await call('setMyCommands', { commands: [
+    { command: 'start', description: 'Say hello' },
+    { command: 'forecast', description: 'Tomorrow’s weather' },
+    { command: 'help', description: 'What I can do' },
+  ] });
+
+  const omid = await H.newUser(browser, server, 'omid2', 'Omid');
+  const page = omid.page;
+  await H.openChatWith(page, 'weather_bot');
+  await page.locator('#bot-label', { hasText: 'bot' }).waitFor();
+  // Nothing said yet: Start sends /start, which the bot receives.
+  await page.click('#bot-start');
+  const { update, offset } = await nextUpdate(call, 0, 'message');
+  assert.equal(update.text, '/start');
+  await page.waitForSelector('#bot-start', { state: 'hidden' });
+  // Typing "/f" offers the matching command; choosing it sends it.
+  await page.fill('#composer-input', '/f');
+  await page.dispatchEvent('#composer-input', 'input');
+  const offered = page.locator('#bot-commands .bot-command');
+  await offered.first().waitFor();
+  assert.deepEqual(await offered.evaluateAll((els) => els.map((e) => e.dataset.command)), ['forecast']);
+  assert.match(await offered.first().textContent(), /Tomorrow’s weather/);
+  await offered.first().click();
+  const next = await nextUpdate(call, offset, 'message');
+  assert.equal(next.update.text, '/forecast');
+  await page.waitForSelector('#bot-commands', { state: 'hidden' });
+  page.assertClean();
+});

@@ -121,6 +121,25 @@ pub enum Command {
     Chat,
     /// List a conversation's members.
     Members { conversation: String },
+    /// Forward message SEQ of CONVERSATION to TARGET (a conversation id or @handle), as it is.
+    Forward {
+        conversation: String,
+        seq: u64,
+        target: String,
+    },
+    /// Pin message SEQ at the top of a conversation (without SEQ: unpin).
+    Pin {
+        conversation: String,
+        seq: Option<u64>,
+    },
+    /// Put a conversation in your archive (`--undo`: take it out); only your list changes.
+    Archive {
+        conversation: String,
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Delete a conversation's history for you; the others keep theirs.
+    Clear { conversation: String },
     /// React to a message.
     React {
         conversation: String,

@@ -56,6 +56,16 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Device(cmd) => account::device(g, out, cmd).await,
         Command::Chat => chat::run(g).await,
         Command::Members { conversation } => messages::members(g, out, conversation).await,
+        Command::Forward {
+            conversation,
+            seq,
+            target,
+        } => messages::forward(g, out, conversation, seq, target).await,
+        Command::Pin { conversation, seq } => messages::pin(g, out, conversation, seq).await,
+        Command::Archive { conversation, undo } => {
+            messages::archive(g, out, conversation, !undo).await
+        }
+        Command::Clear { conversation } => messages::clear(g, out, conversation).await,
         Command::React {
             conversation,
             seq,

@@ -169,6 +169,10 @@ impl Printer {
             ),
             Setting::Profile => ("profile", "your profile changed (see `me`)"),
             Setting::Devices => ("devices", "your devices changed (see `devices`)"),
+            Setting::Chats => (
+                "chats",
+                "your conversation list changed (see `conversations`)",
+            ),
         };
         if self.json {
             self.line(json!({"type": "settings_changed", "what": name}));
@@ -318,17 +322,21 @@ impl Printer {
                 "peer": c.peer.as_ref().map(|p| p.handle.clone()), "role": c.role,
                 "members": c.member_count, "last_seq": c.last_seq, "read_seq": c.read_seq,
                 "unread": c.unread, "updated_at": c.updated_at,
+                "archived": c.archived, "pinned": c.pinned,
             }));
         } else {
             let name = match &c.peer {
                 Some(p) => format!("@{} ({})", p.handle, p.display_name),
                 None => c.title.clone(),
             };
-            let unread = if c.unread > 0 {
+            let mut unread = if c.unread > 0 {
                 format!("  [{} unread]", c.unread)
             } else {
                 String::new()
             };
+            if c.archived {
+                unread.push_str("  (archived)");
+            }
             let last = c
                 .last_message
                 .as_ref()
@@ -439,6 +447,13 @@ pub fn message_json(m: &Message) -> Value {
         }
         if let Some(t) = m.target {
             map.insert("target".into(), json!(t));
+        }
+        if let Some(f) = &m.forward {
+            map.insert(
+                "forwarded_from".into(),
+                json!({"handle": f.from.handle, "display_name": f.from.display_name,
+                       "server_time": f.server_time}),
+            );
         }
         if m.remove {
             map.insert("remove".into(), json!(true));
@@ -555,6 +570,8 @@ fn system_text(m: &Message) -> String {
         "added" => format!("added {who}"),
         "removed" => format!("removed {who}"),
         "left" => "left".into(),
+        "pinned" => format!("pinned #{}", m.target.unwrap_or(0)),
+        "unpinned" => format!("unpinned #{}", m.target.unwrap_or(0)),
         "renamed" => format!(
             "renamed the group to {:?}",
             s.title.as_deref().unwrap_or("")
@@ -577,6 +594,9 @@ pub fn message_text(m: &Message) -> String {
         line.push(' ');
     } else {
         line.push_str(": ");
+    }
+    if let Some(f) = &m.forward {
+        line.push_str(&format!("(forwarded from @{}) ", f.from.handle));
     }
     line.push_str(&snippet(m));
     if let Some(r) = m.reply_to {

@@ -61,6 +61,8 @@ pub async fn run_all<S: Store>(make: impl Fn() -> S) {
     removed_members_get_the_removal_and_nothing_after(make()).await;
     edit_delete_react(make()).await;
     messages_are_found_as_members_may_read_them(make()).await;
+    forwards_and_pins(make()).await;
+    archive_and_clear_are_the_actors_own(make()).await;
     marks_move_forward_and_send_receipts(make()).await;
     fanout_recipients_are_ordered_and_match_feeds(make()).await;
     group_limits_and_roles(make()).await;
@@ -96,7 +98,8 @@ macro_rules! store_conformance_tests {
             concurrent_sends_get_dense_seqs, idempotent_retries_return_the_first_result,
             feed_is_increasing_and_complete, non_members_are_forbidden,
             removed_members_get_the_removal_and_nothing_after, edit_delete_react,
-            messages_are_found_as_members_may_read_them,
+            messages_are_found_as_members_may_read_them, forwards_and_pins,
+            archive_and_clear_are_the_actors_own,
             marks_move_forward_and_send_receipts,
             fanout_recipients_are_ordered_and_match_feeds, group_limits_and_roles,
             history_paging_and_join_visibility, unread_counts,

@@ -11,9 +11,10 @@ use crate::domain::{self, Read, ReadOut, Write, Written};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::storage::{
-    Account, AccountUpdate, Appended, Backend, BotKey, BotUpdate, ConvLock, ConvRow, Entry,
-    FeedItem, FeedRow, ItemKind, LockRow, MemberRow, MessageChange, NewAudit, NewConversation,
-    NewReport, NewUser, Recipients, Relation, RelationKind, SessionRow, Summary, Tx, now_or_never,
+    Account, AccountUpdate, Appended, Backend, BotKey, BotUpdate, ChatState, ConvLock, ConvRow,
+    Entry, FeedItem, FeedRow, ItemKind, LockRow, MemberRow, MessageChange, NewAudit,
+    NewConversation, NewReport, NewUser, Recipients, Relation, RelationKind, SessionRow, Summary,
+    Tx, now_or_never,
 };
 use crate::store::{CommitListener, Principal, SecretHash};
 use chapar_proto::{
@@ -99,6 +100,7 @@ struct State {
     invitations: BTreeMap<(ConversationId, UserId), (UserId, i64)>,
     reports: Vec<StoredReport>,
     audit: Vec<AuditEntry>,
+    chat_states: BTreeMap<(UserId, ConversationId), ChatState>,
     /// The words each findable message is indexed by.
     search: BTreeMap<(ConversationId, Seq), Vec<String>>,
 }
@@ -656,6 +658,7 @@ impl Tx for MemTx<'_> {
                 last_seq: 0,
                 updated_at: self.now,
                 blocked: false,
+                pinned: None,
             },
             creator: new.creator.clone(),
             created_at: self.now,
@@ -788,6 +791,35 @@ impl Tx for MemTx<'_> {
         Ok(())
     }
 
+    async fn chat_states(
+        &mut self,
+        user: UserId,
+        only: Option<ConversationId>,
+    ) -> Result<Vec<(ConversationId, ChatState)>> {
+        Ok(self
+            .state
+            .chat_states
+            .range((user, ConversationId(i64::MIN))..=(user, ConversationId(i64::MAX)))
+            .filter(|((_, c), _)| only.is_none_or(|o| o == *c))
+            .map(|((_, c), s)| (*c, *s))
+            .collect())
+    }
+
+    async fn set_chat_state(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        state: &ChatState,
+    ) -> Result<()> {
+        self.state.chat_states.insert((user, lock.id()), *state);
+        Ok(())
+    }
+
+    async fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>) -> Result<()> {
+        self.state.conv(lock.id())?.row.pinned = seq;
+        Ok(())
+    }
+
     async fn set_blocked(&mut self, lock: &ConvLock, blocked: bool) -> Result<()> {
         self.state.conv(lock.id())?.row.blocked = blocked;
         Ok(())
@@ -910,6 +942,7 @@ impl Tx for MemTx<'_> {
                 reactions: Vec::new(),
                 entities: entry.entities.clone(),
                 reply_markup: entry.reply_markup.clone(),
+                forward: entry.forward.clone(),
             },
         );
         if let Some(m) = c.members.get_mut(&actor.user.id) {

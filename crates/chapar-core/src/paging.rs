@@ -83,6 +83,7 @@ mod tests {
             reactions: vec![],
             entities: vec![],
             reply_markup: None,
+            forward: None,
         }
     }
 

@@ -242,6 +242,18 @@ pub fn can_remove(actor: Role, target: Role) -> Result<()> {
     }
 }
 
+/// Who may pin a message: both people of a direct conversation; in a group, admins and the
+/// owner.
+pub fn can_pin(kind: ConversationKind, role: Role) -> Result<()> {
+    if kind == ConversationKind::Direct || matches!(role, Role::Owner | Role::Admin) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "only admins can pin messages in this group",
+        ))
+    }
+}
+
 pub fn can_rename(role: Role) -> Result<()> {
     match role {
         Role::Owner | Role::Admin => Ok(()),

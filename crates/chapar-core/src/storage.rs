@@ -26,8 +26,8 @@ use crate::stats::StoreStats;
 use crate::store::{CommitListener, Principal, SecretHash};
 use chapar_proto::{
     AuditEntry, BotKind, Bytes, ConversationId, ConversationKind, DeviceId, DeviceInfo, Entity,
-    Event, Invitation, MemberInfo, Message, MessageKind, Privacy, Pts, ReplyMarkup, Report,
-    ReportReason, Role, Seq, SystemEvent, TEXT_PLAIN, UserId, UserInfo,
+    Event, Forwarded, Invitation, MemberInfo, Message, MessageKind, Privacy, Pts, ReplyMarkup,
+    Report, ReportReason, Role, Seq, SystemEvent, TEXT_PLAIN, UserId, UserInfo,
 };
 use std::future::Future;
 use std::pin::pin;
@@ -45,6 +45,16 @@ pub struct ConvRow {
     /// A direct conversation either of whose two people blocks the other: nothing more may be
     /// appended to it (see [`Tx::set_blocked`]).
     pub blocked: bool,
+    /// The message pinned at the top.
+    pub pinned: Option<Seq>,
+}
+
+/// What one person set about one of their conversations, for themselves only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChatState {
+    pub archived: bool,
+    /// Entries up to this seq are gone from their history (`clear_history`).
+    pub cleared_seq: Seq,
 }
 
 /// One member's row.
@@ -120,6 +130,8 @@ pub struct Entry {
     /// Formatting and buttons (bot messages and their edits).
     pub entities: Vec<Entity>,
     pub reply_markup: Option<ReplyMarkup>,
+    /// A forwarded message's origin.
+    pub forward: Option<Forwarded>,
 }
 
 impl Entry {
@@ -136,6 +148,7 @@ impl Entry {
             system: None,
             entities: Vec::new(),
             reply_markup: None,
+            forward: None,
         }
     }
 
@@ -565,6 +578,22 @@ pub trait Tx {
         role: Role,
     ) -> impl Future<Output = Result<()>>;
     fn set_title(&mut self, lock: &ConvLock, title: &str) -> impl Future<Output = Result<()>>;
+    /// What `user` set about their conversations (only `conv`'s when given; the default state
+    /// is not stored).
+    fn chat_states(
+        &mut self,
+        user: UserId,
+        only: Option<ConversationId>,
+    ) -> impl Future<Output = Result<Vec<(ConversationId, ChatState)>>>;
+    fn set_chat_state(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        state: &ChatState,
+    ) -> impl Future<Output = Result<()>>;
+    /// Pin a message at the top of the conversation, or none ([`ConvRow::pinned`]).
+    fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>)
+    -> impl Future<Output = Result<()>>;
     /// Mark a direct conversation blocked or not ([`ConvRow::blocked`]).
     fn set_blocked(&mut self, lock: &ConvLock, blocked: bool) -> impl Future<Output = Result<()>>;
     /// Record that `inviter` invited `user` to the locked group (replacing an earlier one).

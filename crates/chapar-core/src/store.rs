@@ -111,6 +111,28 @@ pub enum Command {
         data: Option<Bytes>,
         reply_to: Option<Seq>,
     },
+    /// Forward message `seq` of `from` (which the actor may read) as it is.
+    Forward {
+        target: Target,
+        client_id: String,
+        from: ConversationId,
+        seq: Seq,
+    },
+    /// Archive a conversation for the actor (or take it out).
+    Archive {
+        conversation: ConversationId,
+        archived: bool,
+    },
+    /// Delete the conversation's history for the actor (and mark it read).
+    ClearHistory {
+        conversation: ConversationId,
+    },
+    /// Pin a message at the top of the conversation (`None`: unpin).
+    Pin {
+        conversation: ConversationId,
+        seq: Option<Seq>,
+        client_id: String,
+    },
     Edit {
         conversation: ConversationId,
         seq: Seq,

@@ -59,6 +59,24 @@ pub struct Profile {
     pub user: UserInfo,
     #[serde(default)]
     pub bio: String,
+    /// Set when this account is a bot or a service account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<BotProfile>,
+}
+
+/// What a person sees of a bot: its kind and the commands it offers (`setMyCommands`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BotProfile {
+    pub kind: crate::bot::BotKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<BotCommandInfo>,
+}
+
+/// One of a bot's commands: `/command` and what it does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotCommandInfo {
+    pub command: String,
+    pub description: String,
 }
 
 /// Watch whether these people are online (replaces what this connection watched; empty stops).

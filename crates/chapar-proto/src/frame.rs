@@ -60,6 +60,13 @@ pub enum Request {
     /// Look up a user by handle.
     User(UserQuery),
     Send(Send),
+    Forward(Forward),
+    Pin(Pin),
+    /// Archive a conversation for me, or take it out of the archive.
+    Archive(Archive),
+    /// Delete a conversation's history for me (others keep theirs); it leaves my list until
+    /// something new is said in it.
+    ClearHistory(ConversationRef),
     Edit(Edit),
     Delete(MessageRef),
     React(React),
@@ -143,6 +150,10 @@ impl Request {
             Request::Profile(_) => "profile",
             Request::User(_) => "user",
             Request::Send(_) => "send",
+            Request::Forward(_) => "forward",
+            Request::Pin(_) => "pin",
+            Request::Archive(_) => "archive",
+            Request::ClearHistory(_) => "clear_history",
             Request::Edit(_) => "edit",
             Request::Delete(_) => "delete",
             Request::React(_) => "react",
@@ -272,6 +283,28 @@ pub struct Send {
     pub reply_to: Option<Seq>,
 }
 
+/// Forward message `seq` of `from` (one I may read) into a conversation or to a person, as it
+/// is, marked with who wrote it first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Forward {
+    #[serde(default)]
+    pub conversation: Option<ConversationId>,
+    #[serde(default)]
+    pub peer: Option<String>,
+    pub client_id: String,
+    pub from: ConversationId,
+    pub seq: Seq,
+}
+
+/// Pin message `seq` at the top of a conversation (none: unpin); a system entry says so.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pin {
+    pub conversation: ConversationId,
+    #[serde(default)]
+    pub seq: Option<Seq>,
+    pub client_id: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Edit {
     pub conversation: ConversationId,
@@ -321,6 +354,18 @@ pub struct AddMembers {
 pub struct MemberRef {
     pub conversation: ConversationId,
     pub handle: String,
+}
+
+/// Put a conversation in my archive (or take it out); only my own list changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Archive {
+    pub conversation: ConversationId,
+    #[serde(default = "yes")]
+    pub archived: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -23,7 +23,8 @@ pub mod model;
 pub mod safety;
 
 pub use account::{
-    MAX_WATCHED, Me, PresenceInfo, Profile, Recover, SetProfile, SetRecoveryKey, WatchPresence,
+    BotCommandInfo, BotProfile, MAX_WATCHED, Me, PresenceInfo, Profile, Recover, SetProfile,
+    SetRecoveryKey, WatchPresence,
 };
 pub use bot::{
     BotInfo, BotKind, BotToken, CallbackAnswer, CallbackQuery, Entity, InlineButton, ReplyMarkup,

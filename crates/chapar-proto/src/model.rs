@@ -171,6 +171,18 @@ pub struct Message {
     /// Buttons under the message (bots only). In an `edit` entry: the buttons after the edit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_markup: Option<ReplyMarkup>,
+    /// A forwarded message: who wrote it first, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<Forwarded>,
+}
+
+/// Where a forwarded message came from (a forward of a forward keeps the first origin).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forwarded {
+    /// Who wrote it (their name as it was when it was forwarded).
+    pub from: UserInfo,
+    /// When they sent it (Unix ms).
+    pub server_time: i64,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -222,6 +234,12 @@ pub struct ConversationInfo {
     pub last_message: Option<Message>,
     /// Server time of the last append, Unix milliseconds.
     pub updated_at: i64,
+    /// The message pinned at the top of the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<Seq>,
+    /// In my archive.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub archived: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

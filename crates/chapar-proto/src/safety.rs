@@ -87,6 +87,8 @@ pub enum Setting {
     Profile,
     /// My devices (`devices`): one was linked, revoked or recovered.
     Devices,
+    /// My conversation list (`conversations`): one was archived, taken out or cleared.
+    Chats,
 }
 
 /// Ephemeral, to every device of the person: `what` changed; read it again. A device that

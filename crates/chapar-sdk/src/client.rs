@@ -226,6 +226,63 @@ impl Client {
         expect_sent(self.request_idempotent(r).await?)
     }
 
+    /// Forward message `seq` of `from` to `target` as it is, marked with its first author.
+    pub async fn forward(
+        &self,
+        target: Target,
+        from: ConversationId,
+        seq: Seq,
+    ) -> Result<Sent, SdkError> {
+        let (conversation, peer) = split_target(target);
+        let r = Request::Forward(chapar_proto::frame::Forward {
+            conversation,
+            peer,
+            client_id: new_client_id(),
+            from,
+            seq,
+        });
+        expect_sent(self.request_idempotent(r).await?)
+    }
+
+    /// Put a conversation in my archive (or take it out); my other devices hear of it.
+    pub async fn archive(
+        &self,
+        conversation: ConversationId,
+        archived: bool,
+    ) -> Result<(), SdkError> {
+        let r = Request::Archive(chapar_proto::frame::Archive {
+            conversation,
+            archived,
+        });
+        match self.request(r).await? {
+            Response::Ok => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Delete a conversation's history for me (the others keep theirs).
+    pub async fn clear_history(&self, conversation: ConversationId) -> Result<(), SdkError> {
+        let r = Request::ClearHistory(ConversationRef { conversation });
+        match self.request(r).await? {
+            Response::Ok => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Pin message `seq` at the top of the conversation (`None`: unpin).
+    pub async fn pin(
+        &self,
+        conversation: ConversationId,
+        seq: Option<Seq>,
+    ) -> Result<Sent, SdkError> {
+        let r = Request::Pin(chapar_proto::frame::Pin {
+            conversation,
+            seq,
+            client_id: new_client_id(),
+        });
+        expect_sent(self.request_idempotent(r).await?)
+    }
+
     pub async fn react(
         &self,
         conversation: ConversationId,

@@ -396,6 +396,8 @@ impl Limiters {
         let now = Instant::now();
         let outcome = match request {
             Request::Send(_)
+            | Request::Forward(_)
+            | Request::Pin(_)
             | Request::Edit(_)
             | Request::Delete(_)
             | Request::React(_)

@@ -8,8 +8,8 @@ use chapar_core::columns::json;
 pub use chapar_core::columns::{kind_str, parse_kind, parse_role, rich_columns};
 use chapar_core::storage::{ConvRow, MemberRow};
 use chapar_proto::{
-    Bytes, ConversationId, DeviceId, Entity, Message, MessageKind, ReactionCount, ReplyMarkup, Seq,
-    SystemEvent, UserId, UserInfo,
+    Bytes, ConversationId, DeviceId, Entity, Forwarded, Message, MessageKind, ReactionCount,
+    ReplyMarkup, Seq, SystemEvent, UserId, UserInfo,
 };
 use std::collections::HashMap;
 use tokio_postgres::Row;
@@ -30,6 +30,7 @@ pub fn conv_row(r: &Row, at: usize) -> Result<ConvRow> {
         last_seq: num(col(r, at + 3)?),
         updated_at: col(r, at + 4)?,
         blocked: col(r, at + 5)?,
+        pinned: col::<Option<i64>>(r, at + 6)?.map(num),
     })
 }
 
@@ -51,7 +52,7 @@ macro_rules! message_columns {
     () => {
         "m.conversation_id, m.seq, m.sender_id, u.handle, m.sender_device, m.client_id, \
          m.server_time, m.kind, m.content_type, m.text, m.data, m.reply_to, m.target, m.remove, \
-         m.system, m.edited_at, m.deleted, m.entities, m.reply_markup, u.display_name"
+         m.system, m.edited_at, m.deleted, m.entities, m.reply_markup, u.display_name, m.forward"
     };
 }
 pub(crate) use message_columns;
@@ -80,6 +81,7 @@ pub fn message_row(r: &Row, at: usize) -> Result<Message> {
         entities: json::<Vec<Entity>>(col(r, at + 17)?).unwrap_or_default(),
         reply_markup: json::<ReplyMarkup>(col(r, at + 18)?),
         sender_name: col::<Option<String>>(r, at + 19)?.unwrap_or_default(),
+        forward: json::<Forwarded>(col(r, at + 20)?),
     })
 }
 

@@ -50,6 +50,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0007_search.sql"),
         compatible_from: 1,
     },
+    Migration {
+        sql: include_str!("../migrations/0008_everyday.sql"),
+        compatible_from: 1,
+    },
 ];
 
 /// The schema version this binary expects.

@@ -17,9 +17,9 @@ use crate::rows::{
 use chapar_core::bots::{Bot, MenuCommand, Webhook};
 use chapar_core::columns::{encode, json};
 use chapar_core::storage::{
-    Account, AccountUpdate, Appended, BotKey, BotUpdate, ConvLock, ConvRow, Entry, FeedItem,
-    FeedRow, LockRow, MemberRow, MessageChange, NewAudit, NewConversation, NewReport, NewUser,
-    Recipients, Relation, RelationKind, SessionRow, Summary, Tx,
+    Account, AccountUpdate, Appended, BotKey, BotUpdate, ChatState, ConvLock, ConvRow, Entry,
+    FeedItem, FeedRow, LockRow, MemberRow, MessageChange, NewAudit, NewConversation, NewReport,
+    NewUser, Recipients, Relation, RelationKind, SessionRow, Summary, Tx,
 };
 use chapar_core::store::{Principal, SecretHash};
 use chapar_core::{Error, Limits, Result};
@@ -795,7 +795,7 @@ impl Tx for PgTx<'_> {
         let row = self
             .ctx
             .opt(
-                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked,
+                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked, c.pinned_seq,
                         m.role, m.joined_seq, m.delivered_seq, m.read_seq,
                         d.seq, d.server_time
                  FROM conversations c
@@ -810,13 +810,13 @@ impl Tx for PgTx<'_> {
         let Some(row) = row else {
             return Ok(None);
         };
-        let first = match col::<Option<i64>>(&row, 10)? {
-            Some(seq) => Some((num(seq), col(&row, 11)?)),
+        let first = match col::<Option<i64>>(&row, 11)? {
+            Some(seq) => Some((num(seq), col(&row, 12)?)),
             None => None,
         };
         Ok(Some(LockRow {
             conv: conv_row(&row, 0)?,
-            member: member_row_at(&row, 6)?,
+            member: member_row_at(&row, 7)?,
             first,
         }))
     }
@@ -829,7 +829,7 @@ impl Tx for PgTx<'_> {
         let row = self
             .ctx
             .opt(
-                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked,
+                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked, c.pinned_seq,
                         m.role, m.joined_seq, m.delivered_seq, m.read_seq
                  FROM conversations c
                  LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2
@@ -837,7 +837,7 @@ impl Tx for PgTx<'_> {
                 &[&conv.0, &user.0],
             )
             .await?;
-        row.map(|r| Ok((conv_row(&r, 0)?, member_row_at(&r, 6)?)))
+        row.map(|r| Ok((conv_row(&r, 0)?, member_row_at(&r, 7)?)))
             .transpose()
     }
 
@@ -965,6 +965,65 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    async fn chat_states(
+        &mut self,
+        user: UserId,
+        only: Option<ConversationId>,
+    ) -> Result<Vec<(ConversationId, ChatState)>> {
+        let rows = self
+            .ctx
+            .query(
+                "SELECT conversation_id, archived, cleared_seq FROM chat_state
+                 WHERE user_id = $1 AND ($2::bigint IS NULL OR conversation_id = $2)",
+                &[&user.0, &only.map(|c| c.0)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    ConversationId(col(r, 0)?),
+                    ChatState {
+                        archived: col(r, 1)?,
+                        cleared_seq: num(col(r, 2)?),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn set_chat_state(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        state: &ChatState,
+    ) -> Result<()> {
+        self.ctx
+            .exec(
+                "INSERT INTO chat_state (user_id, conversation_id, archived, cleared_seq)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (user_id, conversation_id)
+                 DO UPDATE SET archived = EXCLUDED.archived, cleared_seq = EXCLUDED.cleared_seq",
+                &[
+                    &user.0,
+                    &lock.id().0,
+                    &state.archived,
+                    &sql(state.cleared_seq),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>) -> Result<()> {
+        self.ctx
+            .exec(
+                "UPDATE conversations SET pinned_seq = $2 WHERE id = $1",
+                &[&lock.id().0, &seq.map(sql)],
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn set_blocked(&mut self, lock: &ConvLock, blocked: bool) -> Result<()> {
         self.ctx
             .exec(
@@ -1069,6 +1128,7 @@ impl Tx for PgTx<'_> {
         let system = entry.system.as_ref().map(encode).transpose()?;
         let data: Option<&[u8]> = entry.data.as_ref().map(|d| &d.0[..]);
         let (entities, reply_markup) = rich_columns(&entry.entities, &entry.reply_markup)?;
+        let forward = entry.forward.as_ref().map(encode).transpose()?;
         let reply_to = entry.reply_to.map(sql);
         let target = entry.target.map(sql);
         let rows = self
@@ -1080,9 +1140,10 @@ impl Tx for PgTx<'_> {
                  ), m AS (
                      INSERT INTO messages (conversation_id, seq, sender_id, sender_device,
                          client_id, server_time, kind, content_type, text, data, reply_to,
-                         target, remove, system, edited_at, deleted, entities, reply_markup)
+                         target, remove, system, edited_at, deleted, entities, reply_markup,
+                         forward)
                      SELECT $1, s.last_seq, $2, $3, $4, $6, $7, $8, $9, $10, $11, $12, $13, $5,
-                            NULL, FALSE, $14, $15
+                            NULL, FALSE, $14, $15, $16
                      FROM s RETURNING seq
                  ), k AS (
                      UPDATE members
@@ -1117,6 +1178,7 @@ impl Tx for PgTx<'_> {
                     &entry.remove,
                     &entities,
                     &reply_markup,
+                    &forward,
                 ],
             )
             .await?;
@@ -1253,7 +1315,7 @@ impl Tx for PgTx<'_> {
         let rows = self
             .ctx
             .query(
-                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked,
+                "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked, c.pinned_seq,
                         m.role, m.joined_seq, m.delivered_seq, m.read_seq,
                         (SELECT COUNT(*) FROM members x WHERE x.conversation_id = c.id),
                         (SELECT COUNT(*) FROM messages g WHERE g.conversation_id = c.id
@@ -1277,7 +1339,7 @@ impl Tx for PgTx<'_> {
             .await?;
         let mut wanted: Vec<(i64, i64)> = Vec::new();
         for r in &rows {
-            if let Some(seq) = col::<Option<i64>>(r, 12)? {
+            if let Some(seq) = col::<Option<i64>>(r, 13)? {
                 wanted.push((col(r, 0)?, seq));
             }
         }
@@ -1285,17 +1347,17 @@ impl Tx for PgTx<'_> {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let conv = conv_row(r, 0)?;
-            let member = member_row_at(r, 6)?
+            let member = member_row_at(r, 7)?
                 .ok_or_else(|| Error::Unavailable("a membership row without a role".into()))?;
-            let peer = match col::<Option<i64>>(r, 13)? {
-                Some(_) if conv.kind == ConversationKind::Direct => Some(user_row(r, 13)?),
+            let peer = match col::<Option<i64>>(r, 14)? {
+                Some(_) if conv.kind == ConversationKind::Direct => Some(user_row(r, 14)?),
                 _ => None,
             };
             let last_message =
-                col::<Option<i64>>(r, 12)?.and_then(|s| last.remove(&(conv.id.0, s)));
+                col::<Option<i64>>(r, 13)?.and_then(|s| last.remove(&(conv.id.0, s)));
             out.push(Summary {
-                member_count: count(col(r, 10)?),
-                unread: count(col(r, 11)?),
+                member_count: count(col(r, 11)?),
+                unread: count(col(r, 12)?),
                 conv,
                 member,
                 last_message,

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_profile.sql"),
     include_str!("../migrations/0006_find.sql"),
     include_str!("../migrations/0007_search.sql"),
+    include_str!("../migrations/0008_everyday.sql"),
 ];
 
 /// The schema version this binary expects.

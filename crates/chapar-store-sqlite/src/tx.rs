@@ -12,16 +12,16 @@ use chapar_core::columns::{
     encode, json, kind_str, num, parse_kind, parse_role, rich_columns, sql,
 };
 use chapar_core::storage::{
-    Account, AccountUpdate, Appended, BotKey, BotUpdate, ConvLock, ConvRow, Entry, FeedItem,
-    FeedRow, LockRow, MemberRow, MessageChange, NewAudit, NewConversation, NewReport, NewUser,
-    Recipients, Relation, RelationKind, SessionRow, Summary, Tx,
+    Account, AccountUpdate, Appended, BotKey, BotUpdate, ChatState, ConvLock, ConvRow, Entry,
+    FeedItem, FeedRow, LockRow, MemberRow, MessageChange, NewAudit, NewConversation, NewReport,
+    NewUser, Recipients, Relation, RelationKind, SessionRow, Summary, Tx,
 };
 use chapar_core::store::{Principal, SecretHash};
 use chapar_core::{Error, Limits, Result};
 use chapar_proto::{
     AuditEntry, BotKind, Bytes, CallbackQuery, ConversationId, ConversationKind, DeviceId,
-    DeviceInfo, Entity, Event, Invitation, MemberInfo, Message, MessageKind, Privacy, Pts,
-    ReactionCount, Receipt, ReplyMarkup, Report, ReportReason, Role, Seq, SystemEvent, UserId,
+    DeviceInfo, Entity, Event, Forwarded, Invitation, MemberInfo, Message, MessageKind, Privacy,
+    Pts, ReactionCount, Receipt, ReplyMarkup, Report, ReportReason, Role, Seq, SystemEvent, UserId,
     UserInfo,
 };
 use rusqlite::{Connection, OptionalExtension, Row, ToSql};
@@ -31,7 +31,7 @@ macro_rules! message_columns {
     () => {
         "m.conversation_id, m.seq, m.sender_id, u.handle, m.sender_device, m.client_id, \
          m.server_time, m.kind, m.content_type, m.text, m.data, m.reply_to, m.target, m.remove, \
-         m.system, m.edited_at, m.deleted, m.entities, m.reply_markup, u.display_name"
+         m.system, m.edited_at, m.deleted, m.entities, m.reply_markup, u.display_name, m.forward"
     };
 }
 
@@ -78,7 +78,8 @@ impl<'a> SqliteTx<'a> {
 
     fn conv_row(&self, id: ConversationId) -> Result<Option<ConvRow>> {
         self.opt(
-            "SELECT id, kind, title, last_seq, updated_at, blocked FROM conversations WHERE id = ?1",
+            "SELECT id, kind, title, last_seq, updated_at, blocked, pinned_seq FROM conversations
+             WHERE id = ?1",
             &[&id.0],
             |r| conv_row(r, 0),
         )
@@ -172,6 +173,7 @@ fn conv_row(r: &Row<'_>, at: usize) -> rusqlite::Result<ConvRow> {
         last_seq: num(r.get(at + 3)?),
         updated_at: r.get(at + 4)?,
         blocked: r.get(at + 5)?,
+        pinned: r.get::<_, Option<i64>>(at + 6)?.map(num),
     })
 }
 
@@ -216,6 +218,7 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         entities: json::<Vec<Entity>>(r.get(17)?).unwrap_or_default(),
         reply_markup: json::<ReplyMarkup>(r.get(18)?),
         sender_name: r.get::<_, Option<String>>(19)?.unwrap_or_default(),
+        forward: json::<Forwarded>(r.get(20)?),
     })
 }
 
@@ -781,7 +784,7 @@ impl Tx for SqliteTx<'_> {
             None => (None, None),
         };
         self.opt(
-            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked,
+            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked, c.pinned_seq,
                     m.role, m.joined_seq, m.delivered_seq, m.read_seq, d.seq, d.server_time
              FROM conversations c
              LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = ?2
@@ -790,13 +793,13 @@ impl Tx for SqliteTx<'_> {
              WHERE c.id = ?1",
             &[&conv.0, &user.0, &device, &client_id],
             |r| {
-                let first = match r.get::<_, Option<i64>>(10)? {
-                    Some(seq) => Some((num(seq), r.get(11)?)),
+                let first = match r.get::<_, Option<i64>>(11)? {
+                    Some(seq) => Some((num(seq), r.get(12)?)),
                     None => None,
                 };
                 Ok(LockRow {
                     conv: conv_row(r, 0)?,
-                    member: opt_member_row(r, 6)?,
+                    member: opt_member_row(r, 7)?,
                     first,
                 })
             },
@@ -904,6 +907,56 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn chat_states(
+        &mut self,
+        user: UserId,
+        only: Option<ConversationId>,
+    ) -> Result<Vec<(ConversationId, ChatState)>> {
+        self.all(
+            "SELECT conversation_id, archived, cleared_seq FROM chat_state
+             WHERE user_id = ?1 AND (?2 IS NULL OR conversation_id = ?2)",
+            &[&user.0, &only.map(|c| c.0)],
+            |r| {
+                Ok((
+                    ConversationId(r.get(0)?),
+                    ChatState {
+                        archived: r.get(1)?,
+                        cleared_seq: num(r.get(2)?),
+                    },
+                ))
+            },
+        )
+    }
+
+    async fn set_chat_state(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        state: &ChatState,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO chat_state (user_id, conversation_id, archived, cleared_seq)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user_id, conversation_id)
+             DO UPDATE SET archived = excluded.archived, cleared_seq = excluded.cleared_seq",
+            &[
+                &user.0,
+                &lock.id().0,
+                &state.archived,
+                &sql(state.cleared_seq),
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>) -> Result<()> {
+        self.exec(
+            "UPDATE conversations SET pinned_seq = ?2 WHERE id = ?1",
+            &[&lock.id().0, &seq.map(sql)],
+        )?;
+        Ok(())
+    }
+
     async fn set_blocked(&mut self, lock: &ConvLock, blocked: bool) -> Result<()> {
         self.exec(
             "UPDATE conversations SET blocked = ?2 WHERE id = ?1",
@@ -1000,11 +1053,13 @@ impl Tx for SqliteTx<'_> {
             .ok_or_else(|| Error::Unavailable("the conversation disappeared".into()))?;
         let system = entry.system.as_ref().map(encode).transpose()?;
         let (entities, reply_markup) = rich_columns(&entry.entities, &entry.reply_markup)?;
+        let forward = entry.forward.as_ref().map(encode).transpose()?;
         self.exec(
             "INSERT INTO messages (conversation_id, seq, sender_id, sender_device, client_id,
                 server_time, kind, content_type, text, data, reply_to, target, remove, system,
-                edited_at, deleted, entities, reply_markup)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, 0, ?15, ?16)",
+                edited_at, deleted, entities, reply_markup, forward)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, 0, ?15, ?16,
+                     ?17)",
             &[
                 &conv,
                 &seq,
@@ -1022,6 +1077,7 @@ impl Tx for SqliteTx<'_> {
                 &system,
                 &entities,
                 &reply_markup,
+                &forward,
             ],
         )?;
         self.exec(
@@ -1159,13 +1215,13 @@ impl Tx for SqliteTx<'_> {
         only: Option<ConversationId>,
     ) -> Result<Vec<Summary>> {
         let rows = self.all(
-            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked,
+            "SELECT c.id, c.kind, c.title, c.last_seq, c.updated_at, c.blocked, c.pinned_seq,
                     m.role, m.joined_seq, m.delivered_seq, m.read_seq
              FROM members m JOIN conversations c ON c.id = m.conversation_id
              WHERE m.user_id = ?1 AND (?3 IS NULL OR c.id = ?3)
              ORDER BY c.updated_at DESC, c.id DESC LIMIT ?2",
             &[&user.0, &i64::from(limit), &only.map(|c| c.0)],
-            |r| Ok((conv_row(r, 0)?, member_row(r, 6)?)),
+            |r| Ok((conv_row(r, 0)?, member_row(r, 7)?)),
         )?;
         let mut out = Vec::with_capacity(rows.len());
         for (conv, member) in rows {

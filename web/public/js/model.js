@@ -412,6 +412,8 @@ export class Model {
     const s = m.system;
     const me = this.me && this.me.handle;
     if (s.action === 'renamed' && s.title) c.title = s.title;
+    if (s.action === 'pinned') c.pinned = m.target;
+    if (s.action === 'unpinned' && c.pinned === m.target) c.pinned = null;
     if (s.action === 'added') c.member_count = (c.member_count || 0) + (s.handles || []).length;
     // Our own join: the conversation we have was listed after it, with us counted.
     if (s.action === 'joined' && m.sender_handle !== me) c.member_count = (c.member_count || 0) + 1;

@@ -808,6 +808,7 @@ mod tests {
             reactions: vec![],
             entities: vec![],
             reply_markup: None,
+            forward: None,
         }
     }
 
@@ -824,6 +825,8 @@ mod tests {
             unread: 0,
             last_message: None,
             updated_at: 0,
+            pinned: None,
+            archived: false,
         }
     }
 

@@ -184,8 +184,11 @@ fn message_pieces(app: &App, m: &chapar_sdk::proto::Message) -> Vec<(String, Sty
             .to_string(),
             Style::default(),
         ),
-        (show(&snippet(m)), Style::default()),
     ];
+    if let Some(f) = &m.forward {
+        pieces.push((show(&format!("(forwarded from @{}) ", f.from.handle)), grey));
+    }
+    pieces.push((show(&snippet(m)), Style::default()));
     if let Some(r) = m.reply_to {
         pieces.push((format!("  ↩#{r}"), grey));
     }

@@ -67,6 +67,70 @@ pub async fn members(global: &GlobalArgs, out: Printer, conversation: String) ->
     Ok(())
 }
 
+pub async fn forward(
+    global: &GlobalArgs,
+    out: Printer,
+    conversation: String,
+    seq: u64,
+    target: String,
+) -> Result<()> {
+    let to = parse_target(&target)?;
+    let (_p, client) = request_session(global).await?;
+    let from = resolve_conversation(&client, &conversation).await?;
+    out.sent(&client.forward(to, from, seq).await?);
+    client.close();
+    Ok(())
+}
+
+pub async fn pin(
+    global: &GlobalArgs,
+    out: Printer,
+    conversation: String,
+    seq: Option<u64>,
+) -> Result<()> {
+    let (_p, client) = request_session(global).await?;
+    let conv = resolve_conversation(&client, &conversation).await?;
+    out.sent(&client.pin(conv, seq).await?);
+    client.close();
+    Ok(())
+}
+
+pub async fn archive(
+    global: &GlobalArgs,
+    out: Printer,
+    conversation: String,
+    archived: bool,
+) -> Result<()> {
+    let (_p, client) = request_session(global).await?;
+    let conv = resolve_conversation(&client, &conversation).await?;
+    client.archive(conv, archived).await?;
+    let text = if archived {
+        "archived"
+    } else {
+        "taken out of the archive"
+    };
+    out.info(
+        "archived",
+        &format!("conversation {conv} {text}"),
+        json!({"conversation": conv, "archived": archived}),
+    );
+    client.close();
+    Ok(())
+}
+
+pub async fn clear(global: &GlobalArgs, out: Printer, conversation: String) -> Result<()> {
+    let (_p, client) = request_session(global).await?;
+    let conv = resolve_conversation(&client, &conversation).await?;
+    client.clear_history(conv).await?;
+    out.info(
+        "cleared",
+        &format!("conversation {conv}: its history is deleted for you"),
+        json!({"conversation": conv}),
+    );
+    client.close();
+    Ok(())
+}
+
 pub async fn react(
     global: &GlobalArgs,
     out: Printer,

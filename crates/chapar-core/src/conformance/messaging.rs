@@ -826,3 +826,245 @@ pub async fn messages_are_found_as_members_may_read_them<S: Store>(s: S) {
         );
     }
 }
+
+/// `forward`: a message the actor may read goes to another conversation as it is, marked with
+/// its first author (a forward of a forward keeps it); not one the actor may not read, nor a
+/// deleted one. `pin`: both people of a direct chat, a group's admins; a system entry names the
+/// message; the conversation shows it until unpinned.
+pub async fn forwards_and_pins<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let carol = signup(&s, "carol").await;
+    let g = group(&s, &alice, "club", &["bob"]).await;
+    let original = ok(
+        s.execute(
+            &alice,
+            text_cmd(Target::Conversation(g), "m1", "meet at six"),
+        )
+        .await,
+        "send",
+    )
+    .seq
+    .unwrap_or(0);
+    let fwd = |target: Target, from, seq, cid: &str| Command::Forward {
+        target,
+        client_id: cid.into(),
+        from,
+        seq,
+    };
+    let sent = ok(
+        s.execute(&bob, fwd(Target::Peer("carol".into()), g, original, "f1"))
+            .await,
+        "bob forwards to carol",
+    );
+    let d = sent.conversation;
+    let got = all_history(&s, &carol, d).await;
+    let last = got.last().expect("the forward");
+    assert_eq!(last.text.as_deref(), Some("meet at six"));
+    assert_eq!(last.sender, bob.user.id, "bob sent it");
+    let from = last.forward.as_ref().expect("marked forwarded");
+    assert_eq!(from.from.handle, "alice", "alice wrote it");
+    // Carol forwards it on: still alice's.
+    let again = ok(
+        s.execute(&carol, fwd(Target::Conversation(d), d, last.seq, "f2"))
+            .await,
+        "forward a forward",
+    );
+    let got = all_history(&s, &carol, d).await;
+    let m = got
+        .iter()
+        .find(|m| Some(m.seq) == again.seq)
+        .expect("there");
+    assert_eq!(
+        m.forward.as_ref().map(|f| f.from.handle.as_str()),
+        Some("alice")
+    );
+    // Carol cannot forward from the group she is not in; a retry is the first outcome.
+    expect(
+        s.execute(&carol, fwd(Target::Conversation(d), g, original, "f3"))
+            .await,
+        ErrorCode::Forbidden,
+        "not a member of the source",
+    );
+    let retry = ok(
+        s.execute(&bob, fwd(Target::Peer("carol".into()), g, original, "f1"))
+            .await,
+        "retry",
+    );
+    assert!(retry.duplicate);
+
+    // Pins: bob is a plain member of the group, so he may not; alice (owner) may.
+    let pin = |seq, cid: &str| Command::Pin {
+        conversation: g,
+        seq,
+        client_id: cid.into(),
+    };
+    expect(
+        s.execute(&bob, pin(Some(original), "p0")).await,
+        ErrorCode::Forbidden,
+        "a member pins",
+    );
+    expect(
+        s.execute(&alice, pin(Some(1), "p9")).await,
+        ErrorCode::Invalid,
+        "a system entry",
+    );
+    let pinned = ok(s.execute(&alice, pin(Some(original), "p1")).await, "pin");
+    let info = ok(s.conversation(&bob, g).await, "info");
+    assert_eq!(info.pinned, Some(original));
+    let entry = all_history(&s, &bob, g)
+        .await
+        .into_iter()
+        .find(|m| Some(m.seq) == pinned.seq)
+        .expect("the system entry");
+    assert_eq!(
+        entry.system.as_ref().map(|e| e.action.as_str()),
+        Some("pinned")
+    );
+    assert_eq!(entry.target, Some(original));
+    ok(s.execute(&alice, pin(None, "p2")).await, "unpin");
+    assert_eq!(ok(s.conversation(&bob, g).await, "info").pinned, None);
+    expect(
+        s.execute(&alice, pin(None, "p3")).await,
+        ErrorCode::Invalid,
+        "nothing pinned",
+    );
+    // In a direct chat either person pins.
+    let last = all_history(&s, &carol, d)
+        .await
+        .last()
+        .map(|m| m.seq)
+        .unwrap_or(0);
+    ok(
+        s.execute(
+            &carol,
+            Command::Pin {
+                conversation: d,
+                seq: Some(last),
+                client_id: "p4".into(),
+            },
+        )
+        .await,
+        "carol pins in the direct chat",
+    );
+    // A deleted message cannot be forwarded.
+    ok(
+        s.execute(
+            &alice,
+            Command::Delete {
+                conversation: g,
+                seq: original,
+                client_id: "x1".into(),
+            },
+        )
+        .await,
+        "delete",
+    );
+    expect(
+        s.execute(&bob, fwd(Target::Peer("carol".into()), g, original, "f4"))
+            .await,
+        ErrorCode::NotFound,
+        "deleted",
+    );
+}
+
+/// `archive` and `clear_history` change only the actor's own view: an archived conversation is
+/// listed as archived; a cleared one leaves the list (its history and search too) until
+/// something new is said, and is read; the others keep everything.
+pub async fn archive_and_clear_are_the_actors_own<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let d = ok(
+        s.execute(
+            &alice,
+            text_cmd(Target::Peer("bob".into()), "a1", "salam bob"),
+        )
+        .await,
+        "direct",
+    )
+    .conversation;
+    ok(
+        s.execute(&bob, text_cmd(Target::Conversation(d), "b1", "salam alice"))
+            .await,
+        "send",
+    );
+    let listed = |who: &Principal| {
+        let who = who.clone();
+        let s = &s;
+        async move {
+            ok(s.conversations(&who, 50).await, "list")
+                .into_iter()
+                .map(|c| (c.id, c.archived))
+                .collect::<Vec<_>>()
+        }
+    };
+    ok(
+        s.execute(
+            &alice,
+            Command::Archive {
+                conversation: d,
+                archived: true,
+            },
+        )
+        .await,
+        "archive",
+    );
+    assert_eq!(listed(&alice).await, [(d, true)]);
+    assert_eq!(listed(&bob).await, [(d, false)], "bob's list is his");
+    ok(
+        s.execute(
+            &alice,
+            Command::Archive {
+                conversation: d,
+                archived: false,
+            },
+        )
+        .await,
+        "unarchive",
+    );
+    assert_eq!(listed(&alice).await, [(d, false)]);
+
+    ok(
+        s.execute(&alice, Command::ClearHistory { conversation: d })
+            .await,
+        "clear",
+    );
+    assert!(listed(&alice).await.is_empty(), "gone from alice's list");
+    assert!(
+        all_history(&s, &alice, d).await.is_empty(),
+        "and her history"
+    );
+    assert_eq!(all_history(&s, &bob, d).await.len(), 2, "bob keeps his");
+    let q = chapar_proto::SearchMessages {
+        query: "salam".into(),
+        ..Default::default()
+    };
+    assert!(ok(s.search(&alice, q.clone()).await, "search").is_empty());
+    assert_eq!(ok(s.search(&bob, q).await, "bob's search").len(), 2);
+    // Bob writes again: the conversation is back for alice, with only the new message, unread.
+    ok(
+        s.execute(
+            &bob,
+            text_cmd(Target::Conversation(d), "b2", "are you there"),
+        )
+        .await,
+        "send",
+    );
+    let info = ok(s.conversation(&alice, d).await, "info");
+    assert_eq!(info.unread, 1, "only the new one");
+    assert_eq!(listed(&alice).await, [(d, false)]);
+    let texts: Vec<_> = all_history(&s, &alice, d)
+        .await
+        .into_iter()
+        .filter_map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["are you there"]);
+    // Not a member: refused.
+    let carol = signup(&s, "carol").await;
+    expect(
+        s.execute(&carol, Command::ClearHistory { conversation: d })
+            .await,
+        ErrorCode::Forbidden,
+        "not a member",
+    );
+}

@@ -14,8 +14,8 @@ use crate::storage::{
 };
 use crate::store::{Committed, Fanout, Principal, Target};
 use chapar_proto::{
-    Bytes, ConversationId, ConversationKind, Event, Message, MessageKind, Receipt, Role, Seq,
-    TEXT_PLAIN, UserId, UserInfo,
+    Bytes, ConversationId, ConversationKind, Event, Forwarded, Message, MessageKind, Receipt, Role,
+    Seq, SystemEvent, TEXT_PLAIN, UserId, UserInfo,
 };
 use std::sync::Arc;
 
@@ -187,6 +187,7 @@ pub(crate) async fn append_to_members<T: Tx>(
         reactions: Vec::new(),
         entities: entry.entities,
         reply_markup: entry.reply_markup,
+        forward: entry.forward,
     };
     Ok(Committed {
         conversation: message.conversation,
@@ -233,6 +234,97 @@ pub(crate) async fn send<T: Tx>(
     entry.text = text;
     entry.data = data;
     entry.reply_to = reply_to;
+    append_to_members(tx, actor, &l.lock, entry).await
+}
+
+/// Forward message `seq` of `from`, as the actor may read it, into a conversation: the same
+/// body and formatting (not buttons), marked with its first author.
+pub(crate) async fn forward<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    target: Target,
+    client_id: String,
+    from: ConversationId,
+    seq: Seq,
+) -> Result<Committed> {
+    rules::client_id(&client_id)?;
+    let member = tx
+        .member(from, actor.user.id)
+        .await?
+        .ok_or_else(not_a_member)?;
+    let original = match tx.message(from, seq).await? {
+        Some(m) if seq >= member.joined_seq && m.kind == MessageKind::Text && !m.deleted => m,
+        _ => {
+            return Err(Error::not_found(format!(
+                "no message {seq} to forward in conversation {from}"
+            )));
+        }
+    };
+    let id = match target {
+        Target::Conversation(id) => id,
+        Target::Peer(handle) => direct_conversation_id(tx, actor, &handle, Starter::Person).await?,
+    };
+    let l = lock_member(tx, id, actor, Some(&client_id)).await?;
+    if let Some(first) = l.first {
+        return Ok(first);
+    }
+    not_blocked(tx, actor, &l).await?;
+    rules::can_post(l.conv.kind, l.member.role)?;
+    let mut entry = Entry::text(client_id, original.content_type);
+    entry.text = original.text;
+    entry.data = original.data;
+    entry.entities = original.entities;
+    entry.forward = Some(original.forward.unwrap_or(Forwarded {
+        from: UserInfo {
+            id: original.sender,
+            handle: original.sender_handle,
+            display_name: original.sender_name,
+        },
+        server_time: original.server_time,
+    }));
+    append_to_members(tx, actor, &l.lock, entry).await
+}
+
+/// Pin a message at the top of a conversation, or unpin (`None`); everyone sees a system entry
+/// naming the pinned message in `target`.
+pub(crate) async fn pin<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    conversation: ConversationId,
+    seq: Option<Seq>,
+    client_id: String,
+) -> Result<Committed> {
+    rules::client_id(&client_id)?;
+    let l = lock_member(tx, conversation, actor, Some(&client_id)).await?;
+    if let Some(first) = l.first {
+        return Ok(first);
+    }
+    not_blocked(tx, actor, &l).await?;
+    rules::can_pin(l.conv.kind, l.member.role)?;
+    let target = match seq {
+        Some(seq) => {
+            let m = visible_message(tx, &l, seq).await?;
+            if m.kind != MessageKind::Text || m.deleted {
+                return Err(Error::invalid("only a message can be pinned"));
+            }
+            Some(seq)
+        }
+        None => match l.conv.pinned {
+            Some(old) => Some(old),
+            None => return Err(Error::invalid("nothing is pinned here")),
+        },
+    };
+    tx.set_pinned(&l.lock, seq).await?;
+    let action = if seq.is_some() { "pinned" } else { "unpinned" };
+    let mut entry = Entry::system(SystemEvent {
+        action: action.into(),
+        handles: Vec::new(),
+        names: Vec::new(),
+        title: None,
+        role: None,
+    });
+    entry.client_id = Some(client_id);
+    entry.target = target;
     append_to_members(tx, actor, &l.lock, entry).await
 }
 

@@ -135,8 +135,17 @@ impl Write {
                     target: Target::Conversation(id),
                     ..
                 } => Some(*id),
-                Command::Send { .. } | Command::CreateGroup { .. } => None,
+                Command::Forward {
+                    target: Target::Conversation(id),
+                    ..
+                } => Some(*id),
+                Command::Send { .. } | Command::Forward { .. } | Command::CreateGroup { .. } => {
+                    None
+                }
                 Command::Edit { conversation, .. }
+                | Command::Pin { conversation, .. }
+                | Command::Archive { conversation, .. }
+                | Command::ClearHistory { conversation }
                 | Command::Delete { conversation, .. }
                 | Command::React { conversation, .. }
                 | Command::AddMembers { conversation, .. }
@@ -428,6 +437,24 @@ async fn execute<T: Tx>(tx: &mut T, actor: &Principal, command: Command) -> Resu
         } => {
             let body = (text, data);
             messages::send(tx, actor, target, client_id, content_type, body, reply_to).await
+        }
+        Command::Forward {
+            target,
+            client_id,
+            from,
+            seq,
+        } => messages::forward(tx, actor, target, client_id, from, seq).await,
+        Command::Pin {
+            conversation,
+            seq,
+            client_id,
+        } => messages::pin(tx, actor, conversation, seq, client_id).await,
+        Command::Archive {
+            conversation,
+            archived,
+        } => reads::archive(tx, actor, conversation, archived).await,
+        Command::ClearHistory { conversation } => {
+            reads::clear_history(tx, actor, conversation).await
         }
         Command::Edit {
             conversation,

@@ -124,5 +124,19 @@ pub(crate) async fn profile<T: Tx>(tx: &mut T, raw: &str) -> Result<Profile> {
         .await?
         .map(|a| a.bio)
         .unwrap_or_default();
-    Ok(Profile { user, bio })
+    let bot = tx
+        .bot(crate::storage::BotKey::Id(user.id))
+        .await?
+        .map(|(b, _)| chapar_proto::BotProfile {
+            kind: b.kind,
+            commands: b
+                .commands
+                .into_iter()
+                .map(|c| chapar_proto::BotCommandInfo {
+                    command: c.command,
+                    description: c.description,
+                })
+                .collect(),
+        });
+    Ok(Profile { user, bio, bot })
 }

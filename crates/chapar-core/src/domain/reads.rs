@@ -2,15 +2,16 @@
 //! membership check (invariant 3): non-members get `Forbidden`, whether or not the conversation
 //! exists. History shows only entries from the reader's join on.
 
-use super::messages::{not_a_member, require_member, require_peer};
+use super::messages::{lock_member, mark, not_a_member, require_member, require_peer};
 use crate::error::{Error, Result};
 use crate::rules;
-use crate::storage::{Summary, Tx};
-use crate::store::{Principal, Target};
+use crate::storage::{ChatState, Summary, Tx};
+use crate::store::{Committed, Principal, Target};
 use chapar_proto::{
     ConversationId, ConversationInfo, ConversationKind, Event, FeedEvent, MemberInfo, Message, Pts,
     SearchMessages, Seq, SyncPage, UserId,
 };
+use std::collections::HashMap;
 
 /// The page size to use: at least 1, at most the configured maximum.
 fn clamp<T: Tx>(tx: &T, limit: u32) -> u32 {
@@ -41,9 +42,43 @@ fn info(s: Summary) -> ConversationInfo {
         unread: s.unread,
         last_message: s.last_message,
         updated_at: s.conv.updated_at,
+        // Pinned before this member joined: not theirs to see.
+        pinned: s.conv.pinned.filter(|p| *p >= s.member.joined_seq),
+        archived: false,
     }
 }
 
+/// A conversation as its member sees it, with what they set about it for themselves: in the
+/// archive or not, and their history cleared up to a seq (the last message then is newer, or
+/// none).
+fn with_state(mut c: ConversationInfo, state: ChatState) -> ConversationInfo {
+    c.archived = state.archived;
+    if c.last_message
+        .as_ref()
+        .is_some_and(|m| m.seq <= state.cleared_seq)
+    {
+        c.last_message = None;
+    }
+    if c.pinned.is_some_and(|p| p <= state.cleared_seq) {
+        c.pinned = None;
+    }
+    c
+}
+
+async fn states<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    only: Option<ConversationId>,
+) -> Result<HashMap<ConversationId, ChatState>> {
+    Ok(tx
+        .chat_states(actor.user.id, only)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// The actor's conversations, newest first; those whose history they cleared stay out until
+/// something new is said in them.
 pub(crate) async fn conversations<T: Tx>(
     tx: &mut T,
     actor: &Principal,
@@ -51,7 +86,15 @@ pub(crate) async fn conversations<T: Tx>(
 ) -> Result<Vec<ConversationInfo>> {
     let limit = clamp(tx, limit);
     let rows = tx.summaries(actor.user.id, limit, None).await?;
-    Ok(rows.into_iter().map(info).collect())
+    let states = states(tx, actor, None).await?;
+    Ok(rows
+        .into_iter()
+        .map(info)
+        .filter_map(|c| {
+            let state = states.get(&c.id).copied().unwrap_or_default();
+            (state.cleared_seq == 0 || c.last_seq > state.cleared_seq).then(|| with_state(c, state))
+        })
+        .collect())
 }
 
 pub(crate) async fn conversation<T: Tx>(
@@ -60,7 +103,64 @@ pub(crate) async fn conversation<T: Tx>(
     id: ConversationId,
 ) -> Result<ConversationInfo> {
     let mut rows = tx.summaries(actor.user.id, 1, Some(id)).await?;
-    rows.pop().map(info).ok_or_else(not_a_member)
+    let c = rows.pop().map(info).ok_or_else(not_a_member)?;
+    let state = states(tx, actor, Some(id)).await?.remove(&id);
+    Ok(with_state(c, state.unwrap_or_default()))
+}
+
+/// The first seq of a conversation the actor sees: from their joining, after what they cleared.
+async fn visible_from<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    id: ConversationId,
+    joined_seq: Seq,
+) -> Result<Seq> {
+    let cleared = states(tx, actor, Some(id))
+        .await?
+        .remove(&id)
+        .map_or(0, |s| s.cleared_seq);
+    Ok(joined_seq.max(cleared + 1))
+}
+
+/// Put a conversation in the actor's archive, or take it out (theirs alone).
+pub(crate) async fn archive<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    id: ConversationId,
+    archived: bool,
+) -> Result<Committed> {
+    let l = lock_member(tx, id, actor, None).await?;
+    let mut state = states(tx, actor, Some(id))
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    state.archived = archived;
+    tx.set_chat_state(&l.lock, actor.user.id, &state).await?;
+    Ok(Committed {
+        conversation: id,
+        seq: None,
+        server_time: tx.now(),
+        duplicate: false,
+        fanout: Vec::new(),
+    })
+}
+
+/// Delete a conversation's history for the actor: everything up to now is gone from their
+/// history, list and search (the others keep theirs), and it is read.
+pub(crate) async fn clear_history<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    id: ConversationId,
+) -> Result<Committed> {
+    let committed = mark(tx, actor, id, None, Some(Seq::MAX)).await?;
+    let l = lock_member(tx, id, actor, None).await?;
+    let mut state = states(tx, actor, Some(id))
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    state.cleared_seq = state.cleared_seq.max(l.conv.last_seq);
+    tx.set_chat_state(&l.lock, actor.user.id, &state).await?;
+    Ok(committed)
 }
 
 pub(crate) async fn members<T: Tx>(
@@ -106,7 +206,8 @@ pub(crate) async fn history<T: Tx>(
     };
     let (_, member) = require_member(tx, id, actor.user.id).await?;
     let limit = clamp(tx, limit);
-    tx.history(id, member.joined_seq, before.unwrap_or(Seq::MAX), limit)
+    let from = visible_from(tx, actor, id, member.joined_seq).await?;
+    tx.history(id, from, before.unwrap_or(Seq::MAX), limit)
         .await
 }
 
@@ -134,7 +235,7 @@ pub(crate) async fn search<T: Tx>(
         let Some(member) = tx.member(conv, actor.user.id).await? else {
             continue;
         };
-        if seq < member.joined_seq {
+        if seq < visible_from(tx, actor, conv, member.joined_seq).await? {
             continue;
         }
         if let Some(m) = tx.message(conv, seq).await?

@@ -27,6 +27,14 @@ fn sample_message() -> Message {
         reactions: vec![],
         entities: vec![],
         reply_markup: None,
+        forward: Some(crate::Forwarded {
+            from: crate::UserInfo {
+                id: crate::UserId(9),
+                handle: "sara".into(),
+                display_name: "سارا".into(),
+            },
+            server_time: 1_764_351_000_000,
+        }),
     }
 }
 

@@ -414,6 +414,34 @@ async fn signed_in(
             data: m.data,
             reply_to: m.reply_to,
         },
+        Request::Forward(f) => Command::Forward {
+            target: target(f.conversation, f.peer)?,
+            client_id: f.client_id,
+            from: f.from,
+            seq: f.seq,
+        },
+        Request::Pin(p) => Command::Pin {
+            conversation: p.conversation,
+            seq: p.seq,
+            client_id: p.client_id,
+        },
+        Request::Archive(a) => {
+            let command = Command::Archive {
+                conversation: a.conversation,
+                archived: a.archived,
+            };
+            store.execute(p, command).await?;
+            publish_setting(app, p.user_id(), Setting::Chats);
+            return Ok(Response::Ok);
+        }
+        Request::ClearHistory(c) => {
+            let command = Command::ClearHistory {
+                conversation: c.conversation,
+            };
+            store.execute(p, command).await?;
+            publish_setting(app, p.user_id(), Setting::Chats);
+            return Ok(Response::Ok);
+        }
         Request::Edit(e) => Command::Edit {
             conversation: e.conversation,
             seq: e.seq,

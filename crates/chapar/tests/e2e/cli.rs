@@ -389,3 +389,69 @@ fn search_and_presence_from_the_terminal() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[test]
+fn forward_and_pin_from_the_terminal() {
+    let server = Server::start();
+    let (sara, bob, dina) = (
+        server.profile("sara"),
+        server.profile("bob"),
+        server.profile("dina"),
+    );
+    server.cli_ok(&sara, &["register", "sara", "--name", "Sara"]);
+    server.cli_ok(&bob, &["register", "bob", "--name", "Bob"]);
+    server.cli_ok(&dina, &["register", "dina", "--name", "Dina"]);
+    let sent =
+        json_lines(&server.cli_ok(&sara, &["--json", "send", "@bob", "the meeting moved to 5"]));
+    let (conv, seq) = (
+        sent[0]["conversation"].to_string(),
+        sent[0]["seq"].to_string(),
+    );
+    // Bob forwards it to Dina: her history shows it as Sara's.
+    server.cli_ok(&bob, &["forward", &conv, &seq, "@dina"]);
+    let got = server.cli_ok(&dina, &["history", "@bob"]);
+    assert!(
+        got.contains("(forwarded from @sara) the meeting moved to 5"),
+        "{got}"
+    );
+    let got = json_lines(&server.cli_ok(&dina, &["--json", "history", "@bob"]));
+    let last = got.last().expect("a message");
+    assert_eq!(last["forwarded_from"]["handle"], "sara");
+    // A message Dina cannot read cannot be forwarded by her.
+    let refused = server.cli(&dina, &["forward", &conv, &seq, "@bob"]);
+    assert!(!refused.status.success());
+    // Sara pins her message; the history shows the pin; unpinning says so too.
+    server.cli_ok(&sara, &["pin", &conv, &seq]);
+    server.cli_ok(&sara, &["pin", &conv]);
+    let log = server.cli_ok(&bob, &["history", &conv]);
+    assert!(log.contains(&format!("pinned #{seq}")), "{log}");
+    assert!(log.contains(&format!("unpinned #{seq}")), "{log}");
+}
+
+#[test]
+fn archive_and_clear_change_only_your_own_list() {
+    let server = Server::start();
+    let (sara, bob) = (server.profile("sara"), server.profile("bob"));
+    server.cli_ok(&sara, &["register", "sara", "--name", "Sara"]);
+    server.cli_ok(&bob, &["register", "bob", "--name", "Bob"]);
+    server.cli_ok(&sara, &["send", "@bob", "first"]);
+    server.cli_ok(&sara, &["archive", "@bob"]);
+    let list = json_lines(&server.cli_ok(&sara, &["--json", "conversations"]));
+    assert_eq!(list[0]["archived"], true);
+    let list = json_lines(&server.cli_ok(&bob, &["--json", "conversations"]));
+    assert_eq!(list[0]["archived"], false, "bob's list is his own");
+    server.cli_ok(&sara, &["archive", "@bob", "--undo"]);
+    server.cli_ok(&sara, &["clear", "@bob"]);
+    assert!(json_lines(&server.cli_ok(&sara, &["--json", "conversations"])).is_empty());
+    assert_eq!(
+        json_lines(&server.cli_ok(&bob, &["--json", "history", "@sara"])).len(),
+        1
+    );
+    server.cli_ok(&bob, &["send", "@sara", "second"]);
+    let back = json_lines(&server.cli_ok(&sara, &["--json", "history", "@bob"]));
+    let texts: Vec<_> = back
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(texts, ["second"]);
+}

@@ -89,6 +89,13 @@ export class App {
     setInterval(() => { if (this.chat.peer) this.chat.renderHeader(); }, 30000);
     // Another of my devices blocked someone, changed my contacts or answered an invitation.
     c.addEventListener('settings_changed', (e) => {
+      // Another device archived or deleted a chat: the list as the server has it now.
+      if (e.detail.what === 'chats') {
+        m.timelines.clear();
+        m.convs.clear();
+        this.refreshList(0);
+        if (this.openKey) this.closeChat();
+      }
       if (['blocked', 'contacts', 'invitations'].includes(e.detail.what)) this.loadSafety();
       if (e.detail.what === 'profile') c.call('me').then((r) => this.setMe(r.me.user), () => {});
     });
@@ -374,12 +381,24 @@ export class App {
 
   drawList() {
     const m = this.model;
-    const all = m.conversations().filter((c) => !c.draft);
+    const every = m.conversations().filter((c) => !c.draft);
+    // Archived chats wait under a row of their own (searching finds them too).
+    const archived = every.filter((c) => c.archived);
+    const all = this.showArchived ? archived : every.filter((c) => !c.archived);
     const q = searchKey(this.query || '');
-    const convs = q ? all.filter((c) => matches(c, q)) : all;
+    const convs = q ? every.filter((c) => matches(c, q)) : all;
     const focusedKey = this.list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
     const items = convs.map((c) => this.listItem(c));
-    this.list.replaceChildren(...items);
+    const toggle = !q && (archived.length || this.showArchived)
+      ? h('li', { class: 'archive-row' }, h('button', {
+        type: 'button', id: 'archived-toggle', class: 'archived-toggle',
+        onclick: () => {
+          this.showArchived = !this.showArchived;
+          this.drawList();
+        },
+      }, this.showArchived ? t('backToChats') : t('archivedN', { n: num(archived.length) })))
+      : null;
+    this.list.replaceChildren(...(this.showArchived && toggle ? [toggle] : []), ...items, ...(!this.showArchived && toggle ? [toggle] : []));
     this.empty.hidden = all.length > 0;
     this.noMatches.hidden = !q || convs.length > 0;
     if (q && !convs.length) this.noMatches.textContent = t('noMatches', { q: this.query.trim() });
@@ -429,7 +448,7 @@ export class App {
         type: 'button', class: 'msg-hit', dataset: { key, seq: msg.seq },
         onclick: () => {
           this.open(key);
-          this.chat.reveal(msg.seq);
+          this.chat.showMessage(msg.seq);
         },
       },
       h('span', { class: 'hit-head' }, h('b', { dir: 'auto' }, title), h('small', { class: 'muted' }, shortWhen(msg.server_time))),

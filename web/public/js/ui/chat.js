@@ -203,11 +203,21 @@ export class ChatView {
       this.blockedText,
       h('button', { type: 'button', id: 'composer-unblock', onclick: () => this.unblockPeer() }, t('unblock')));
     this.blockedNote.hidden = true;
-    this.composer = h('footer', { class: 'composer' }, this.contextBar, this.form, this.leftNote, this.blockedNote);
+    // A bot's chat: its commands offered while typing "/", and Start before anything was said.
+    this.botCommands = h('ul', { class: 'bot-commands', id: 'bot-commands', role: 'listbox', 'aria-label': t('botCommands'), hidden: true });
+    this.startBtn = h('button', { type: 'button', class: 'primary start-btn', id: 'bot-start', hidden: true, onclick: () => this.sendText('/start') }, t('startBot'));
+    this.composer = h('footer', { class: 'composer' }, this.botCommands, this.startBtn, this.contextBar, this.form, this.leftNote, this.blockedNote);
 
     this.placeholder = h('div', { class: 'chat-empty', id: 'chat-empty' }, h('p', null, t('pickChat')));
+    // The pinned message, under the header: a click shows it in place.
+    this.pinText = h('span', { class: 'pin-text', dir: 'auto' });
+    this.pinBar = h('button', {
+      type: 'button', class: 'pin-bar', id: 'pin-bar', hidden: true,
+      onclick: () => { if (this.conv && this.conv.pinned) this.showMessage(this.conv.pinned); },
+    }, h('b', null, t('pinnedMessage')), this.pinText);
     this.body = h('section', { class: 'chat-body', 'aria-labelledby': 'chat-title' },
-      this.head, h('div', { class: 'messages-wrap' }, this.scroller, this.loading, this.toBottom), this.composer);
+      this.head,
+      this.pinBar, h('div', { class: 'messages-wrap' }, this.scroller, this.loading, this.toBottom), this.composer);
     this.body.hidden = true;
     this.el = h('div', { class: 'chat' }, this.placeholder, this.body);
   }
@@ -262,6 +272,8 @@ export class ChatView {
     this.loadMembers();
     this.maybeMarkRead();
     this.watchPresence();
+    this.loadPeerProfile();
+    this.renderBotBits();
   }
 
   /**
@@ -385,6 +397,67 @@ export class ChatView {
     }
   }
 
+  /** The pinned message's bar: its text, from the timeline or fetched once. */
+  renderPin() {
+    const c = this.conv;
+    const seq = c && c.pinned;
+    this.pinBar.hidden = !seq;
+    if (!seq) return;
+    const key = this.key;
+    const m = this.timeline.get(seq) || (this.pinCache && this.pinCache.key === key + ':' + seq ? this.pinCache.m : null);
+    this.pinText.textContent = m ? bodyText(m).replace(/\s+/g, ' ').slice(0, 160) : '';
+    if (m || (this.pinCache && this.pinCache.key === key + ':' + seq)) return;
+    this.pinCache = { key: key + ':' + seq, m: null };
+    this.client.call('history', { conversation: c.id, before: seq + 1, limit: 1 }).then((r) => {
+      const found = r.messages.find((x) => x.seq === seq);
+      if (!found || !this.pinCache || this.pinCache.key !== key + ':' + seq) return;
+      this.pinCache.m = found;
+      if (this.key === key) this.renderPin();
+    }, () => { this.pinCache = null; });
+  }
+
+  /** Pin a message (or unpin the pinned one) for everyone in the conversation. */
+  pin(m) {
+    const c = this.conv;
+    const unpin = c.pinned === m.seq;
+    this.client.enqueue({
+      method: 'pin', conv: this.key,
+      params: { conversation: c.id, seq: unpin ? null : m.seq, client_id: newClientId() },
+    });
+  }
+
+  /** Forward a message: pick a chat, and it goes there as it is. */
+  forward(m) {
+    const from = this.conv.id;
+    const model = this.model;
+    const app = this.app;
+    return openDialog(t('forwardTo'), (close) => {
+      const list = h('ul', { class: 'members', id: 'forward-list' });
+      const filter = h('input', {
+        type: 'search', id: 'forward-filter', dir: 'auto', autocomplete: 'off', placeholder: t('searchChats'), 'aria-label': t('searchChats'),
+        oninput: () => draw(),
+      });
+      const draw = () => {
+        const q = filter.value.trim().toLowerCase();
+        const chats = model.conversations().filter((c) => c.id != null && !c.left && !c.draft && (!q || c.title.toLowerCase().includes(q)));
+        list.replaceChildren(...chats.slice(0, 50).map((c) => h('li', { 'data-key': String(c.id) },
+          h('button', {
+            type: 'button', class: 'fwd-target',
+            onclick: () => {
+              app.client.enqueue({
+                method: 'forward', conv: String(c.id),
+                params: { conversation: c.id, from, seq: m.seq, client_id: newClientId() },
+              });
+              toast(t('forwarded', { title: c.title }));
+              close(c.id);
+            },
+          }, avatar(c.title, c.peer ? c.peer.id : c.id, c.kind), h('b', { dir: 'auto' }, c.title)))));
+      };
+      draw();
+      return h('div', { class: 'dlg-body' }, filter, list);
+    }, { id: 'forward' });
+  }
+
   /** The handle, then "online" or "last seen 5 minutes ago" when they show it. */
   presenceLine(peer) {
     const p = this.model.presence.get(peer.id);
@@ -392,6 +465,8 @@ export class ChatView {
     if (p && p.online) seen = t('online');
     else if (p && p.last_seen != null) seen = t('lastSeen', { when: ago(p.last_seen) });
     const handle = h('bdi', { dir: 'ltr' }, '@' + peer.handle);
+    const profile = this.profiles && this.profiles.get(peer.id);
+    if (profile && profile.bot) return [handle, h('span', { class: 'bot-label', id: 'bot-label' }, ' · ' + t(profile.bot.kind === 'service' ? 'serviceLabel' : 'botLabel'))];
     if (!seen) return [handle];
     return [handle, h('span', { class: p.online ? 'presence online' : 'presence', id: 'chat-presence' }, ' · ' + seen)];
   }
@@ -416,6 +491,7 @@ export class ChatView {
     this.leftNote.hidden = !left;
     this.blockedNote.hidden = left || !blocked;
     if (blocked) this.blockedText.replaceChildren(...tn('youBlocked', { handle: '@' + peer.handle }));
+    this.renderPin();
     if (left || blocked) this.contextBar.hidden = true;
   }
 
@@ -427,6 +503,7 @@ export class ChatView {
     const firstNew = this.unreadFrom == null ? null : items.find((m) => m.seq >= this.unreadFrom && !m.pending && !this.isOwn(m));
     this.newLineSeq = firstNew ? firstNew.seq : null;
     this.vlist.setItems(items);
+    this.renderBotBits();
     this.toBottom.hidden = this.vlist.stick;
   }
 
@@ -533,8 +610,12 @@ export class ChatView {
         }, r.emoji, ' ', h('span', null, num(r.count)));
       }))
       : null;
+    const forwarded = m.forward
+      ? h('div', { class: 'fwd-from', dir: 'auto' }, tn('forwardedFrom', { name: this.model.displayName(m.forward.from.id, m.forward.from.display_name || '@' + m.forward.from.handle) }))
+      : null;
     const bubble = h('div', { class: 'bubble' },
       sender,
+      forwarded,
       quote,
       h('div', { class: 'text' + (m.deleted ? ' deleted' : ''), dir: 'auto' },
         m.deleted || m.text == null ? bodyText(m) : m.entities && m.entities.length ? richText(m.text, m.entities) : linked(m.text)),
@@ -629,8 +710,8 @@ export class ChatView {
   }
 
   /** Scrolls to entry `seq` if it is loaded and highlights it. */
-  /** Show message `seq` (a search result): older pages load until it is there. */
-  async reveal(seq) {
+  /** Show message `seq` (a search result, a pinned message): older pages load until it is there. */
+  async showMessage(seq) {
     const key = this.key;
     const tl = this.timeline;
     for (let tries = 40; tries > 0 && this.key === key && !tl.get(seq); tries--) {
@@ -722,6 +803,10 @@ export class ChatView {
       items.push(item(t('reply'), () => this.startReply(m), { id: 'act-reply' }));
       if (own && m.text != null) items.push(item(t('edit'), () => this.startEdit(m), { id: 'act-edit' }));
     }
+    if (c.id != null && m.text != null) items.push(item(t('forward'), () => this.forward(m), { id: 'act-forward' }));
+    if (canWrite && c.id != null && (c.kind === 'direct' || c.role === 'owner' || c.role === 'admin')) {
+      items.push(item(t(c.pinned === m.seq ? 'unpin' : 'pin'), () => this.pin(m), { id: 'act-pin' }));
+    }
     if (m.text != null && navigator.clipboard) items.push(item(t('copy'), () => navigator.clipboard.writeText(m.text).catch(() => {}), { id: 'act-copy' }));
     if (own && canWrite) items.push(item(t('delete'), () => this.deleteEntry(m), { id: 'act-delete', class: 'danger' }));
     const key = row.dataset.key;
@@ -803,6 +888,12 @@ export class ChatView {
     const items = notifier.muted(key)
       ? [menuItem(t('unmute'), () => { notifier.unmute(key); after(); }, close, { id: 'act-unmute' })]
       : MUTE_FOR.map((x) => menuItem(t('muteFor.' + x.id), () => { notifier.mute(key, x.ms); after(); }, close, { id: 'act-mute-' + x.id }));
+    const c = this.conv;
+    if (c && c.id != null) {
+      items.push(
+        menuItem(t(c.archived ? 'unarchive' : 'archive'), () => this.archive(!c.archived), close, { id: 'act-archive' }),
+        menuItem(t('deleteChat'), () => this.clearHistory(), close, { id: 'act-clear', class: 'danger' }));
+    }
     if (peer) {
       const blocked = this.model.isBlocked(peer.id);
       const contact = this.model.isContact(peer.id);
@@ -824,6 +915,36 @@ export class ChatView {
   }
 
   // ---- actions ----------------------------------------------------------------------------
+
+  /** Archive this chat for me (or take it out): it moves under "Archived" in my list. */
+  async archive(archived) {
+    const c = this.conv;
+    try {
+      await this.client.call('archive', { conversation: c.id, archived });
+      c.archived = archived;
+      this.app.renderList();
+      toast(t(archived ? 'archivedToast' : 'unarchivedToast'));
+      if (archived) this.app.closeChat();
+    } catch (e) {
+      toast(t('actionFailed', { reason: errorText(e) }));
+    }
+  }
+
+  /** Delete this chat's history for me (the others keep theirs); a group I left goes too. */
+  async clearHistory() {
+    const c = this.conv;
+    const key = this.key;
+    if (!(await confirmDialog(t('confirmDeleteChat'), t('deleteChat')))) return;
+    try {
+      await this.client.call('clear_history', { conversation: c.id });
+      this.model.convs.delete(key);
+      this.model.timelines.delete(key);
+      this.app.closeChat();
+      this.app.renderList();
+    } catch (e) {
+      toast(t('actionFailed', { reason: errorText(e) }));
+    }
+  }
 
   /** The sender of entry `m` as a user ({id, handle, display_name}). */
   senderOf(m) {
@@ -959,7 +1080,57 @@ export class ChatView {
     if (this.key && !this.editing) prefs.setUnsent(this.key, this.input.value);
   }
 
+  /** The profile of the open direct chat's person (once per person): is it a bot, and what can it do. */
+  loadPeerProfile() {
+    const peer = this.peer;
+    if (!peer) return;
+    this.profiles = this.profiles || new Map();
+    if (this.profiles.has(peer.id)) return;
+    this.profiles.set(peer.id, null);
+    this.client.call('profile', { handle: peer.handle }).then((r) => {
+      this.profiles.set(peer.id, r.profile);
+      if (this.peer && this.peer.id === peer.id) {
+        this.renderHeader();
+        this.renderBotBits();
+      }
+    }, () => this.profiles.delete(peer.id));
+  }
+
+  /** The open chat's bot, if it is one: {kind, commands}. */
+  get bot() {
+    const peer = this.peer;
+    const p = peer && this.profiles && this.profiles.get(peer.id);
+    return (p && p.bot) || null;
+  }
+
+  /** Start (a bot's chat with nothing said yet) and the commands matching what is typed. */
+  renderBotBits() {
+    const bot = this.bot;
+    const tl = this.timeline;
+    const empty = tl.loaded && !tl.items().some((m) => m.kind === 'text');
+    this.startBtn.hidden = !bot || !empty || this.form.hidden;
+    const typed = this.input.value;
+    const match = /^\/(\w*)$/.exec(typed);
+    const commands = bot && match && !this.editing ? (bot.commands || []).filter((c) => c.command.startsWith(match[1])) : [];
+    this.botCommands.hidden = !commands.length;
+    this.botCommands.replaceChildren(...commands.map((c) => h('li', { role: 'option' }, h('button', {
+      type: 'button', class: 'bot-command', dataset: { command: c.command },
+      onclick: () => {
+        this.input.value = '';
+        this.sendText('/' + c.command);
+      },
+    }, h('b', { dir: 'ltr' }, '/' + c.command), ' ', h('span', { class: 'muted', dir: 'auto' }, c.description)))));
+  }
+
+  /** Send a text as if typed (Start, a bot's command). */
+  sendText(text) {
+    this.input.value = text;
+    this.submit();
+    this.renderBotBits();
+  }
+
   onInput() {
+    this.renderBotBits();
     clearTimeout(this.unsentTimer);
     this.unsentTimer = setTimeout(() => {
       this.keepUnsent();

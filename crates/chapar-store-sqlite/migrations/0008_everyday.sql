@@ -1,0 +1,13 @@
+-- chapar SQLite schema, version 8: a pinned message per conversation, where a forwarded
+-- message came from (JSON: {from: {id, handle, display_name}, server_time}).
+ALTER TABLE conversations ADD COLUMN pinned_seq INTEGER;
+ALTER TABLE messages ADD COLUMN forward TEXT;
+-- What a person set about one of their conversations for themselves: archived, and their
+-- history cleared up to a seq. No row: neither.
+CREATE TABLE chat_state (
+    user_id         INTEGER NOT NULL,
+    conversation_id INTEGER NOT NULL,
+    archived        INTEGER NOT NULL DEFAULT 0,
+    cleared_seq     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, conversation_id)
+);
