@@ -110,3 +110,32 @@ test('archiving moves a chat under "Archived chats" on every device of mine; del
   assert.deepEqual(await H.shownTexts(page), ['fresh news']);
   for (const p of [page, laptop.page, kaveh.page]) p.assertClean();
 });
+
+test('a message deleted for me goes from my history on all my devices and stays for the others', async () => {
+  const sima = await H.newUser(browser, server, 'sima', 'Sima');
+  const tara = await H.newUser(browser, server, 'tara', 'Tara');
+  await H.openChatWith(tara.page, 'sima');
+  await H.send(tara.page, 'keep this');
+  await H.send(tara.page, 'oops, wrong chat');
+  const page = sima.page;
+  const tablet = await H.linkDevice(browser, server, page);
+  await H.openConversation(page, 'Tara');
+  await H.waitForText(page, 'oops, wrong chat');
+  await H.openConversation(tablet.page, 'Tara');
+  await H.waitForText(tablet.page, 'oops, wrong chat');
+  await menuOf(page, 'oops, wrong chat');
+  await page.click('#act-hide');
+  await page.click('#confirm-yes');
+  for (const p of [page, tablet.page]) {
+    await p.waitForFunction(() => ![...document.querySelectorAll('.msg .text')].some((e) => e.textContent === 'oops, wrong chat'));
+    await H.waitForText(p, 'keep this');
+  }
+  // After a reload too; and Tara still has both.
+  await page.reload();
+  await H.waitOnline(page);
+  await H.openConversation(page, 'Tara');
+  await H.waitForText(page, 'keep this');
+  assert.deepEqual(await H.shownTexts(page), ['keep this']);
+  assert.deepEqual(await H.shownTexts(tara.page), ['keep this', 'oops, wrong chat']);
+  for (const p of [page, tablet.page, tara.page]) p.assertClean();
+});

@@ -356,8 +356,22 @@ async fn subscription(client: Client, shared: Arc<Shared>, user: UserId, channel
     };
     // Once the subscription has reached the server, whatever was committed before it is
     // covered by the resync; whatever comes after arrives here.
-    if channel == Channel::User && client.flush().await.is_ok() {
-        shared.resync(user);
+    if client.flush().await.is_ok() {
+        match channel {
+            Channel::User => shared.resync(user),
+            // Now that this node hears the person's presence, ask the nodes where they are
+            // connected to say so (an answer sent before the subscription would be lost).
+            Channel::Presence => {
+                let ask = encode(shared.node, &BusMessage::PresenceAsk);
+                if client
+                    .publish(shared.subject(Channel::User, user), ask.into())
+                    .await
+                    .is_ok()
+                {
+                    shared.stats.published.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
     }
     while let Some(msg) = sub.next().await {
         match decode(&msg.payload) {

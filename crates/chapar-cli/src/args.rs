@@ -156,7 +156,13 @@ pub enum Command {
         text: String,
     },
     /// Delete one of your messages.
-    Delete { conversation: String, seq: u64 },
+    Delete {
+        conversation: String,
+        seq: u64,
+        /// Only for you (the others keep it); any message, not only yours.
+        #[arg(long)]
+        for_me: bool,
+    },
     /// Mark a conversation read (up to SEQ, default: everything).
     Read {
         conversation: String,

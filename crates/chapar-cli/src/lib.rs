@@ -77,7 +77,11 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
             seq,
             text,
         } => messages::edit(g, out, conversation, seq, text).await,
-        Command::Delete { conversation, seq } => messages::delete(g, out, conversation, seq).await,
+        Command::Delete {
+            conversation,
+            seq,
+            for_me,
+        } => messages::delete(g, out, conversation, seq, for_me).await,
         Command::Read { conversation, seq } => messages::read(g, out, conversation, seq).await,
         Command::Bot(cmd) => bots::bot(g, out, cmd).await,
         Command::Service(cmd) => bots::service(g, out, cmd).await,

@@ -448,6 +448,9 @@ pub fn message_json(m: &Message) -> Value {
         if let Some(t) = m.target {
             map.insert("target".into(), json!(t));
         }
+        if m.hidden {
+            map.insert("hidden".into(), json!(true));
+        }
         if let Some(f) = &m.forward {
             map.insert(
                 "forwarded_from".into(),
@@ -532,6 +535,9 @@ pub fn fold_history(page: Vec<Message>) -> Vec<Message> {
 pub fn snippet(m: &Message) -> String {
     if m.deleted {
         return "(deleted)".into();
+    }
+    if m.hidden {
+        return "(deleted for you)".into();
     }
     match m.kind {
         MessageKind::System => system_text(m),

@@ -101,6 +101,7 @@ struct State {
     reports: Vec<StoredReport>,
     audit: Vec<AuditEntry>,
     chat_states: BTreeMap<(UserId, ConversationId), ChatState>,
+    hidden: BTreeSet<(UserId, ConversationId, Seq)>,
     /// The words each findable message is indexed by.
     search: BTreeMap<(ConversationId, Seq), Vec<String>>,
 }
@@ -815,6 +816,23 @@ impl Tx for MemTx<'_> {
         Ok(())
     }
 
+    async fn hide_message(&mut self, lock: &ConvLock, user: UserId, seq: Seq) -> Result<()> {
+        self.state.hidden.insert((user, lock.id(), seq));
+        Ok(())
+    }
+
+    async fn hidden(
+        &mut self,
+        user: UserId,
+        messages: &[(ConversationId, Seq)],
+    ) -> Result<Vec<(ConversationId, Seq)>> {
+        Ok(messages
+            .iter()
+            .copied()
+            .filter(|(c, s)| self.state.hidden.contains(&(user, *c, *s)))
+            .collect())
+    }
+
     async fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>) -> Result<()> {
         self.state.conv(lock.id())?.row.pinned = seq;
         Ok(())
@@ -943,6 +961,7 @@ impl Tx for MemTx<'_> {
                 entities: entry.entities.clone(),
                 reply_markup: entry.reply_markup.clone(),
                 forward: entry.forward.clone(),
+                hidden: false,
             },
         );
         if let Some(m) = c.members.get_mut(&actor.user.id) {

@@ -84,6 +84,7 @@ mod tests {
             entities: vec![],
             reply_markup: None,
             forward: None,
+            hidden: false,
         }
     }
 

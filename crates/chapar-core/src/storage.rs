@@ -591,6 +591,19 @@ pub trait Tx {
         user: UserId,
         state: &ChatState,
     ) -> impl Future<Output = Result<()>>;
+    /// `user` deleted message `seq` for themselves.
+    fn hide_message(
+        &mut self,
+        lock: &ConvLock,
+        user: UserId,
+        seq: Seq,
+    ) -> impl Future<Output = Result<()>>;
+    /// Which of these messages `user` deleted for themselves.
+    fn hidden(
+        &mut self,
+        user: UserId,
+        messages: &[(ConversationId, Seq)],
+    ) -> impl Future<Output = Result<Vec<(ConversationId, Seq)>>>;
     /// Pin a message at the top of the conversation, or none ([`ConvRow::pinned`]).
     fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>)
     -> impl Future<Output = Result<()>>;

@@ -127,6 +127,11 @@ pub enum Command {
     ClearHistory {
         conversation: ConversationId,
     },
+    /// Delete one message for the actor only.
+    Hide {
+        conversation: ConversationId,
+        seq: Seq,
+    },
     /// Pin a message at the top of the conversation (`None`: unpin).
     Pin {
         conversation: ConversationId,

@@ -64,6 +64,8 @@ pub enum Request {
     Pin(Pin),
     /// Archive a conversation for me, or take it out of the archive.
     Archive(Archive),
+    /// Delete a message for me only (the others keep it).
+    HideMessage(MessageAt),
     /// Delete a conversation's history for me (others keep theirs); it leaves my list until
     /// something new is said in it.
     ClearHistory(ConversationRef),
@@ -153,6 +155,7 @@ impl Request {
             Request::Forward(_) => "forward",
             Request::Pin(_) => "pin",
             Request::Archive(_) => "archive",
+            Request::HideMessage(_) => "hide_message",
             Request::ClearHistory(_) => "clear_history",
             Request::Edit(_) => "edit",
             Request::Delete(_) => "delete",
@@ -354,6 +357,13 @@ pub struct AddMembers {
 pub struct MemberRef {
     pub conversation: ConversationId,
     pub handle: String,
+}
+
+/// One message of a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageAt {
+    pub conversation: ConversationId,
+    pub seq: Seq,
 }
 
 /// Put a conversation in my archive (or take it out); only my own list changes.

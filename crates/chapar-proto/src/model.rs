@@ -174,6 +174,10 @@ pub struct Message {
     /// A forwarded message: who wrote it first, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward: Option<Forwarded>,
+    /// Current state, in the history of the one who asked: they deleted it for themselves
+    /// (`hide_message`); its body is not sent. Clients show nothing for it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hidden: bool,
 }
 
 /// Where a forwarded message came from (a forward of a forward keeps the first origin).

@@ -260,6 +260,19 @@ impl Client {
         }
     }
 
+    /// Delete one message for me (the others keep it).
+    pub async fn hide_message(
+        &self,
+        conversation: ConversationId,
+        seq: Seq,
+    ) -> Result<(), SdkError> {
+        let r = Request::HideMessage(chapar_proto::frame::MessageAt { conversation, seq });
+        match self.request(r).await? {
+            Response::Ok => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Delete a conversation's history for me (the others keep theirs).
     pub async fn clear_history(&self, conversation: ConversationId) -> Result<(), SdkError> {
         let r = Request::ClearHistory(ConversationRef { conversation });

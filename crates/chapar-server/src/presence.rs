@@ -9,7 +9,8 @@
 //!   in the order it sent them, so any interleaving of several nodes' ends in the right state.
 //! * A watch ([`PresenceHub::watch`]) is judged once, by the store (the person's "last seen"
 //!   setting, blocks), when the connection asks. Watching someone asks the nodes where they are
-//!   connected to say so ([`BusMessage::PresenceAsk`]). A node that dies without a word leaves
+//!   connected to say so ([`BusMessage::PresenceAsk`]): after the reply, and (the NATS bus)
+//!   again once this node's subscription to their presence is in place, so no answer is lost. A node that dies without a word leaves
 //!   its people online for the watchers of the moment; the next watch asks again.
 //! * Last seen is the newest `last_seen` of the person's devices. Each node writes it once a
 //!   minute for the devices connected to it and the ones that left since ([`PresenceHub::due`]),

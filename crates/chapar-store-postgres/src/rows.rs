@@ -82,6 +82,7 @@ pub fn message_row(r: &Row, at: usize) -> Result<Message> {
         reply_markup: json::<ReplyMarkup>(col(r, at + 18)?),
         sender_name: col::<Option<String>>(r, at + 19)?.unwrap_or_default(),
         forward: json::<Forwarded>(col(r, at + 20)?),
+        hidden: false,
     })
 }
 

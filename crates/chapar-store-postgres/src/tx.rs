@@ -1014,6 +1014,39 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    async fn hide_message(&mut self, lock: &ConvLock, user: UserId, seq: Seq) -> Result<()> {
+        self.ctx
+            .exec(
+                "INSERT INTO hidden_messages (user_id, conversation_id, seq) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&user.0, &lock.id().0, &sql(seq)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn hidden(
+        &mut self,
+        user: UserId,
+        messages: &[(ConversationId, Seq)],
+    ) -> Result<Vec<(ConversationId, Seq)>> {
+        let convs: Vec<i64> = messages.iter().map(|(c, _)| c.0).collect();
+        let seqs: Vec<i64> = messages.iter().map(|(_, s)| sql(*s)).collect();
+        let rows = self
+            .ctx
+            .query(
+                "SELECT h.conversation_id, h.seq
+                 FROM unnest($2::bigint[], $3::bigint[]) AS w(c, s)
+                 JOIN hidden_messages h
+                   ON h.user_id = $1 AND h.conversation_id = w.c AND h.seq = w.s",
+                &[&user.0, &convs, &seqs],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((ConversationId(col(r, 0)?), num(col(r, 1)?))))
+            .collect()
+    }
+
     async fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>) -> Result<()> {
         self.ctx
             .exec(

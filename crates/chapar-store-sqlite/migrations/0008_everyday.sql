@@ -11,3 +11,10 @@ CREATE TABLE chat_state (
     cleared_seq     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, conversation_id)
 );
+-- Messages a person deleted for themselves (the others keep them).
+CREATE TABLE hidden_messages (
+    user_id         INTEGER NOT NULL,
+    conversation_id INTEGER NOT NULL,
+    seq             INTEGER NOT NULL,
+    PRIMARY KEY (user_id, conversation_id, seq)
+);

@@ -219,6 +219,7 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         reply_markup: json::<ReplyMarkup>(r.get(18)?),
         sender_name: r.get::<_, Option<String>>(19)?.unwrap_or_default(),
         forward: json::<Forwarded>(r.get(20)?),
+        hidden: false,
     })
 }
 
@@ -947,6 +948,35 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    async fn hide_message(&mut self, lock: &ConvLock, user: UserId, seq: Seq) -> Result<()> {
+        self.exec(
+            "INSERT OR IGNORE INTO hidden_messages (user_id, conversation_id, seq)
+             VALUES (?1, ?2, ?3)",
+            &[&user.0, &lock.id().0, &sql(seq)],
+        )?;
+        Ok(())
+    }
+
+    async fn hidden(
+        &mut self,
+        user: UserId,
+        messages: &[(ConversationId, Seq)],
+    ) -> Result<Vec<(ConversationId, Seq)>> {
+        let mut out = Vec::new();
+        for &(conv, seq) in messages {
+            let found = self.opt(
+                "SELECT 1 FROM hidden_messages
+                 WHERE user_id = ?1 AND conversation_id = ?2 AND seq = ?3",
+                &[&user.0, &conv.0, &sql(seq)],
+                |r| r.get::<_, i64>(0),
+            )?;
+            if found.is_some() {
+                out.push((conv, seq));
+            }
+        }
+        Ok(out)
     }
 
     async fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>) -> Result<()> {

@@ -809,6 +809,7 @@ mod tests {
             entities: vec![],
             reply_markup: None,
             forward: None,
+            hidden: false,
         }
     }
 

@@ -165,10 +165,20 @@ pub async fn delete(
     out: Printer,
     conversation: String,
     seq: u64,
+    for_me: bool,
 ) -> Result<()> {
     let (_p, client) = request_session(global).await?;
     let conv = resolve_conversation(&client, &conversation).await?;
-    out.sent(&client.delete(conv, seq).await?);
+    if for_me {
+        client.hide_message(conv, seq).await?;
+        out.info(
+            "hidden",
+            &format!("message {seq} of conversation {conv} is deleted for you"),
+            json!({"conversation": conv, "seq": seq}),
+        );
+    } else {
+        out.sent(&client.delete(conv, seq).await?);
+    }
     client.close();
     Ok(())
 }

@@ -1068,3 +1068,77 @@ pub async fn archive_and_clear_are_the_actors_own<S: Store>(s: S) {
         "not a member",
     );
 }
+
+/// `hide`: a message deleted for the actor only keeps its place in their history, empty and
+/// marked, is not found by their search, and stays whole for everyone else.
+pub async fn a_message_deleted_for_me_stays_for_the_others<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let g = group(&s, &alice, "g", &["bob"]).await;
+    let m = ok(
+        s.execute(
+            &bob,
+            text_cmd(Target::Conversation(g), "b1", "embarrassing typo"),
+        )
+        .await,
+        "send",
+    )
+    .seq
+    .unwrap_or(0);
+    ok(
+        s.execute(
+            &alice,
+            Command::Hide {
+                conversation: g,
+                seq: m,
+            },
+        )
+        .await,
+        "alice hides bob's message",
+    );
+    let mine = all_history(&s, &alice, g).await;
+    let hidden = mine.iter().find(|x| x.seq == m).expect("kept in place");
+    assert!(hidden.hidden && hidden.text.is_none(), "{hidden:?}");
+    let theirs = all_history(&s, &bob, g).await;
+    let whole = theirs.iter().find(|x| x.seq == m).expect("bob's");
+    assert!(!whole.hidden);
+    assert_eq!(whole.text.as_deref(), Some("embarrassing typo"));
+    let q = |who: &Principal| {
+        let who = who.clone();
+        let s = &s;
+        async move {
+            let q = chapar_proto::SearchMessages {
+                query: "typo".into(),
+                ..Default::default()
+            };
+            ok(s.search(&who, q).await, "search").len()
+        }
+    };
+    assert_eq!(q(&alice).await, 0);
+    assert_eq!(q(&bob).await, 1);
+    expect(
+        s.execute(
+            &alice,
+            Command::Hide {
+                conversation: g,
+                seq: 1,
+            },
+        )
+        .await,
+        ErrorCode::NotFound,
+        "a system entry",
+    );
+    let carol = signup(&s, "carol").await;
+    expect(
+        s.execute(
+            &carol,
+            Command::Hide {
+                conversation: g,
+                seq: m,
+            },
+        )
+        .await,
+        ErrorCode::Forbidden,
+        "not a member",
+    );
+}

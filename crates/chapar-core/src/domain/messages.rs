@@ -188,6 +188,7 @@ pub(crate) async fn append_to_members<T: Tx>(
         entities: entry.entities,
         reply_markup: entry.reply_markup,
         forward: entry.forward,
+        hidden: false,
     };
     Ok(Committed {
         conversation: message.conversation,

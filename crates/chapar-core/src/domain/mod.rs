@@ -146,6 +146,7 @@ impl Write {
                 | Command::Pin { conversation, .. }
                 | Command::Archive { conversation, .. }
                 | Command::ClearHistory { conversation }
+                | Command::Hide { conversation, .. }
                 | Command::Delete { conversation, .. }
                 | Command::React { conversation, .. }
                 | Command::AddMembers { conversation, .. }
@@ -456,6 +457,7 @@ async fn execute<T: Tx>(tx: &mut T, actor: &Principal, command: Command) -> Resu
         Command::ClearHistory { conversation } => {
             reads::clear_history(tx, actor, conversation).await
         }
+        Command::Hide { conversation, seq } => reads::hide(tx, actor, conversation, seq).await,
         Command::Edit {
             conversation,
             seq,

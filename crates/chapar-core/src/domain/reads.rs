@@ -207,8 +207,63 @@ pub(crate) async fn history<T: Tx>(
     let (_, member) = require_member(tx, id, actor.user.id).await?;
     let limit = clamp(tx, limit);
     let from = visible_from(tx, actor, id, member.joined_seq).await?;
-    tx.history(id, from, before.unwrap_or(Seq::MAX), limit)
-        .await
+    let mut page = tx
+        .history(id, from, before.unwrap_or(Seq::MAX), limit)
+        .await?;
+    hide_for(tx, actor, &mut page).await?;
+    Ok(page)
+}
+
+/// Mark (and empty) the messages the actor deleted for themselves: they stay in the page, so
+/// paging by count still works, but nothing of them is sent.
+async fn hide_for<T: Tx>(tx: &mut T, actor: &Principal, page: &mut [Message]) -> Result<()> {
+    let keys: Vec<(ConversationId, Seq)> = page
+        .iter()
+        .filter(|m| m.kind == chapar_proto::MessageKind::Text)
+        .map(|m| (m.conversation, m.seq))
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let hidden = tx.hidden(actor.user.id, &keys).await?;
+    for m in page.iter_mut() {
+        if hidden.contains(&(m.conversation, m.seq)) {
+            m.hidden = true;
+            m.text = None;
+            m.data = None;
+            m.entities.clear();
+            m.reply_markup = None;
+            m.reactions.clear();
+            m.forward = None;
+        }
+    }
+    Ok(())
+}
+
+/// Delete one message for the actor only: their history keeps its place, empty.
+pub(crate) async fn hide<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    id: ConversationId,
+    seq: Seq,
+) -> Result<Committed> {
+    let l = lock_member(tx, id, actor, None).await?;
+    match tx.message(id, seq).await? {
+        Some(m) if seq >= l.member.joined_seq && m.kind == chapar_proto::MessageKind::Text => {}
+        _ => {
+            return Err(Error::not_found(format!(
+                "no message {seq} in this conversation"
+            )));
+        }
+    }
+    tx.hide_message(&l.lock, actor.user.id, seq).await?;
+    Ok(Committed {
+        conversation: id,
+        seq: None,
+        server_time: tx.now(),
+        duplicate: false,
+        fanout: Vec::new(),
+    })
 }
 
 /// Most messages one search returns, and its default.
@@ -244,6 +299,9 @@ pub(crate) async fn search<T: Tx>(
             out.push(m);
         }
     }
+    // What the actor deleted for themselves is not found either.
+    hide_for(tx, actor, &mut out).await?;
+    out.retain(|m| !m.hidden);
     Ok(out)
 }
 

@@ -35,6 +35,7 @@ fn sample_message() -> Message {
             },
             server_time: 1_764_351_000_000,
         }),
+        hidden: false,
     }
 }
 

@@ -442,6 +442,15 @@ async fn signed_in(
             publish_setting(app, p.user_id(), Setting::Chats);
             return Ok(Response::Ok);
         }
+        Request::HideMessage(m) => {
+            let command = Command::Hide {
+                conversation: m.conversation,
+                seq: m.seq,
+            };
+            store.execute(p, command).await?;
+            publish_setting(app, p.user_id(), Setting::Chats);
+            return Ok(Response::Ok);
+        }
         Request::Edit(e) => Command::Edit {
             conversation: e.conversation,
             seq: e.seq,

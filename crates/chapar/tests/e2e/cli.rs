@@ -454,4 +454,15 @@ fn archive_and_clear_change_only_your_own_list() {
         .map(|m| m["text"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(texts, ["second"]);
+    // One message deleted for sara only: her history marks it, bob's keeps it.
+    let seq = back[0]["seq"].to_string();
+    let conv = back[0]["conversation"].to_string();
+    server.cli_ok(&sara, &["delete", &conv, &seq, "--for-me"]);
+    let mine = server.cli_ok(&sara, &["history", "@bob"]);
+    assert!(
+        mine.contains("(deleted for you)") && !mine.contains("second"),
+        "{mine}"
+    );
+    let his = server.cli_ok(&bob, &["history", "@sara"]);
+    assert!(his.contains("second"), "{his}");
 }

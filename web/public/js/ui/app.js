@@ -90,11 +90,17 @@ export class App {
     // Another of my devices blocked someone, changed my contacts or answered an invitation.
     c.addEventListener('settings_changed', (e) => {
       // Another device archived or deleted a chat: the list as the server has it now.
+      // The open chat's history is read again: a message deleted for me goes, and a chat
+      // deleted for me closes.
       if (e.detail.what === 'chats') {
+        const open = this.openKey;
         m.timelines.clear();
         m.convs.clear();
-        this.refreshList(0);
-        if (this.openKey) this.closeChat();
+        this.refreshList(0, () => {
+          if (!open || this.openKey !== open) return;
+          if (m.get(open)) this.chat.show(open);
+          else this.closeChat();
+        });
       }
       if (['blocked', 'contacts', 'invitations'].includes(e.detail.what)) this.loadSafety();
       if (e.detail.what === 'profile') c.call('me').then((r) => this.setMe(r.me.user), () => {});
@@ -348,13 +354,14 @@ export class App {
   }
 
   /** Fetch the list from the server (debounced). */
-  refreshList(delay = 150) {
+  refreshList(delay = 150, then = null) {
     clearTimeout(this.refreshTimer);
     this.refreshTimer = setTimeout(async () => {
       try {
         const r = await this.client.call('conversations');
         this.model.setConversations(r.conversations);
         this.renderList();
+        if (then) then();
         if (this.openKey) {
           this.chat.renderHeader();
           // The server's read marker may be behind what is on screen (a mark lost offline).

@@ -498,7 +498,8 @@ export class ChatView {
   renderRows() {
     if (!this.key) return;
     const tl = this.timeline;
-    let items = tl.items();
+    // What I deleted for myself is not shown (it keeps its place in the server's pages).
+    let items = tl.items().filter((m) => !m.hidden);
     if (tl.loaded && !tl.hasOlder) items = [{ kind: 'start', empty: items.length === 0 }, ...items];
     const firstNew = this.unreadFrom == null ? null : items.find((m) => m.seq >= this.unreadFrom && !m.pending && !this.isOwn(m));
     this.newLineSeq = firstNew ? firstNew.seq : null;
@@ -809,6 +810,7 @@ export class ChatView {
     }
     if (m.text != null && navigator.clipboard) items.push(item(t('copy'), () => navigator.clipboard.writeText(m.text).catch(() => {}), { id: 'act-copy' }));
     if (own && canWrite) items.push(item(t('delete'), () => this.deleteEntry(m), { id: 'act-delete', class: 'danger' }));
+    if (c.id != null) items.push(item(t('deleteForMe'), () => this.hideEntry(m), { id: 'act-hide', class: 'danger' }));
     const key = row.dataset.key;
     if (!own && canWrite && c.id != null) {
       const sender = this.senderOf(m);
@@ -1018,6 +1020,21 @@ export class ChatView {
       method: 'delete', conv: key,
       params: { conversation: Number(key), seq: m.seq, client_id: newClientId() },
     });
+    this.focusComposer();
+  }
+
+  /** Delete a message for me only: it goes from my history (on my other devices too). */
+  async hideEntry(m) {
+    const key = this.key;
+    if (!(await confirmDialog(t('confirmDeleteForMe'), t('deleteForMe')))) return;
+    try {
+      await this.client.call('hide_message', { conversation: Number(key), seq: m.seq });
+      m.hidden = true;
+      this.timeline.version++;
+      if (this.key === key) this.renderRows();
+    } catch (e) {
+      toast(t('actionFailed', { reason: errorText(e) }));
+    }
     this.focusComposer();
   }
 
