@@ -139,3 +139,42 @@ test('a message deleted for me goes from my history on all my devices and stays 
   assert.deepEqual(await H.shownTexts(tara.page), ['keep this', 'oops, wrong chat']);
   for (const p of [page, tablet.page, tara.page]) p.assertClean();
 });
+
+test('a group\'s description, set by its owner, shows in every member\'s group info', async () => {
+  const reza = await H.newUser(browser, server, 'reza3', 'Reza');
+  const mona = await H.newUser(browser, server, 'mona3', 'Mona', { lang: 'fa' });
+  await H.createGroup(reza.page, 'Hikers', '@mona3');
+  await reza.page.click('#info-btn');
+  await reza.page.fill('#describe-input', 'Saturday walks in the hills');
+  await reza.page.click('#describe-submit');
+  await reza.page.locator('#info-description', { hasText: 'Saturday walks in the hills' }).waitFor();
+  await reza.page.keyboard.press('Escape');
+  await reza.page.locator('.sys-row', { hasText: 'You changed the group’s description' }).waitFor();
+  // Mona (Persian) sees the line and the description in the group's info; she may not edit it.
+  await H.openConversation(mona.page, 'Hikers');
+  await mona.page.locator('.sys-row', { hasText: 'Reza توضیحات گروه را تغییر داد' }).waitFor();
+  await mona.page.click('#info-btn');
+  await mona.page.locator('#info-description', { hasText: 'Saturday walks in the hills' }).waitFor();
+  assert.equal(await mona.page.locator('#describe-input').count(), 0);
+  for (const p of [reza.page, mona.page]) p.assertClean();
+});
+
+test('a person\'s link, shown in their menu, opens a chat with them', async () => {
+  const nava = await H.newUser(browser, server, 'nava', 'Nava');
+  await nava.page.click('#menu-btn');
+  const link = (await nava.page.textContent('#my-link')).trim();
+  assert.equal(link, `${server.url}/#u=nava`);
+  await nava.page.keyboard.press('Escape');
+  const parsa = await H.newUser(browser, server, 'parsa4', 'Parsa');
+  await parsa.page.goto(link);
+  await H.waitOnline(parsa.page);
+  await parsa.page.waitForFunction(() => document.querySelector('#chat-sub bdi')?.textContent === '@nava');
+  await H.send(parsa.page, 'found you by your link');
+  await nava.page.locator('.conv-item', { hasText: 'Parsa' }).click();
+  await H.waitForText(nava.page, 'found you by your link');
+  // A link to nobody says so.
+  await parsa.page.goto(`${server.url}/#u=nobody_here`);
+  await H.waitOnline(parsa.page);
+  await parsa.page.locator('.toast', { hasText: '@nobody_here' }).waitFor();
+  for (const p of [nava.page, parsa.page]) p.assertClean();
+});

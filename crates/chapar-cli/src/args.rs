@@ -338,6 +338,13 @@ pub enum GroupCmd {
     Leave { conversation: String },
     /// Rename a group.
     Rename { conversation: String, title: String },
+    /// Set a group's description (an empty one clears it).
+    Describe {
+        conversation: String,
+        description: String,
+    },
+    /// Show a group: title, description, members.
+    Info { conversation: String },
 }
 
 #[derive(Subcommand, Clone, Debug)]

@@ -583,6 +583,7 @@ fn system_text(m: &Message) -> String {
             s.title.as_deref().unwrap_or("")
         ),
         "role_changed" => format!("made {who} {}", s.role.map(|r| r.as_str()).unwrap_or("?")),
+        "description_changed" => "changed the group's description".into(),
         other => format!("{other} {who}"),
     }
 }

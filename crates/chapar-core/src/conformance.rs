@@ -64,6 +64,7 @@ pub async fn run_all<S: Store>(make: impl Fn() -> S) {
     forwards_and_pins(make()).await;
     archive_and_clear_are_the_actors_own(make()).await;
     a_message_deleted_for_me_stays_for_the_others(make()).await;
+    groups_have_a_description(make()).await;
     marks_move_forward_and_send_receipts(make()).await;
     fanout_recipients_are_ordered_and_match_feeds(make()).await;
     group_limits_and_roles(make()).await;
@@ -101,6 +102,7 @@ macro_rules! store_conformance_tests {
             removed_members_get_the_removal_and_nothing_after, edit_delete_react,
             messages_are_found_as_members_may_read_them, forwards_and_pins,
             archive_and_clear_are_the_actors_own, a_message_deleted_for_me_stays_for_the_others,
+            groups_have_a_description,
             marks_move_forward_and_send_receipts,
             fanout_recipients_are_ordered_and_match_feeds, group_limits_and_roles,
             history_paging_and_join_visibility, unread_counts,

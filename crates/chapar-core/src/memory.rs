@@ -102,6 +102,7 @@ struct State {
     audit: Vec<AuditEntry>,
     chat_states: BTreeMap<(UserId, ConversationId), ChatState>,
     hidden: BTreeSet<(UserId, ConversationId, Seq)>,
+    descriptions: BTreeMap<ConversationId, String>,
     /// The words each findable message is indexed by.
     search: BTreeMap<(ConversationId, Seq), Vec<String>>,
 }
@@ -831,6 +832,22 @@ impl Tx for MemTx<'_> {
             .copied()
             .filter(|(c, s)| self.state.hidden.contains(&(user, *c, *s)))
             .collect())
+    }
+
+    async fn set_description(&mut self, lock: &ConvLock, description: &str) -> Result<()> {
+        self.state
+            .descriptions
+            .insert(lock.id(), description.to_string());
+        Ok(())
+    }
+
+    async fn description(&mut self, conv: ConversationId) -> Result<String> {
+        Ok(self
+            .state
+            .descriptions
+            .get(&conv)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>) -> Result<()> {

@@ -604,6 +604,13 @@ pub trait Tx {
         user: UserId,
         messages: &[(ConversationId, Seq)],
     ) -> impl Future<Output = Result<Vec<(ConversationId, Seq)>>>;
+    fn set_description(
+        &mut self,
+        lock: &ConvLock,
+        description: &str,
+    ) -> impl Future<Output = Result<()>>;
+    /// A conversation's description (empty: none).
+    fn description(&mut self, conv: ConversationId) -> impl Future<Output = Result<String>>;
     /// Pin a message at the top of the conversation, or none ([`ConvRow::pinned`]).
     fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>)
     -> impl Future<Output = Result<()>>;

@@ -178,6 +178,11 @@ pub enum Command {
         conversation: ConversationId,
         title: String,
     },
+    /// Set a group's description (empty: none).
+    SetDescription {
+        conversation: ConversationId,
+        description: String,
+    },
     SetRole {
         conversation: ConversationId,
         handle: String,

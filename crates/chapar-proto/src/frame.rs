@@ -77,8 +77,12 @@ pub enum Request {
     RemoveMember(MemberRef),
     Leave(ConversationRef),
     Rename(Rename),
+    /// Set a group's description (a `description_changed` system entry says so).
+    SetDescription(SetDescription),
     SetRole(SetRole),
     Conversations,
+    /// One of my conversations, with what the list leaves out (a group's description).
+    Conversation(ConversationRef),
     Members(ConversationRef),
     History(History),
     /// Search my messages (see [`SearchMessages`]); the reply is `messages`, newest first.
@@ -155,6 +159,7 @@ impl Request {
             Request::Forward(_) => "forward",
             Request::Pin(_) => "pin",
             Request::Archive(_) => "archive",
+            Request::SetDescription(_) => "set_description",
             Request::HideMessage(_) => "hide_message",
             Request::ClearHistory(_) => "clear_history",
             Request::Edit(_) => "edit",
@@ -167,6 +172,7 @@ impl Request {
             Request::Rename(_) => "rename",
             Request::SetRole(_) => "set_role",
             Request::Conversations => "conversations",
+            Request::Conversation(_) => "conversation",
             Request::Members(_) => "members",
             Request::History(_) => "history",
             Request::Sync(_) => "sync",
@@ -357,6 +363,14 @@ pub struct AddMembers {
 pub struct MemberRef {
     pub conversation: ConversationId,
     pub handle: String,
+}
+
+/// A group's description (admins; empty: none).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetDescription {
+    pub conversation: ConversationId,
+    #[serde(default)]
+    pub description: String,
 }
 
 /// One message of a conversation.

@@ -244,6 +244,9 @@ pub struct ConversationInfo {
     /// In my archive.
     #[serde(default, skip_serializing_if = "is_false")]
     pub archived: bool,
+    /// A group's description; sent by `conversation` (one conversation), not in the list.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -365,6 +365,19 @@ impl Client {
         )
     }
 
+    /// Set a group's description (empty: none).
+    pub async fn set_description(
+        &self,
+        conversation: ConversationId,
+        description: impl Into<String>,
+    ) -> Result<Sent, SdkError> {
+        let r = Request::SetDescription(chapar_proto::frame::SetDescription {
+            conversation,
+            description: description.into(),
+        });
+        expect_sent(self.request(r).await?)
+    }
+
     pub async fn rename(
         &self,
         conversation: ConversationId,
@@ -377,6 +390,15 @@ impl Client {
             }))
             .await?,
         )
+    }
+
+    /// One of my conversations, with a group's description.
+    pub async fn conversation(&self, id: ConversationId) -> Result<ConversationInfo, SdkError> {
+        let r = Request::Conversation(ConversationRef { conversation: id });
+        match self.request(r).await? {
+            Response::Conversation(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
     }
 
     pub async fn conversations(&self) -> Result<Vec<ConversationInfo>, SdkError> {

@@ -420,6 +420,7 @@ impl Limiters {
             Request::History(_)
             | Request::Sync(_)
             | Request::Conversations
+            | Request::Conversation(_)
             | Request::Members(_) => self.reads.check(device, now).map_err(|ms| (4, ms)),
             Request::Typing(_) => self
                 .typing

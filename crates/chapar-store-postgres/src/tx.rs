@@ -1047,6 +1047,29 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 
+    async fn set_description(&mut self, lock: &ConvLock, description: &str) -> Result<()> {
+        self.ctx
+            .exec(
+                "UPDATE conversations SET description = $2 WHERE id = $1",
+                &[&lock.id().0, &description],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn description(&mut self, conv: ConversationId) -> Result<String> {
+        let row = self
+            .ctx
+            .opt(
+                "SELECT description FROM conversations WHERE id = $1",
+                &[&conv.0],
+            )
+            .await?;
+        row.map(|r| col::<String>(&r, 0))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
     async fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>) -> Result<()> {
         self.ctx
             .exec(

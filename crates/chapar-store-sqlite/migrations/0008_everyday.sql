@@ -18,3 +18,5 @@ CREATE TABLE hidden_messages (
     seq             INTEGER NOT NULL,
     PRIMARY KEY (user_id, conversation_id, seq)
 );
+-- A group's description (empty: none).
+ALTER TABLE conversations ADD COLUMN description TEXT NOT NULL DEFAULT '';

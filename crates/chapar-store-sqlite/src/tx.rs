@@ -979,6 +979,24 @@ impl Tx for SqliteTx<'_> {
         Ok(out)
     }
 
+    async fn set_description(&mut self, lock: &ConvLock, description: &str) -> Result<()> {
+        self.exec(
+            "UPDATE conversations SET description = ?2 WHERE id = ?1",
+            &[&lock.id().0, &description],
+        )?;
+        Ok(())
+    }
+
+    async fn description(&mut self, conv: ConversationId) -> Result<String> {
+        Ok(self
+            .opt(
+                "SELECT description FROM conversations WHERE id = ?1",
+                &[&conv.0],
+                |r| r.get::<_, String>(0),
+            )?
+            .unwrap_or_default())
+    }
+
     async fn set_pinned(&mut self, lock: &ConvLock, seq: Option<Seq>) -> Result<()> {
         self.exec(
             "UPDATE conversations SET pinned_seq = ?2 WHERE id = ?1",

@@ -828,6 +828,7 @@ mod tests {
             updated_at: 0,
             pinned: None,
             archived: false,
+            description: String::new(),
         }
     }
 

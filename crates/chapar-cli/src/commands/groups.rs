@@ -17,7 +17,9 @@ pub async fn group(global: &GlobalArgs, out: Printer, cmd: GroupCmd) -> Result<(
         GroupCmd::Add { conversation, .. }
         | GroupCmd::Remove { conversation, .. }
         | GroupCmd::Leave { conversation }
-        | GroupCmd::Rename { conversation, .. } => {
+        | GroupCmd::Rename { conversation, .. }
+        | GroupCmd::Describe { conversation, .. }
+        | GroupCmd::Info { conversation } => {
             parse_conversation(conversation)?;
         }
         GroupCmd::Create { .. } => {}
@@ -58,6 +60,29 @@ pub async fn group(global: &GlobalArgs, out: Printer, cmd: GroupCmd) -> Result<(
         } => {
             let conv = parse_conversation(&conversation)?;
             out.sent(&client.rename(conv, title).await?);
+        }
+        GroupCmd::Describe {
+            conversation,
+            description,
+        } => {
+            let conv = parse_conversation(&conversation)?;
+            out.sent(&client.set_description(conv, description).await?);
+        }
+        GroupCmd::Info { conversation } => {
+            let conv = parse_conversation(&conversation)?;
+            let c = client.conversation(conv).await?;
+            out.info(
+                "group",
+                &format!(
+                    "{} {:?} · {} members\n{}",
+                    c.id,
+                    c.title,
+                    c.member_count,
+                    crate::output::visible(&c.description)
+                ),
+                json!({"conversation": c.id, "title": c.title, "members": c.member_count,
+                       "description": c.description, "pinned": c.pinned}),
+            );
         }
     }
     client.close();

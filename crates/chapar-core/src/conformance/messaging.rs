@@ -1142,3 +1142,45 @@ pub async fn a_message_deleted_for_me_stays_for_the_others<S: Store>(s: S) {
         "not a member",
     );
 }
+
+/// A group's description: set by admins (not plain members), shown by `conversation`, cleared
+/// by an empty one, announced by a `description_changed` entry; direct chats have none.
+pub async fn groups_have_a_description<S: Store>(s: S) {
+    let alice = signup(&s, "alice").await;
+    let bob = signup(&s, "bob").await;
+    let g = group(&s, &alice, "club", &["bob"]).await;
+    let describe = |text: &str| Command::SetDescription {
+        conversation: g,
+        description: text.into(),
+    };
+    expect(
+        s.execute(&bob, describe("hijacked")).await,
+        ErrorCode::Forbidden,
+        "a plain member",
+    );
+    let c = ok(
+        s.execute(&alice, describe("  Books, every Thursday  "))
+            .await,
+        "set",
+    );
+    assert_eq!(
+        ok(s.conversation(&bob, g).await, "info").description,
+        "Books, every Thursday"
+    );
+    let entry = all_history(&s, &bob, g)
+        .await
+        .into_iter()
+        .find(|m| Some(m.seq) == c.seq)
+        .expect("the entry");
+    assert_eq!(
+        entry.system.map(|e| e.action),
+        Some("description_changed".to_string())
+    );
+    expect(
+        s.execute(&alice, describe(&"x".repeat(256))).await,
+        ErrorCode::TooLarge,
+        "too long",
+    );
+    ok(s.execute(&alice, describe("")).await, "clear");
+    assert_eq!(ok(s.conversation(&bob, g).await, "info").description, "");
+}

@@ -243,6 +243,28 @@ pub(crate) async fn rename<T: Tx>(
     append_to_members(tx, actor, &l.lock, Entry::system(system)).await
 }
 
+/// Most characters of a group's description.
+const MAX_DESCRIPTION_CHARS: u32 = 255;
+
+/// Set a group's description (admins and the owner; empty clears it); members see a
+/// `description_changed` entry and read the conversation again.
+pub(crate) async fn set_description<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    id: ConversationId,
+    raw: &str,
+) -> Result<Committed> {
+    let l = group_member(tx, actor, id).await?;
+    rules::can_rename(l.member.role)?;
+    let description = match raw.trim() {
+        "" => String::new(),
+        text => rules::label("description", text, MAX_DESCRIPTION_CHARS)?,
+    };
+    tx.set_description(&l.lock, &description).await?;
+    let system = event("description_changed", Vec::new());
+    append_to_members(tx, actor, &l.lock, Entry::system(system)).await
+}
+
 pub(crate) async fn set_role<T: Tx>(
     tx: &mut T,
     actor: &Principal,

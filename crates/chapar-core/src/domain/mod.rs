@@ -153,6 +153,7 @@ impl Write {
                 | Command::RemoveMember { conversation, .. }
                 | Command::Leave { conversation }
                 | Command::Rename { conversation, .. }
+                | Command::SetDescription { conversation, .. }
                 | Command::SetRole { conversation, .. }
                 | Command::Mark { conversation, .. }
                 | Command::AcceptInvitation { conversation }
@@ -496,6 +497,10 @@ async fn execute<T: Tx>(tx: &mut T, actor: &Principal, command: Command) -> Resu
             handle,
         } => groups::remove_member(tx, actor, conversation, &handle).await,
         Command::Leave { conversation } => groups::leave(tx, actor, conversation).await,
+        Command::SetDescription {
+            conversation,
+            description,
+        } => groups::set_description(tx, actor, conversation, &description).await,
         Command::Rename {
             conversation,
             title,

@@ -45,6 +45,7 @@ fn info(s: Summary) -> ConversationInfo {
         // Pinned before this member joined: not theirs to see.
         pinned: s.conv.pinned.filter(|p| *p >= s.member.joined_seq),
         archived: false,
+        description: String::new(),
     }
 }
 
@@ -105,7 +106,11 @@ pub(crate) async fn conversation<T: Tx>(
     let mut rows = tx.summaries(actor.user.id, 1, Some(id)).await?;
     let c = rows.pop().map(info).ok_or_else(not_a_member)?;
     let state = states(tx, actor, Some(id)).await?.remove(&id);
-    Ok(with_state(c, state.unwrap_or_default()))
+    let mut c = with_state(c, state.unwrap_or_default());
+    if c.kind != ConversationKind::Direct {
+        c.description = tx.description(id).await?;
+    }
+    Ok(c)
 }
 
 /// The first seq of a conversation the actor sees: from their joining, after what they cleared.

@@ -381,6 +381,11 @@ async fn signed_in(
             return Ok(Response::Me(me));
         }
         Request::Profile(q) => return Ok(Response::Profile(store.profile(p, &q.handle).await?)),
+        Request::Conversation(c) => {
+            return Ok(Response::Conversation(
+                store.conversation(p, c.conversation).await?,
+            ));
+        }
         Request::Conversations => {
             return Ok(Response::Conversations(
                 store.conversations(p, limits.max_page).await?,
@@ -419,6 +424,10 @@ async fn signed_in(
             client_id: f.client_id,
             from: f.from,
             seq: f.seq,
+        },
+        Request::SetDescription(d) => Command::SetDescription {
+            conversation: d.conversation,
+            description: d.description,
         },
         Request::Pin(p) => Command::Pin {
             conversation: p.conversation,

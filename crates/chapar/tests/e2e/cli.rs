@@ -426,6 +426,14 @@ fn forward_and_pin_from_the_terminal() {
     let log = server.cli_ok(&bob, &["history", &conv]);
     assert!(log.contains(&format!("pinned #{seq}")), "{log}");
     assert!(log.contains(&format!("unpinned #{seq}")), "{log}");
+    // A group's description, set by its owner, shown to a member.
+    let made = json_lines(&server.cli_ok(&sara, &["--json", "group", "create", "club", "@bob"]));
+    let g = made[0]["conversation"].to_string();
+    server.cli_ok(&sara, &["group", "describe", &g, "Books on Thursdays"]);
+    let info = json_lines(&server.cli_ok(&bob, &["--json", "group", "info", &g]));
+    assert_eq!(info[0]["description"], "Books on Thursdays");
+    let refused = server.cli(&bob, &["group", "describe", &g, "mine now"]);
+    assert!(!refused.status.success(), "a plain member may not");
 }
 
 #[test]

@@ -22,6 +22,8 @@ export class App {
     this.typingTimer = null;
     this.openKey = null;
     this.wantedKey = decodeURIComponent((location.hash.match(/^#c=(.+)$/) || [])[1] || '') || null;
+    // A person's link (#u=handle): their chat opens once signed in.
+    this.wantedPeer = (location.hash.match(/^#u=@?([A-Za-z0-9_]{1,64})$/) || [])[1] || null;
     this.notifier = new Notifier(this);
     this.restoreOutbox();
     this.wire();
@@ -42,6 +44,7 @@ export class App {
     c.addEventListener('state', () => this.renderStatus());
     c.addEventListener('outbox', () => this.renderStatus());
     c.addEventListener('synced', () => {
+      if (this.wantedPeer) this.openPeerLink();
       this.refreshList(0);
       this.loadSafety();
       // A watch ends with its connection.
@@ -119,10 +122,31 @@ export class App {
       }
     });
     document.addEventListener('visibilitychange', () => this.chat && this.chat.maybeMarkRead());
+    // A person's link followed while the app is open.
+    addEventListener('hashchange', () => {
+      const peer = (location.hash.match(/^#u=@?([A-Za-z0-9_]{1,64})$/) || [])[1];
+      if (!peer) return;
+      this.wantedPeer = peer;
+      if (c.state === 'online') this.openPeerLink();
+    });
     addEventListener('popstate', () => {
       this.pushed = false;
       if (!location.hash && this.openKey) this.closeChat(false);
     });
+  }
+
+  /** Open the chat a person's link names (#u=handle), or say there is no such person. */
+  async openPeerLink() {
+    const handle = this.wantedPeer;
+    this.wantedPeer = null;
+    history.replaceState(null, '', location.pathname);
+    if (this.model.me && handle.toLowerCase() === this.model.me.handle.toLowerCase()) return;
+    try {
+      const { user } = await this.client.call('user', { handle });
+      this.open(this.model.draft(user));
+    } catch (e) {
+      toast(e.code === 'not_found' ? t('noSuchUser', { handle }) : errorText(e));
+    }
   }
 
   /** After a send: offer notifications once, above the chat list. */

@@ -167,22 +167,32 @@ export function infoDialog(app, key) {
     };
     // The title and member count follow what happens while the dialog is open, here or by others.
     const head = h('div', { class: 'profile', id: 'info-head' });
+    const about = h('p', { class: 'group-about', id: 'info-description', dir: 'auto' });
     const drawHead = () => {
       c = m.get(key) || c;
       head.replaceChildren(avatar(c.title, c.id, 'group'),
         h('div', null, h('b', { dir: 'auto', id: 'info-title' }, c.title),
           h('div', { class: 'muted', id: 'info-count' }, t('membersN', { n: num(c.member_count || 0) }))));
+      about.textContent = c.description || '';
+      about.hidden = !c.description;
     };
     const reload = async () => {
       try {
-        const r = await app.client.call('members', { conversation: c.id });
+        const [r, one] = await Promise.all([
+          app.client.call('members', { conversation: c.id }),
+          app.client.call('conversation', { conversation: c.id }),
+        ]);
         m.setMembers(key, r.members);
+        c = m.get(key) || c;
+        c.description = one.conversation.description || '';
+        if (describeInput && document.activeElement !== describeInput) describeInput.value = c.description;
       } catch {
         // Keep what we have.
       }
       drawHead();
       drawMembers();
     };
+    let describeInput = null;
     const onFeed = (e) => {
       const msg = e.detail && e.detail.event && e.detail.event.message;
       if (!msg || String(msg.conversation) !== String(key) || msg.kind !== 'system') return;
@@ -210,6 +220,18 @@ export function infoDialog(app, key) {
         app.chat.renderHeader();
       }
     });
+    describeInput = h('input', { id: 'describe-input', dir: 'auto', value: c.description || '', maxlength: 255, 'aria-label': t('groupDescription') });
+    const describeForm = h('form', { class: 'inline-form', id: 'describe-form' }, describeInput,
+      h('button', { type: 'submit', id: 'describe-submit' }, t('save')));
+    describeForm.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const description = describeInput.value.trim();
+      if (description !== (c.description || '') && (await run(() => app.client.call('set_description', { conversation: c.id, description })))) {
+        c = m.get(key) || c;
+        c.description = description;
+        drawHead();
+      }
+    });
     const addInput = h('input', { id: 'add-members-input', dir: 'ltr', autocomplete: 'off', spellcheck: 'false', placeholder: '@handle', 'aria-label': t('addMembers') });
     const addForm = h('form', { class: 'inline-form', id: 'add-members-form' }, addInput,
       h('button', { type: 'submit', id: 'add-members-submit' }, t('add')));
@@ -234,7 +256,9 @@ export function infoDialog(app, key) {
     }, t('leave'));
     return h('div', { class: 'dlg-body' },
       head,
+      about,
       canManage ? [h('label', { for: 'rename-input' }, t('rename')), renameForm] : null,
+      canManage ? [h('label', { for: 'describe-input' }, t('groupDescription')), describeForm] : null,
       canManage ? [h('label', { for: 'add-members-input' }, t('addMembers')), addForm] : null,
       list, error,
       c.left ? null : h('div', { class: 'dlg-actions' }, leave));
@@ -254,6 +278,11 @@ function renameDevice(app, d) {
 
 function roleRank(r) {
   return { owner: 0, admin: 1, member: 2 }[r] ?? 3;
+}
+
+/** The link that opens a chat with `handle` on this server. */
+export function myLink(handle) {
+  return `${location.origin}/#u=${handle}`;
 }
 
 export function settingsDialog(app) {
@@ -323,6 +352,14 @@ export function settingsDialog(app) {
       h('div', { class: 'profile' }, avatar(me.display_name, me.id),
         h('div', null, h('div', { class: 'muted' }, t('signedInAs')), h('b', { dir: 'auto' }, me.display_name), h('div', { class: 'muted', dir: 'ltr' }, '@' + me.handle))),
       account,
+      // A link to me: opened by someone signed in here, it starts a chat with me.
+      h('div', { class: 'setting my-link' },
+        h('span', null, t('myLink')),
+        h('code', { id: 'my-link', dir: 'ltr' }, myLink(me.handle)),
+        navigator.clipboard ? h('button', {
+          type: 'button', class: 'link-btn', id: 'copy-my-link',
+          onclick: () => navigator.clipboard.writeText(myLink(me.handle)).then(() => toast(t('linkCopied')), () => {}),
+        }, t('copy')) : null),
       h('label', { class: 'setting' }, h('span', null, t('soundSetting')),
         h('input', {
           type: 'checkbox', id: 'sound-toggle', checked: prefs.sound() !== false,
