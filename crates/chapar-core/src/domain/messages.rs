@@ -220,22 +220,38 @@ pub(crate) async fn send<T: Tx>(
         text.as_deref(),
         data.as_ref(),
     )?;
-    let id = match target {
-        Target::Conversation(id) => id,
-        Target::Peer(handle) => direct_conversation_id(tx, actor, &handle, Starter::Person).await?,
+    let l = match postable(tx, actor, target, &client_id).await? {
+        Ok(l) => l,
+        Err(first) => return Ok(first),
     };
-    let l = lock_member(tx, id, actor, Some(&client_id)).await?;
-    if let Some(first) = l.first {
-        return Ok(first);
-    }
-    not_blocked(tx, actor, &l).await?;
-    rules::can_post(l.conv.kind, l.member.role)?;
     rules::reply_to(reply_to, l.conv.last_seq, l.member.joined_seq)?;
     let mut entry = Entry::text(client_id, content_type);
     entry.text = text;
     entry.data = data;
     entry.reply_to = reply_to;
     append_to_members(tx, actor, &l.lock, entry).await
+}
+
+/// The conversation a person's post goes to (a direct one is made on first use), locked, with
+/// the checks every post passes (blocks, who may post); `Err` holds the first outcome of a
+/// retry with the same `client_id`.
+async fn postable<T: Tx>(
+    tx: &mut T,
+    actor: &Principal,
+    target: Target,
+    client_id: &str,
+) -> Result<std::result::Result<Locked, Committed>> {
+    let id = match target {
+        Target::Conversation(id) => id,
+        Target::Peer(handle) => direct_conversation_id(tx, actor, &handle, Starter::Person).await?,
+    };
+    let l = lock_member(tx, id, actor, Some(client_id)).await?;
+    if let Some(first) = l.first {
+        return Ok(Err(first));
+    }
+    not_blocked(tx, actor, &l).await?;
+    rules::can_post(l.conv.kind, l.member.role)?;
+    Ok(Ok(l))
 }
 
 /// Forward message `seq` of `from`, as the actor may read it, into a conversation: the same
@@ -261,16 +277,10 @@ pub(crate) async fn forward<T: Tx>(
             )));
         }
     };
-    let id = match target {
-        Target::Conversation(id) => id,
-        Target::Peer(handle) => direct_conversation_id(tx, actor, &handle, Starter::Person).await?,
+    let l = match postable(tx, actor, target, &client_id).await? {
+        Ok(l) => l,
+        Err(first) => return Ok(first),
     };
-    let l = lock_member(tx, id, actor, Some(&client_id)).await?;
-    if let Some(first) = l.first {
-        return Ok(first);
-    }
-    not_blocked(tx, actor, &l).await?;
-    rules::can_post(l.conv.kind, l.member.role)?;
     let mut entry = Entry::text(client_id, original.content_type);
     entry.text = original.text;
     entry.data = original.data;

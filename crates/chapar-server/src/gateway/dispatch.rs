@@ -439,26 +439,20 @@ async fn signed_in(
                 conversation: a.conversation,
                 archived: a.archived,
             };
-            store.execute(p, command).await?;
-            publish_setting(app, p.user_id(), Setting::Chats);
-            return Ok(Response::Ok);
+            return own_view(app, p, command).await;
         }
         Request::ClearHistory(c) => {
             let command = Command::ClearHistory {
                 conversation: c.conversation,
             };
-            store.execute(p, command).await?;
-            publish_setting(app, p.user_id(), Setting::Chats);
-            return Ok(Response::Ok);
+            return own_view(app, p, command).await;
         }
         Request::HideMessage(m) => {
             let command = Command::Hide {
                 conversation: m.conversation,
                 seq: m.seq,
             };
-            store.execute(p, command).await?;
-            publish_setting(app, p.user_id(), Setting::Chats);
-            return Ok(Response::Ok);
+            return own_view(app, p, command).await;
         }
         Request::Edit(e) => Command::Edit {
             conversation: e.conversation,
@@ -665,6 +659,14 @@ async fn signed_in(
         server_time: committed.server_time,
         duplicate: committed.duplicate,
     }))
+}
+
+/// A command that changes only the person's own view of their chats (archive, clear, hide):
+/// their other devices read their list again.
+async fn own_view(app: &App, p: &Principal, command: Command) -> Result<Response> {
+    app.store.execute(p, command).await?;
+    publish_setting(app, p.user_id(), Setting::Chats);
+    Ok(Response::Ok)
 }
 
 fn target(conversation: Option<ConversationId>, peer: Option<String>) -> Result<Target> {
