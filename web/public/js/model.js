@@ -196,6 +196,18 @@ export class Model {
     this.presence = new Map(); // user id -> {online, last_seen}: the people watched
   }
 
+  /** A conversation leaves this device's list and its history (until the server lists it again). */
+  forget(key) {
+    this.convs.delete(String(key));
+    this.timelines.delete(String(key));
+  }
+
+  /** Everything of the list and the histories goes; the server's list is read again. */
+  forgetAll() {
+    this.convs.clear();
+    this.timelines.clear();
+  }
+
   /**
    * A presence answer or event. Neither online nor last seen: show nothing for them (their
    * setting changed); true then, so the caller can watch again.

@@ -97,8 +97,7 @@ export class App {
       // deleted for me closes.
       if (e.detail.what === 'chats') {
         const open = this.openKey;
-        m.timelines.clear();
-        m.convs.clear();
+        m.forgetAll();
         this.refreshList(0, () => {
           if (!open || this.openKey !== open) return;
           if (m.get(open)) this.chat.show(open);
@@ -567,8 +566,7 @@ export class App {
   forget(key) {
     const c = this.model.get(key);
     if (!c || !c.left) return;
-    this.model.convs.delete(String(key));
-    this.model.timelines.delete(String(key));
+    this.model.forget(key);
     this.closeChat();
   }
 

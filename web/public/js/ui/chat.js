@@ -939,8 +939,7 @@ export class ChatView {
     if (!(await confirmDialog(t('confirmDeleteChat'), t('deleteChat')))) return;
     try {
       await this.client.call('clear_history', { conversation: c.id });
-      this.model.convs.delete(key);
-      this.model.timelines.delete(key);
+      this.model.forget(key);
       this.app.closeChat();
       this.app.renderList();
     } catch (e) {
