@@ -10,13 +10,14 @@
 //! * A watch ([`PresenceHub::watch`]) is judged once, by the store (the person's "last seen"
 //!   setting, blocks), when the connection asks. Watching someone asks the nodes where they are
 //!   connected to say so ([`BusMessage::PresenceAsk`]): after the reply, and (the NATS bus)
-//!   again once this node's subscription to their presence is in place, so no answer is lost. A node that dies without a word leaves
-//!   its people online for the watchers of the moment; the next watch asks again.
+//!   again once this node's subscription to their presence is in place, so no answer is
+//!   lost. A node that dies without a word leaves its people online for the watchers of the
+//!   moment; the next watch asks again.
 //! * Last seen is the newest `last_seen` of the person's devices. Each node writes it once a
 //!   minute for the devices connected to it and the ones that left since ([`PresenceHub::due`]),
 //!   in one write; in between, this node remembers when people left it, to the millisecond.
-//! * Every table here is bounded: watches by connections × [`MAX_WATCHED`], departures by the
-//!   people who left within the last two flushes.
+//! * Every table here is bounded: watches by connections × [`MAX_WATCHED`], departures by
+//!   [`MAX_GONE`] (and to those of the last two flushes).
 
 use crate::registry::ConnHandle;
 use crate::state::App;
@@ -27,8 +28,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// How often a node writes its people's last seen times.
 pub const FLUSH_EVERY_MS: i64 = 60_000;
-/// Most departed devices remembered between two flushes; beyond, a device's last seen stays
-/// that of the flush before (a minute older at most).
+/// Most departed devices (and people) remembered between two flushes; beyond, a device's last
+/// seen stays that of the flush before (a minute older at most).
 const MAX_GONE: usize = 65_536;
 
 /// A person watched on this node.
@@ -100,7 +101,8 @@ impl PresenceHub {
             if inner.gone.len() < MAX_GONE {
                 inner.gone.push(device);
             }
-            if last {
+            // Bounded like `gone`: beyond, a departure is known from the store's last seen.
+            if last && (inner.left.len() < MAX_GONE || inner.left.contains_key(&user)) {
                 inner.left.insert(user, now);
             }
         }
